@@ -1,0 +1,33 @@
+# J-PASS: `make run` starts the whole local system; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test test-fast lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	@mkdir -p var
+	@$(BIN)/python -m devtools.preflight
+	PATH="$(abspath $(BIN)):$$PATH" JPASS_KAFKA_SESSION_TIMEOUT_MS=$${JPASS_KAFKA_SESSION_TIMEOUT_MS:-3000} JPASS_KAFKA_HEARTBEAT_INTERVAL_MS=$${JPASS_KAFKA_HEARTBEAT_INTERVAL_MS:-500} $(BIN)/honcho -f Procfile start
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+test: install lint
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf var .pytest_cache artifacts

@@ -1,0 +1,1 @@
+"""Local/dev-only companions of the system: demo IdP, SMTP mail catcher, TFC console, demo data."""

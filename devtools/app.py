@@ -1,0 +1,150 @@
+"""Local/dev-only companion app behind the gateway: demo IdP (login, demo users, token), mail catcher,
+demo-data seeding. Never deployed to production (it refuses to start there)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel
+
+from devtools.contracts import demo_contracts
+from devtools.demo import DEALERS, DEMO_USERS, USERS_BY_ID
+from devtools.mailcatcher import start_mail_catcher
+from devtools.settings import DevtoolsSettings
+from shared.identity import TOKEN_COOKIE, TOKEN_TTL_S, issue_token
+from shared.messaging import ensure_topics
+from shared.topics import ALL_TOPICS, TFC_CONTRACTS
+from shared.web import install_error_handlers, make_templates
+
+log = logging.getLogger("jpass.devtools")
+templates = make_templates(Path(__file__).parent / "templates")
+
+
+class TokenRequest(BaseModel):
+    user_id: str
+
+
+async def seed_contracts(settings: DevtoolsSettings) -> int:
+    """Publish the demo book to tfc.contracts.v1 (idempotent: same versions every time)."""
+    for _ in range(120):
+        try:
+            await ensure_topics(settings, ALL_TOPICS)
+            break
+        except Exception:
+            await asyncio.sleep(0.5)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, linger_ms=20)
+    await producer.start()
+    try:
+        contracts = demo_contracts(settings.seed_contracts)
+        for c in contracts:
+            await producer.send(TFC_CONTRACTS, c.model_dump_json().encode(), key=c.contract_no.encode())
+        await producer.flush()
+        log.info("seeded %d demo contracts", len(contracts))
+        return len(contracts)
+    finally:
+        await producer.stop()
+
+
+def create_app(settings: DevtoolsSettings | None = None) -> FastAPI:
+    settings = settings or DevtoolsSettings()
+    if settings.is_production:
+        raise RuntimeError("devtools (demo login, demo users, mail catcher) must not run in production")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        controller, handler = start_mail_catcher(settings.smtp_catcher_host, settings.smtp_catcher_port)
+        app.state.mail = handler
+        seeding = asyncio.create_task(seed_contracts(settings)) if settings.seed_on_start else None
+        try:
+            yield
+        finally:
+            if seeding:
+                seeding.cancel()
+                with contextlib.suppress(BaseException):
+                    await seeding
+            controller.stop()
+
+    app = FastAPI(
+        title="J-PASS devtools (local only)",
+        lifespan=lifespan,
+        docs_url="/docs/devtools",
+        openapi_url="/openapi/devtools.json",
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    @app.get("/auth/demo-users")
+    async def demo_users() -> list[dict[str, Any]]:
+        return [
+            {k: u.model_dump()[k] for k in ("user_id", "name", "role", "dealer_code", "store_code", "email")}
+            | {"dealer_name": u.dealer_name, "store_name": u.store_name, "staff_code": u.staff_code}
+            for u in DEMO_USERS
+        ]
+
+    @app.post("/auth/token")
+    async def token(body: TokenRequest) -> dict[str, str]:
+        user = USERS_BY_ID.get(body.user_id)
+        if user is None:
+            raise HTTPException(401, {"detail": "ユーザーが見つかりません。", "code": "unknown_user"})
+        return {
+            "access_token": issue_token(user, settings.jwt_secret, settings.jwt_issuer),
+            "token_type": "bearer",
+        }
+
+    @app.get("/login", response_class=HTMLResponse)
+    async def login_page(request: Request, next: str = "/") -> Response:
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {"user": None, "users": DEMO_USERS, "dealers": DEALERS, "next": _safe_next(next)},
+        )
+
+    @app.post("/login")
+    async def login(user_id: Annotated[str, Form()], next: Annotated[str, Form()] = "/") -> Response:
+        user = USERS_BY_ID.get(user_id)
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
+        response = RedirectResponse(_safe_next(next), status_code=303)
+        response.set_cookie(
+            TOKEN_COOKIE,
+            issue_token(user, settings.jwt_secret, settings.jwt_issuer),
+            max_age=TOKEN_TTL_S,
+            httponly=True,
+            samesite="strict",
+            path="/",
+        )
+        return response
+
+    @app.get("/logout")
+    async def logout() -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(TOKEN_COOKIE, path="/")
+        return response
+
+    @app.get("/dev/mail/messages")
+    async def mail_messages(request: Request) -> list[dict[str, Any]]:
+        return list(request.app.state.mail.messages)
+
+    @app.delete("/dev/mail/messages", status_code=204)
+    async def clear_mail(request: Request) -> None:
+        request.app.state.mail.messages.clear()
+
+    @app.get("/devtools/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": "devtools"}
+
+    return app
+
+
+def _safe_next(target: str) -> str:
+    """Only same-origin paths (no open redirect)."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"

@@ -1,0 +1,48 @@
+"""Before `make run`: every port the local system needs must be free; say clearly which is not."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+PORTS = {
+    "gateway (Caddy)": int(os.environ.get("JPASS_GATEWAY_PORT", "8080")),
+    "broker (Tansu)": 9092,
+    "search": 8001,
+    "selection": 8002,
+    "returns #1": 8003,
+    "returns #2": 8013,
+    "approvals": 8004,
+    "mailer": 8005,
+    "devtools (login, mail catcher, TFC console)": 8100,
+    "SMTP mail catcher": 1025,
+}
+
+
+def busy(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def main() -> int:
+    taken = [(name, port) for name, port in PORTS.items() if busy(port)]
+    if not taken:
+        return 0
+    print("J-PASS cannot start: these ports are already in use:", file=sys.stderr)
+    for name, port in taken:
+        print(f"  - 127.0.0.1:{port} ({name})", file=sys.stderr)
+    print(
+        "Stop whatever holds them (an earlier `make run`? see `ss -ltnp | grep <port>`) and try again.",
+        file=sys.stderr,
+    )
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from shared.settings import CommonSettings
+
+
+class DevtoolsSettings(CommonSettings):
+    smtp_catcher_host: str = "127.0.0.1"
+    smtp_catcher_port: int = 1025
+    seed_contracts: int = 2000
+    seed_on_start: bool = True

@@ -1,0 +1,244 @@
+"""Event envelope and the event models every service agrees on.
+
+Internal topics carry a CloudEvents-style JSON envelope (structured mode): id, source, type, time,
+subject, data. TFC's topics carry plain JSON of the shapes in SPEC §1/§7 (TFC is an external system);
+their models are here too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Envelope(BaseModel, Generic[T]):
+    """CloudEvents-style envelope (specversion 1.0, structured JSON mode)."""
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    source: str
+    type: str
+    time: datetime = Field(default_factory=utcnow)
+    subject: str  # contract_no or request_id: also the Kafka key
+    datacontenttype: Literal["application/json"] = "application/json"
+    data: T
+
+
+class RawEnvelope(Envelope[dict[str, Any]]):
+    """An envelope whose data is not parsed yet (routing on `type` first)."""
+
+
+# --------------------------------------------------------------------------------------------
+# TFC topics (stable interface, SPEC §1 and §7)
+
+Program = Literal[
+    "gamma_finance",
+    "max_value_a",
+    "max_value_r",
+    "deferred_dealer",
+    "deferred_tfc",
+    "smart_value_a",
+    "smart_value_r",
+    "smart_twice_a",
+    "smart_twice_r",
+    "smart_value_open",
+    "smart_twice_open",
+]
+
+PROGRAM_LABELS: dict[str, str] = {
+    "gamma_finance": "ガンマファイナンス",
+    "max_value_a": "マックスバリュープランA（エース）",
+    "max_value_r": "マックスバリュープランR（アール）",
+    "deferred_dealer": "残額据置き払い（販売店保証）",
+    "deferred_tfc": "残額据置き払い（TFC保証）",
+    "smart_value_a": "スマートバリュープランA（エース）",
+    "smart_value_r": "スマートバリュープランR（アール）",
+    "smart_twice_a": "スマートバリュートゥワイスA（エース）",
+    "smart_twice_r": "スマートバリュートゥワイスR（アール）",
+    "smart_value_open": "スマートバリュープラン（オープンエンド）",
+    "smart_twice_open": "スマートバリュートゥワイス（オープンエンド）",
+}
+OPEN_END_PROGRAMS = frozenset({"smart_value_open", "smart_twice_open"})
+EXTRA_TFC_PROCEDURE_PROGRAMS = frozenset({"max_value_a", "deferred_tfc", "smart_value_a", "smart_twice_a"})
+
+
+class ContractSnapshot(BaseModel):
+    """A message of `tfc.contracts.v1` (key contract_no; newest `version` wins)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    contract_no: str = Field(min_length=1, max_length=32)
+    version: int = Field(ge=0)
+    dealer_code: str
+    dealer_name: str
+    store_code: str
+    store_name: str
+    staff_code: str
+    contractor_name: str
+    contractor_name_kana: str
+    contractor_postal_code: str = ""
+    contractor_address: str = ""
+    registration_no: str = ""
+    brand: Literal["toyota", "lexus"]
+    model: str
+    vehicle_use: Literal["passenger", "commercial"] = "passenger"
+    first_registration_date: str = Field(pattern=r"^\d{4}-\d{2}(-\d{2})?$")
+    program: Program
+    contract_kind: Literal["installment", "lease"] = "installment"
+    final_payment_date: date
+    final_payment_amount: int = Field(ge=0)
+    annual_rate: float = Field(ge=0, le=1)
+    tfc_handling: str | None = None
+    receivable_purchased: bool = False
+    status: Literal["active", "settled", "returned", "refinanced", "cancelled"] = "active"
+
+
+RequestUpdateAction = Literal["accept", "hold", "message", "resume", "complete", "send_back"]
+
+
+class RequestUpdate(BaseModel):
+    """A message of `tfc.request-updates.v1` (key request_id)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    request_id: str
+    action: RequestUpdateAction
+    message: str | None = None
+    at: datetime
+    update_id: str | None = None  # optional; duplicates are recognised by it when TFC sends it
+
+
+class Party(BaseModel):
+    """A person acting on or receiving a request."""
+
+    user_id: str
+    name: str
+    role: Literal["staff", "store_manager", "hq"]
+    email: EmailStr | None = None
+
+
+class JpassRequest(BaseModel):
+    """A message of `jpass.requests.v1` (out, key request_id): a request for TFC."""
+
+    event: Literal["requested", "corrected", "withdrawn"]
+    request_id: str
+    type: str
+    version: int
+    contract_no: str
+    dealer_code: str
+    store_code: str
+    submitter: Party
+    payload: dict[str, Any]
+    requested_at: datetime | None
+    at: datetime
+
+
+# --------------------------------------------------------------------------------------------
+# Internal events (enveloped). `type` values:
+
+SELECTION_RECORDED = "jpass.selection.recorded"
+MEMO_UPDATED = "jpass.memo.updated"
+ASSIGNMENT_CHANGED = "jpass.assignment.changed"
+RETURN_SUBMITTED = "jpass.return.submitted"
+REQUEST_STATUS_CHANGED = "jpass.request.status_changed"
+REQUEST_TIMED_OUT = "jpass.request.timed_out"
+
+SelectionCategory = Literal["early_payoff", "cash", "vehicle_return", "refinance"]
+
+
+class SelectionRecorded(BaseModel):
+    contract_no: str
+    dealer_code: str
+    store_code: str
+    seq: int  # per-contract version of the selection record: newer wins in read models
+    category: SelectionCategory
+    replacement: Literal["yes", "no"]
+    replacement_model: str | None = None
+    confirmation_received_on: date
+    late: bool
+    recorded_by: Party
+    recorded_at: datetime
+
+
+class MemoUpdated(BaseModel):
+    contract_no: str
+    dealer_code: str
+    seq: int
+    text: str
+    author: Party
+    updated_at: datetime
+
+
+class AssignmentChanged(BaseModel):
+    contract_no: str
+    dealer_code: str
+    seq: int
+    from_store_code: str
+    store_code: str
+    store_name: str
+    staff_code: str
+    changed_by: Party
+    changed_at: datetime
+
+
+class ReturnSubmitted(BaseModel):
+    request_id: str
+    contract_no: str
+    dealer_code: str
+    store_code: str
+    contractor_name: str
+    program: str
+    submitter: Party
+    payload: dict[str, Any]  # validated by shared.requests.VehicleReturnPayload
+    submitted_at: datetime
+
+
+class RequestStatusChanged(BaseModel):
+    request_id: str
+    type: str
+    contract_no: str
+    contractor_name: str
+    dealer_code: str
+    store_code: str
+    version: int
+    action: str
+    old_status: str | None
+    new_status: str
+    new_status_label: str
+    actor: Party | None  # None when TFC acted
+    submitter: Party
+    approvers: list[Party] = []  # everyone who approved in the current round
+    contact_email: EmailStr | None = None  # 連絡先3
+    notify_on_completion: bool = False
+    hq_approver_emails: list[EmailStr] = []
+    send_back_recipient: Party | None = None
+    dealer_note: str | None = None
+    tfc_message: str | None = None
+    at: datetime
+
+
+class RequestTimedOut(BaseModel):
+    request_id: str
+    type: str
+    kind: Literal["submitter_status_check", "hq_approval_status_check"]
+    period_no: int  # 1 for the first period, 2 for the next...: part of the e-mail idempotency key
+    contract_no: str
+    contractor_name: str
+    dealer_code: str
+    store_code: str
+    status: str
+    status_label: str
+    version: int
+    submitter: Party
+    contact_email: EmailStr | None = None
+    hq_approver_emails: list[EmailStr] = []
+    at: datetime

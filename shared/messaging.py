@@ -1,0 +1,193 @@
+"""Broker factory and the consumer wrapper every service uses.
+
+- Acknowledgement after processing (FastStream's Kafka default commits first = at-most-once).
+- Bounded retries for failures that are not the message's fault; then the dead-letter topic.
+- Broker or database outages are waited out (the offset is not committed; the message comes back).
+- Malformed messages and `PoisonMessage` go straight to `<topic>.dlq` with the reason; the
+  partition keeps flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from shared.events import RawEnvelope
+from shared.settings import CommonSettings
+from shared.topics import dead_letter
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    PoolTimeoutError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+    KafkaError,
+)
+TRANSIENT_RETRY_FOR_S = 60.0  # then let the broker redeliver (stay under max_poll_interval)
+
+
+class PoisonMessage(Exception):
+    """The message can never be processed (unknown type, impossible transition...): dead-letter it."""
+
+
+def is_transient(e: BaseException) -> bool:
+    """Not the message's fault: the database or broker is unreachable for now."""
+    if isinstance(e, DBAPIError):
+        return isinstance(e, OperationalError) or e.connection_invalidated
+    return isinstance(e, TRANSIENT_ERRORS)
+
+
+def make_broker(settings: CommonSettings, client_id: str) -> KafkaBroker:
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=client_id,
+        enable_idempotence=settings.kafka_enable_idempotence,
+        acks="all",
+        graceful_timeout=15.0,
+        logger=logging.getLogger(f"jpass.{client_id}.broker"),
+    )
+
+
+def make_producer(settings: CommonSettings, client_id: str) -> AIOKafkaProducer:
+    """The outbox relay's producer (its own connection: publishing never waits on consumers)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=f"{client_id}-outbox",
+        enable_idempotence=settings.kafka_enable_idempotence,
+        acks="all",
+        linger_ms=2,
+    )
+
+
+async def ensure_topics(settings: CommonSettings, topics: Iterable[str]) -> None:
+    """Create the topics (and their dead-letter topics) if missing. Tansu keeps nothing across restarts."""
+    wanted = set()
+    for t in topics:
+        wanted.add(t)
+        if not t.endswith(".dlq"):
+            wanted.add(dead_letter(t))
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = sorted(wanted - existing)
+        if missing:
+            try:
+                await admin.create_topics(
+                    [
+                        NewTopic(t, num_partitions=settings.topic_partitions, replication_factor=1)
+                        for t in missing
+                    ]
+                )
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+def parse_data(envelope: RawEnvelope, model: type[M]) -> M:
+    """Validate an envelope's data; a mismatch is the message's fault."""
+    try:
+        return model.model_validate(envelope.data)
+    except ValidationError as e:
+        raise PoisonMessage(f"{envelope.type}: invalid data: {_short(e)}") from e
+
+
+def _short(e: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()[:5])
+
+
+async def _dead_letter(broker: KafkaBroker, msg: Any, reason: str, group_id: str) -> None:
+    record = msg.raw_message
+    headers = {
+        "dlq-reason": reason[:2000],
+        "dlq-source-topic": record.topic,
+        "dlq-source-partition": str(record.partition),
+        "dlq-source-offset": str(record.offset),
+        "dlq-consumer-group": group_id,
+    }
+    log.error("dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
+    await broker.publish(msg.body, topic=dead_letter(record.topic), key=record.key, headers=headers)
+
+
+def subscribe(
+    broker: KafkaBroker,
+    topic: str,
+    *,
+    settings: CommonSettings,
+    group_id: str,
+    model: type[M],
+    handler: Callable[[M], Awaitable[None]],
+    max_attempts: int = 3,
+    retry_base_s: float = 0.2,
+) -> None:
+    """Register `handler` for `topic` under consumer group `group_id` with ack-after-processing."""
+
+    async def consume(msg: KafkaMessage) -> None:
+        try:
+            event = model.model_validate_json(msg.body)
+        except ValidationError as e:
+            await _dead_letter(broker, msg, f"invalid message: {_short(e)}", group_id)
+            return
+        attempt = transient_attempt = 0
+        transient_since: float | None = None
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await handler(event)
+                return
+            except PoisonMessage as e:
+                await _dead_letter(broker, msg, str(e), group_id)
+                return
+            except Exception as e:
+                if not is_transient(e):
+                    attempt += 1
+                    if attempt >= max_attempts:
+                        await _dead_letter(broker, msg, f"{type(e).__name__}: {e}"[:500], group_id)
+                        return
+                    log.warning("handler failed on %s (attempt %d): %r", topic, attempt, e)
+                    await asyncio.sleep(retry_base_s * 2**attempt)
+                    continue
+                now = loop.time()
+                transient_since = transient_since or now
+                if now - transient_since > TRANSIENT_RETRY_FOR_S:
+                    raise  # not committed: redelivered later
+                log.warning("transient failure on %s, retrying: %s", topic, type(e).__name__)
+                await asyncio.sleep(min(retry_base_s * 2 ** min(transient_attempt, 5), 5.0))
+                transient_attempt += 1
+
+    consume.__name__ = f"consume_{topic.replace('.', '_').replace('-', '_')}_{group_id}"
+    broker.subscriber(
+        topic,
+        group_id=group_id,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        title=f"{group_id}:{topic}",
+    )(consume)
+
+
+def dumps(model: BaseModel) -> bytes:
+    return model.model_dump_json().encode()
+
+
+def loads(raw: bytes) -> Any:
+    return json.loads(raw)

@@ -1,0 +1,161 @@
+"""Transactional outbox and inbox.
+
+Outbox: a service writes the event row in the same transaction as its change; `OutboxRelay`
+publishes rows in id order (per-key order kept) and deletes them once the broker acknowledged.
+A crash between publish and delete re-publishes: consumers dedupe by event id (the inbox).
+
+Inbox: a consumer records each processed event id in the same transaction as its own changes, so a
+redelivered event has no second effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+log = logging.getLogger(__name__)
+
+# One relay per service database drains at a time (several instances of a service may run).
+_RELAY_LOCK_ID = 7_301_001
+
+
+def _encode(value: BaseModel | Mapping[str, Any] | bytes) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, BaseModel):
+        return value.model_dump_json().encode()
+    return json.dumps(value, ensure_ascii=False, default=str).encode()
+
+
+class Outbox:
+    def __init__(self, metadata: MetaData) -> None:
+        self.table = Table(
+            "outbox",
+            metadata,
+            Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+            Column("topic", String(200), nullable=False),
+            Column("key", String(200), nullable=False),
+            Column("value", LargeBinary, nullable=False),
+            Column("headers", Text, nullable=True),
+            Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+        )
+        self._wake = asyncio.Event()
+
+    async def stage(
+        self,
+        session: AsyncSession,
+        *,
+        topic: str,
+        key: str,
+        value: BaseModel | Mapping[str, Any] | bytes,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Stage a message in `session`'s transaction; it is sent only if that transaction commits."""
+        await session.execute(
+            self.table.insert().values(
+                topic=topic,
+                key=key,
+                value=_encode(value),
+                headers=json.dumps(dict(headers)) if headers else None,
+            )
+        )
+
+    def notify(self) -> None:
+        """Call after a commit that staged messages: the relay sends them now instead of at its next poll."""
+        self._wake.set()
+
+    async def backlog(self, session: AsyncSession) -> int:
+        return int((await session.execute(select(func.count()).select_from(self.table))).scalar_one())
+
+    async def relay_once(
+        self, sessionmaker: async_sessionmaker[AsyncSession], producer: AIOKafkaProducer, batch: int = 500
+    ) -> int:
+        """Publish up to `batch` staged messages in order; returns how many were sent."""
+        async with sessionmaker() as session, session.begin():
+            if session.bind.dialect.name == "postgresql":
+                got = await session.execute(
+                    text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": _RELAY_LOCK_ID}
+                )
+                if not got.scalar_one():
+                    return 0
+            rows = (await session.execute(select(self.table).order_by(self.table.c.id).limit(batch))).all()
+            if not rows:
+                return 0
+            futures = []
+            for row in rows:
+                headers = (
+                    [(k, v.encode()) for k, v in json.loads(row.headers).items()] if row.headers else None
+                )
+                futures.append(
+                    await producer.send(row.topic, row.value, key=row.key.encode(), headers=headers)
+                )
+            await asyncio.gather(*futures)
+            await session.execute(delete(self.table).where(self.table.c.id <= rows[-1].id))
+            return len(rows)
+
+    async def run(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        producer: AIOKafkaProducer,
+        poll_interval_s: float,
+        stopping: asyncio.Event,
+    ) -> None:
+        """Drain forever; survive broker and database outages (the rows stay until sent)."""
+        backoff = poll_interval_s
+        while not stopping.is_set():
+            try:
+                sent = await self.relay_once(sessionmaker, producer)
+                backoff = poll_interval_s
+                if sent:
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # broker or database down: keep the rows, try again later
+                log.warning("outbox relay failed, retrying: %s", type(e).__name__)
+                backoff = min(backoff * 2, 10.0)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            except TimeoutError:
+                pass
+
+
+class Inbox:
+    def __init__(self, metadata: MetaData) -> None:
+        self.table = Table(
+            "inbox",
+            metadata,
+            Column("event_id", String(200), primary_key=True),
+            Column("processed_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+        )
+
+    async def first_time(self, session: AsyncSession, event_id: str) -> bool:
+        """Record `event_id` in the session's transaction; False if it was processed before."""
+        insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+        result = await session.execute(
+            insert(self.table).values(event_id=event_id).on_conflict_do_nothing(index_elements=["event_id"])
+        )
+        return result.rowcount == 1

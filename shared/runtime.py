@@ -1,0 +1,139 @@
+"""A service's runtime: database, broker, outbox relay and the FastAPI lifespan that starts/stops them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import MetaData, text
+
+from shared.db import make_engine, make_sessionmaker
+from shared.messaging import ensure_topics, make_broker, make_producer
+from shared.outbox import Inbox, Outbox
+from shared.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Everything a service holds for its lifetime. Built in `create_app`, never at import time."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: CommonSettings,
+        database_url: str,
+        metadata: MetaData,
+        outbox: Outbox,
+        inbox: Inbox,
+        topics: Iterable[str],
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.metadata = metadata
+        self.outbox = outbox
+        self.inbox = inbox
+        self.topics = list(topics)
+        self.engine = make_engine(database_url)
+        self.sessionmaker = make_sessionmaker(self.engine)
+        self.broker = make_broker(settings, client_id=f"jpass-{name}")
+        self.producer = make_producer(settings, client_id=f"jpass-{name}")
+        self.broker_ready = False
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    async def create_schema(self) -> None:
+        # Several instances (returns #1, #2) may race to create the same tables: the loser retries.
+        for attempt in range(5):
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.run_sync(self.metadata.create_all)
+                return
+            except Exception:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
+
+    async def wait_for_broker(self, timeout_s: float = 60.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        delay = 0.2
+        while True:
+            try:
+                await ensure_topics(self.settings, self.topics)
+                return
+            except Exception as e:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise RuntimeError(
+                        f"Kafka broker at {self.settings.kafka_bootstrap_servers} unreachable: {e!r}"
+                    ) from e
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def spawn(self, coro: Any, name: str) -> None:
+        """Run a background loop for the service's lifetime (cancelled on shutdown)."""
+        self._tasks.append(asyncio.create_task(coro, name=f"{self.name}:{name}"))
+
+    @property
+    def stopping(self) -> asyncio.Event:
+        return self._stopping
+
+    async def start(self) -> None:
+        if self.settings.auto_create_schema:
+            await self.create_schema()
+        await self.wait_for_broker()
+        await self.broker.start()
+        await self.producer.start()
+        self.broker_ready = True
+        self.spawn(
+            self.outbox.run(
+                self.sessionmaker, self.producer, self.settings.outbox_poll_interval_s, self._stopping
+            ),
+            "outbox-relay",
+        )
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self.outbox.notify()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        with contextlib.suppress(Exception):
+            await self.producer.stop()
+        await self.engine.dispose()
+
+    async def database_ok(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def broker_ok(self) -> bool:
+        if not self.broker_ready:
+            return False
+        try:
+            return bool(await asyncio.wait_for(self.broker.ping(timeout=2.0), timeout=3.0))
+        except Exception:
+            return False
+
+    def lifespan(self):  # type: ignore[no-untyped-def]
+        @asynccontextmanager
+        async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        return _lifespan

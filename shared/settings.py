@@ -1,0 +1,45 @@
+"""Settings every service shares. Each service extends `CommonSettings` with its own fields.
+
+Everything has an embedded default for the local setup (`make run`); production (`JPASS_ENV=production`)
+refuses the development signing key and the demo users.
+"""
+
+from __future__ import annotations
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SIGNING_KEY = "jpass-dev-signing-key-not-for-production-0123456789"
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JPASS_", extra="ignore")
+
+    env: str = "development"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Tansu (local broker) refuses InitProducerId; Apache Kafka wants idempotence on.
+    kafka_enable_idempotence: bool = False
+    topic_partitions: int = 3
+    # Consumer-group liveness. Tansu finishes a group join after about half the session timeout,
+    # so tests and the local run may shorten it; production keeps Kafka's usual values.
+    kafka_session_timeout_ms: int = 10000
+    kafka_heartbeat_interval_ms: int = 3000
+    jwt_secret: str = DEV_SIGNING_KEY
+    jwt_issuer: str = "jpass-idp"
+    public_base_url: str = "http://localhost:8080"
+    outbox_poll_interval_s: float = 0.5
+    consumer_max_attempts: int = 3
+    read_your_writes_wait_s: float = 3.0
+    # Local run and tests create tables at start; production runs Alembic migrations instead.
+    auto_create_schema: bool = True
+    database_url: str = ""
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_production(self) -> CommonSettings:
+        if self.env == "production" and self.jwt_secret == DEV_SIGNING_KEY:
+            raise ValueError("JPASS_JWT_SECRET must be set to a real secret in production")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"

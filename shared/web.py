@@ -1,0 +1,101 @@
+"""HTTP conventions shared by every service: error format, page login redirect, templates, health."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+
+from shared.identity import ROLE_LABELS
+
+SHARED_TEMPLATES = Path(__file__).parent / "templates"
+SHARED_STATIC = Path(__file__).parent / "static"
+
+
+class ApiError(HTTPException):
+    """A refusal with a Japanese message and a stable machine code (SPEC §7)."""
+
+    def __init__(self, status_code: int, detail: str, code: str, **extra: Any) -> None:
+        super().__init__(status_code=status_code, detail={"detail": detail, "code": code, **extra})
+        self.message = detail
+        self.code = code
+
+
+def is_page_request(request: Request) -> bool:
+    return not request.url.path.startswith("/api/")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 401 and is_page_request(request):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+        body = (
+            exc.detail
+            if isinstance(exc.detail, dict)
+            else {"detail": exc.detail, "code": f"http_{exc.status_code}"}
+        )
+        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"loc": [str(x) for x in err.get("loc", ())], "msg": err.get("msg", "")} for err in exc.errors()
+        ]
+        return JSONResponse(
+            {"detail": "入力内容に誤りがあります。", "code": "invalid_input", "errors": errors},
+            status_code=422,
+        )
+
+
+def make_templates(service_templates: Path) -> Jinja2Templates:
+    env = Environment(
+        loader=ChoiceLoader([FileSystemLoader(service_templates), FileSystemLoader(SHARED_TEMPLATES)]),
+        autoescape=select_autoescape(["html", "xml"], default_for_string=True),
+    )
+    env.globals["ROLE_LABELS"] = ROLE_LABELS
+    return Jinja2Templates(env=env)
+
+
+def health_router(runtime: Any) -> APIRouter:
+    """`/NAME/healthz` (alive) and `/NAME/readyz` (database and broker reachable)."""
+    router = APIRouter(tags=["health"])
+
+    @router.get(f"/{runtime.name}/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": runtime.name}
+
+    @router.get(f"/{runtime.name}/readyz")
+    async def readyz() -> JSONResponse:
+        checks = {"database": await runtime.database_ok(), "broker": await runtime.broker_ok()}
+        ok = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not_ready", "service": runtime.name, "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    return router
+
+
+def service_app(name: str, title: str, runtime: Any, description: str = "") -> FastAPI:
+    """A FastAPI app with the project's conventions: docs under /docs/NAME, error format, health."""
+    app = FastAPI(
+        title=title,
+        description=description,
+        lifespan=runtime.lifespan(),
+        docs_url=f"/docs/{name}",
+        redoc_url=None,
+        openapi_url=f"/openapi/{name}.json",
+    )
+    app.state.settings = runtime.settings
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.include_router(health_router(runtime))
+    return app

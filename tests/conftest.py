@@ -1,0 +1,60 @@
+"""Session-wide real infrastructure: one Tansu broker per test process (or KAFKA_BOOTSTRAP_SERVERS),
+and the running PostgreSQL (DATABASE_URL, else 127.0.0.1:5432/test) with a fresh database per use."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+# Tansu completes a consumer-group join after about half the session timeout: keep tests quick.
+os.environ.setdefault("JPASS_KAFKA_SESSION_TIMEOUT_MS", "1000")
+os.environ.setdefault("JPASS_KAFKA_HEARTBEAT_INTERVAL_MS", "200")
+os.environ.setdefault("JPASS_OUTBOX_POLL_INTERVAL_S", "0.2")
+
+from tests.support import Tansu, create_pg_database, drop_pg_database
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield external
+        return
+    broker = Tansu()
+    broker.start()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+async def pg_database() -> AsyncIterator[Callable[[str], Awaitable[str]]]:
+    """Factory: `await pg_database("search")` → URL of a new empty database, dropped after the test."""
+    made: list[str] = []
+
+    async def make(prefix: str) -> str:
+        url = await create_pg_database(f"t_{prefix}")
+        made.append(url)
+        return url
+
+    yield make
+    for url in made:
+        await drop_pg_database(url)
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_database(
+    request: pytest.FixtureRequest, pg_database: Callable[[str], Awaitable[str]], tmp_path: Path
+) -> Callable[[str], Awaitable[str]]:
+    """Factory for database tests that must pass on both PostgreSQL and SQLite."""
+    if request.param == "postgresql":
+        return pg_database
+
+    async def make(prefix: str) -> str:
+        return f"sqlite+aiosqlite:///{tmp_path}/{prefix}.db"
+
+    return make
