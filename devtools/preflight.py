@@ -6,17 +6,22 @@ import os
 import socket
 import sys
 
+
+def _port(env: str, default: int) -> int:
+    return int(os.environ.get(env, default))
+
+
 PORTS = {
-    "gateway (Caddy)": int(os.environ.get("JPASS_GATEWAY_PORT", "8080")),
-    "broker (Tansu)": 9092,
-    "search": 8001,
-    "selection": 8002,
-    "returns #1": 8003,
-    "returns #2": 8013,
-    "approvals": 8004,
-    "mailer": 8005,
-    "devtools (login, mail catcher, TFC console)": 8100,
-    "SMTP mail catcher": 1025,
+    "gateway (Caddy)": _port("JPASS_GATEWAY_PORT", 8080),
+    "broker (Tansu)": _port("JPASS_BROKER_PORT", 9092),
+    "search": _port("JPASS_SEARCH_PORT", 8001),
+    "selection": _port("JPASS_SELECTION_PORT", 8002),
+    "returns #1": _port("JPASS_RETURNS1_PORT", 8003),
+    "returns #2": _port("JPASS_RETURNS2_PORT", 8013),
+    "approvals": _port("JPASS_APPROVALS_PORT", 8004),
+    "mailer": _port("JPASS_MAILER_PORT", 8005),
+    "devtools (login, mail catcher, TFC console)": _port("JPASS_DEVTOOLS_PORT", 8100),
+    "SMTP mail catcher": _port("JPASS_SMTP_CATCHER_PORT", 1025),
 }
 
 

@@ -1,0 +1,124 @@
+"""`make run`'s system (honcho + Procfile) starts whole on free ports, serves a logged-in staff user their
+store's contracts through the gateway, stops cleanly on Ctrl-C, and says clearly when a port is taken."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def system_env(tmp: Path) -> dict[str, str]:
+    ports = {
+        name: free_port()
+        for name in (
+            "GATEWAY",
+            "BROKER",
+            "SEARCH",
+            "SELECTION",
+            "RETURNS1",
+            "RETURNS2",
+            "APPROVALS",
+            "MAILER",
+            "DEVTOOLS",
+            "SMTP_CATCHER",
+        )
+    }
+    env = dict(os.environ)
+    env.update({f"JPASS_{k}_PORT": str(v) for k, v in ports.items()})
+    env.update(
+        PATH=f"{BIN}:{env['PATH']}",
+        JPASS_CADDYFILE=str(ROOT / "deploy/Caddyfile"),
+        JPASS_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{ports['BROKER']}",
+        JPASS_SMTP_PORT=str(ports["SMTP_CATCHER"]),
+        JPASS_SEED_CONTRACTS="300",
+        SEARCH_UPSTREAM=f"127.0.0.1:{ports['SEARCH']}",
+        SELECTION_UPSTREAM=f"127.0.0.1:{ports['SELECTION']}",
+        RETURNS_UPSTREAMS=f"127.0.0.1:{ports['RETURNS1']} 127.0.0.1:{ports['RETURNS2']}",
+        APPROVALS_UPSTREAM=f"127.0.0.1:{ports['APPROVALS']}",
+        MAILER_UPSTREAM=f"127.0.0.1:{ports['MAILER']}",
+        DEVTOOLS_UPSTREAM=f"127.0.0.1:{ports['DEVTOOLS']}",
+    )
+    (tmp / "var").mkdir(exist_ok=True)
+    return env
+
+
+def wait_ready(base: str, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    pending = {"search", "selection", "returns", "approvals", "mailer"}
+    while pending and time.monotonic() < deadline:
+        for name in list(pending):
+            try:
+                if httpx.get(f"{base}/{name}/readyz", timeout=2).status_code == 200:
+                    pending.discard(name)
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.3)
+    assert not pending, f"not ready: {pending}"
+
+
+def test_the_whole_local_system_runs_and_stops_cleanly(tmp_path: Path) -> None:
+    env = system_env(tmp_path)
+    base = f"http://127.0.0.1:{env['JPASS_GATEWAY_PORT']}"
+    proc = subprocess.Popen(
+        [str(BIN / "honcho"), "-f", str(ROOT / "Procfile"), "--app-root", str(tmp_path), "start"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_ready(base)
+        with httpx.Client(base_url=base, timeout=10) as client:
+            users = client.get("/auth/demo-users").json()
+            assert {u["role"] for u in users} == {"staff", "store_manager", "hq"}
+            assert client.get("/contracts").status_code == 303  # not logged in → login page
+            r = client.post("/login", data={"user_id": "d1s1-staff1", "next": "/contracts"})
+            assert r.status_code == 303 and r.headers["location"] == "/contracts"
+            deadline = time.monotonic() + 60
+            while True:
+                api = client.get("/api/v1/contracts").json()
+                if api["total"] > 0 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            assert api["total"] > 0
+            assert {i["store_name"] for i in api["items"]} == {"品川店"}
+            page = client.get("/contracts")
+            assert page.status_code == 200 and api["items"][0]["contract_no"] in page.text
+            token = client.post("/auth/token", json={"user_id": "d2-hq"}).json()["access_token"]
+            other = client.get("/api/v1/contracts", headers={"Authorization": f"Bearer {token}"}).json()
+            assert other["items"] and not {i["contract_no"] for i in other["items"]} & {
+                i["contract_no"] for i in api["items"]
+            }
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+        out, _ = proc.communicate(timeout=60)
+    log = out.decode(errors="replace")
+    assert "Traceback" not in log, log[-4000:]
+    for port in (env["JPASS_GATEWAY_PORT"], env["JPASS_SEARCH_PORT"], env["JPASS_BROKER_PORT"]):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", int(port)))  # freed
+
+
+def test_an_occupied_port_gives_a_clear_message(tmp_path: Path) -> None:
+    env = system_env(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", int(env["JPASS_SEARCH_PORT"])))
+        s.listen()
+        r = subprocess.run(
+            [sys.executable, "-m", "devtools.preflight"], env=env, capture_output=True, text=True
+        )
+    assert r.returncode == 1
+    assert f"127.0.0.1:{env['JPASS_SEARCH_PORT']} (search)" in r.stderr
