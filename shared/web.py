@@ -84,8 +84,13 @@ def health_router(runtime: Any) -> APIRouter:
     return router
 
 
-def service_app(name: str, title: str, runtime: Any, description: str = "") -> FastAPI:
-    """A FastAPI app with the project's conventions: docs under /docs/NAME, error format, health."""
+def service_app(
+    name: str, title: str, runtime: Any, description: str = "", channels: list[Any] | None = None
+) -> FastAPI:
+    """A FastAPI app with the project's conventions: docs under /docs/NAME, error format, health,
+    and the AsyncAPI page of its topics under /asyncapi/NAME (`channels`: shared.asyncapi.Channel)."""
+    from shared.asyncapi import asyncapi_router
+
     app = FastAPI(
         title=title,
         description=description,
@@ -96,6 +101,8 @@ def service_app(name: str, title: str, runtime: Any, description: str = "") -> F
     )
     app.state.settings = runtime.settings
     app.state.runtime = runtime
+    app.state.templates = make_templates(SHARED_TEMPLATES)
     install_error_handlers(app)
     app.include_router(health_router(runtime))
+    app.include_router(asyncapi_router(name, title, runtime.settings, channels or []))
     return app
