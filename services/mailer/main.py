@@ -1,25 +1,49 @@
-"""Mailer service: e-mails on request status changes and timeouts."""
+"""Mailer service: e-mails on request status changes and timeouts (SPEC §6), and the sent-mail log."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.mailer import api, consumers, pages
 from services.mailer.config import MailerSettings
 from services.mailer.db import Base, inbox, outbox
+from services.mailer.render import MailRenderer
+from services.mailer.sender import MailSender
 from shared.runtime import Runtime
 from shared.topics import REQUEST_STATUS, REQUEST_TIMEOUTS
 from shared.web import service_app
 
 
+class MailerRuntime(Runtime):
+    """The common runtime plus the background SMTP sender."""
+
+    def __init__(self, settings: MailerSettings) -> None:
+        super().__init__(
+            "mailer",
+            settings,
+            settings.database_url,
+            Base.metadata,
+            outbox,
+            inbox,
+            [REQUEST_STATUS, REQUEST_TIMEOUTS],
+        )
+        self.sender = MailSender(settings, self.sessionmaker)
+
+    async def start(self) -> None:
+        await super().start()
+        self.spawn(self.sender.run(self.stopping), "smtp-sender")
+
+    async def stop(self) -> None:
+        self.sender.notify()
+        await super().stop()
+
+
 def create_app(settings: MailerSettings | None = None) -> FastAPI:
     settings = settings or MailerSettings()
-    runtime = Runtime(
-        "mailer",
-        settings,
-        settings.database_url,
-        Base.metadata,
-        outbox,
-        inbox,
-        [REQUEST_STATUS, REQUEST_TIMEOUTS],
-    )
-    return service_app("mailer", "J-PASS mailer (メール通知)", runtime)
+    runtime = MailerRuntime(settings)
+    renderer = MailRenderer(settings.public_base_url, settings.mail_from)
+    consumers.register(runtime, settings, renderer, runtime.sender)
+    app = service_app("mailer", "J-PASS mailer (メール通知)", runtime)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    return app

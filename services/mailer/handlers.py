@@ -1,0 +1,107 @@
+"""Use cases of the consumers: an event in, pending e-mails recorded — in one transaction with the inbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.mailer import domain
+from services.mailer.db import MAIL_PENDING, KnownRequestRow, Mail, inbox, utcnow
+from services.mailer.render import MailFacts, MailRenderer, facts_from_status_change, facts_from_timeout
+from shared.events import RequestStatusChanged, RequestTimedOut
+
+
+@dataclass(frozen=True)
+class RequestRef:
+    """Where a mail belongs (the mail log's scope and link)."""
+
+    request_id: str
+    request_type: str
+    version: int
+    contract_no: str
+    dealer_code: str
+    store_code: str
+
+
+async def record_status_change(
+    session: AsyncSession, event_id: str, event: RequestStatusChanged, renderer: MailRenderer, mail_from: str
+) -> int:
+    """Returns how many new mails were recorded (0 for a duplicate event or trigger)."""
+    if not await inbox.first_time(session, event_id):
+        return 0
+    await _remember(session, event)
+    orders = domain.mails_for_status_change(event)
+    ref = RequestRef(
+        event.request_id, event.type, event.version, event.contract_no, event.dealer_code, event.store_code
+    )
+    return await _record(session, orders, ref, facts_from_status_change(event), renderer, mail_from)
+
+
+async def record_timeout(
+    session: AsyncSession, event_id: str, event: RequestTimedOut, renderer: MailRenderer, mail_from: str
+) -> int:
+    if not await inbox.first_time(session, event_id):
+        return 0
+    row = await session.get(KnownRequestRow, event.request_id)
+    known = domain.KnownRequest(row.version, row.status) if row is not None else None
+    orders = domain.mails_for_timeout(event, known)
+    ref = RequestRef(
+        event.request_id, event.type, event.version, event.contract_no, event.dealer_code, event.store_code
+    )
+    return await _record(session, orders, ref, facts_from_timeout(event), renderer, mail_from)
+
+
+async def _remember(session: AsyncSession, event: RequestStatusChanged) -> None:
+    row = await session.get(KnownRequestRow, event.request_id, with_for_update=True)
+    known = domain.KnownRequest(row.version, row.status) if row is not None else None
+    if not domain.is_newer(known, event.version):
+        return
+    if row is None:
+        session.add(
+            KnownRequestRow(request_id=event.request_id, version=event.version, status=event.new_status)
+        )
+    else:
+        row.version, row.status = event.version, event.new_status
+    await session.flush()
+
+
+async def _record(
+    session: AsyncSession,
+    orders: list[domain.MailOrder],
+    ref: RequestRef,
+    facts: MailFacts,
+    renderer: MailRenderer,
+    mail_from: str,
+) -> int:
+    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    now = utcnow()
+    recorded = 0
+    for order in orders:
+        content = renderer.render(order.kind, facts, order.recipient_name)
+        result = await session.execute(
+            insert(Mail)
+            .values(
+                idempotency_key=order.idempotency_key,
+                message_id=domain.message_id_for(order.idempotency_key, mail_from),
+                kind=order.kind,
+                request_id=ref.request_id,
+                request_type=ref.request_type,
+                request_version=ref.version,
+                contract_no=ref.contract_no,
+                dealer_code=ref.dealer_code,
+                store_code=ref.store_code,
+                recipient=order.recipient,
+                subject=content.subject,
+                body_text=content.text,
+                body_html=content.html,
+                status=MAIL_PENDING,
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        )
+        recorded += result.rowcount or 0
+    return recorded

@@ -1,0 +1,94 @@
+"""E-mail content: Japanese subject, text and HTML bodies from Jinja2 templates (templates/mail/)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from services.mailer.domain import MailKind
+from shared.events import RequestStatusChanged, RequestTimedOut
+from shared.requests import REQUEST_TYPE_LABELS
+
+MAIL_TEMPLATES = Path(__file__).parent / "templates" / "mail"
+TFC_LABEL = "TFC"
+
+
+@dataclass(frozen=True)
+class MailFacts:
+    """What every e-mail about a request shows."""
+
+    request_id: str
+    request_type_label: str
+    contract_no: str
+    contractor_name: str
+    status_label: str
+    submitter_name: str
+    dealer_note: str | None = None
+    tfc_message: str | None = None
+    actor_name: str | None = None  # who acted (send-back: who sent it back)
+
+
+@dataclass(frozen=True)
+class MailContent:
+    subject: str
+    text: str
+    html: str
+
+
+def _type_label(request_type: str) -> str:
+    return REQUEST_TYPE_LABELS.get(request_type, request_type)
+
+
+def facts_from_status_change(event: RequestStatusChanged) -> MailFacts:
+    return MailFacts(
+        request_id=event.request_id,
+        request_type_label=_type_label(event.type),
+        contract_no=event.contract_no,
+        contractor_name=event.contractor_name,
+        status_label=event.new_status_label,
+        submitter_name=event.submitter.name,
+        dealer_note=event.dealer_note or None,
+        tfc_message=event.tfc_message or None,
+        actor_name=event.actor.name if event.actor is not None else TFC_LABEL,
+    )
+
+
+def facts_from_timeout(event: RequestTimedOut) -> MailFacts:
+    return MailFacts(
+        request_id=event.request_id,
+        request_type_label=_type_label(event.type),
+        contract_no=event.contract_no,
+        contractor_name=event.contractor_name,
+        status_label=event.status_label,
+        submitter_name=event.submitter.name,
+    )
+
+
+class MailRenderer:
+    def __init__(self, public_base_url: str, mail_from: str, template_dir: Path = MAIL_TEMPLATES) -> None:
+        loader = FileSystemLoader(template_dir)
+        common = {"loader": loader, "undefined": StrictUndefined, "trim_blocks": True, "lstrip_blocks": True}
+        self._text = Environment(autoescape=False, **common)
+        self._html = Environment(autoescape=True, **common)
+        self.public_base_url = public_base_url.rstrip("/")
+        self.mail_from = mail_from
+
+    def request_url(self, request_id: str) -> str:
+        return f"{self.public_base_url}/requests/{request_id}"
+
+    def render(self, kind: MailKind, facts: MailFacts, recipient_name: str | None) -> MailContent:
+        context = {
+            **asdict(facts),
+            "kind": kind,
+            "recipient_name": recipient_name,
+            "request_url": self.request_url(facts.request_id),
+            "mail_from": self.mail_from,
+        }
+        subject = self._text.get_template(f"{kind}.subject.txt").render(context)
+        return MailContent(
+            subject=" ".join(subject.split()),  # one line: no header folding surprises
+            text=self._text.get_template(f"{kind}.txt").render(context).strip() + "\n",
+            html=self._html.get_template(f"{kind}.html").render(context),
+        )
