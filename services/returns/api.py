@@ -1,0 +1,126 @@
+"""JSON API of vehicle-return intake (SPEC §7)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from services.returns import handlers
+from services.returns.domain import ReturnForm, check_eligibility
+from services.returns.handlers import ReturnRefused
+from services.returns.printing import render_input_pdf
+from shared.identity import CurrentUser
+from shared.web import ApiError
+
+router = APIRouter(prefix="/api/v1/returns", tags=["returns"])
+
+
+class ReturnBody(BaseModel):
+    """車両返却 結果入力. Fields are checked by the intake rules (each refusal has its own code)."""
+
+    contract_no: str = Field(min_length=1, max_length=32)
+    contact1: str | None = Field(default=None, description="連絡先1 (phone, required)")
+    contact2: str | None = Field(default=None, description="連絡先2 (phone)")
+    contact3_email: str | None = Field(default=None, description="連絡先3 (e-mail; required for hq)")
+    notify_on_completion: bool = True
+    result: str = Field(default="returned", description="returned (返却済み) | not_returned (未返却確定)")
+    returned_on: str | None = Field(default=None, description="車両返却受領日 YYYY-MM-DD, not after today")
+    not_returned_reason: str | None = Field(
+        default=None, description="customer_purchase | total_loss | theft | unknown_location | other"
+    )
+    not_returned_reason_text: str | None = Field(default=None, description="required for other")
+
+    def form(self) -> ReturnForm:
+        return ReturnForm(**self.model_dump(exclude={"contract_no"}))
+
+
+def refused(e: ReturnRefused) -> ApiError:
+    first = e.first
+    errors = [{"field": r.field, "code": r.code, "detail": r.message} for r in e.refusals]
+    return ApiError(first.status, first.message, first.code, errors=errors)
+
+
+def submission_json(s: Any, status: Any) -> dict[str, Any]:
+    return {
+        "request_id": s.request_id,
+        "contract_no": s.contract_no,
+        "contract": s.contract,
+        "submitter": s.submitter,
+        "payload": s.payload,
+        "submitted_at": s.submitted_at.isoformat(),
+        "needs_extra_tfc_procedure": s.needs_extra_tfc_procedure,
+        "status": status.status if status else None,
+        "status_label": status.status_label if status else None,
+    }
+
+
+@router.post("", status_code=202, responses={202: {"content": {"application/json": {}}}})
+async def submit(
+    request: Request,
+    user: CurrentUser,
+    body: ReturnBody,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    """Submit a result → 202 `{request_id}`; the same `Idempotency-Key` again returns the same id."""
+    try:
+        request_id, replayed = await handlers.submit_return(
+            request.app.state.runtime,
+            user,
+            body.contract_no,
+            body.form(),
+            now=request.app.state.clock(),
+            idempotency_key=idempotency_key,
+        )
+    except ReturnRefused as e:
+        raise refused(e) from None
+    return JSONResponse({"request_id": request_id, "replayed": replayed}, status_code=202)
+
+
+@router.get("/eligibility")
+async def eligibility(request: Request, user: CurrentUser, contract_no: str) -> dict[str, Any]:
+    """May the user submit a return for the contract now? `{eligible, code, detail}`."""
+    async with request.app.state.runtime.sessionmaker() as session:
+        view = await handlers.load_contract(session, contract_no)
+    refusal = check_eligibility(view.facts if view else None, user)
+    if refusal is not None and refusal.status == 404:
+        raise ApiError(404, refusal.message, refusal.code)
+    return {
+        "contract_no": contract_no,
+        "eligible": refusal is None,
+        "code": refusal.code if refusal else None,
+        "detail": refusal.message if refusal else None,
+    }
+
+
+@router.get("/{request_id}")
+async def submitted(request: Request, user: CurrentUser, request_id: str) -> dict[str, Any]:
+    """What was submitted, with the latest status approvals reported (None until it has)."""
+    async with request.app.state.runtime.sessionmaker() as session:
+        try:
+            s = await handlers.get_submission(session, user, request_id)
+        except ReturnRefused as e:
+            raise refused(e) from None
+        status = await handlers.request_status(session, request_id)
+    return submission_json(s, status)
+
+
+@router.get("/{request_id}/print.pdf", response_class=Response)
+async def print_pdf(request: Request, user: CurrentUser, request_id: str) -> Response:
+    """入力内容印刷: the input as a PDF (Japanese font embedded)."""
+    async with request.app.state.runtime.sessionmaker() as session:
+        try:
+            s = await handlers.get_submission(session, user, request_id)
+        except ReturnRefused as e:
+            raise refused(e) from None
+    return pdf_response(s)
+
+
+def pdf_response(s: Any) -> Response:
+    return Response(
+        render_input_pdf(s),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="vehicle-return-{s.contract_no}.pdf"'},
+    )

@@ -1,0 +1,130 @@
+"""Incoming events → returns' own copies: contracts, selection (category, store), request statuses.
+
+All instances of returns share one database, so they share one consumer group (`returns`): each event
+is applied once, by whichever instance holds its partition.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.returns.db import Contract, ContractSelection, OpenReturn, RequestStatus, inbox
+from services.returns.domain import CLOSED_STATUSES
+from shared.events import (
+    ASSIGNMENT_CHANGED,
+    MEMO_UPDATED,
+    REQUEST_STATUS_CHANGED,
+    SELECTION_RECORDED,
+    AssignmentChanged,
+    ContractSnapshot,
+    RawEnvelope,
+    RequestStatusChanged,
+    SelectionRecorded,
+)
+from shared.messaging import PoisonMessage, parse_data, subscribe
+from shared.runtime import Runtime
+from shared.topics import REQUEST_STATUS, SELECTION_EVENTS, TFC_CONTRACTS
+
+GROUP = "returns"
+
+
+async def apply_contract(session: AsyncSession, snapshot: ContractSnapshot) -> bool:
+    """Newest version wins. A store change by TFC overrides an earlier 店舗・スタッフ変更."""
+    existing = await session.get(Contract, snapshot.contract_no, with_for_update=True)
+    if existing is not None and existing.version >= snapshot.version:
+        return False
+    if existing is not None and existing.tfc_store_code != snapshot.store_code:
+        selection = await session.get(ContractSelection, snapshot.contract_no, with_for_update=True)
+        if selection is not None:
+            selection.store_code = selection.store_name = selection.staff_code = None
+    values = {
+        "version": snapshot.version,
+        "dealer_code": snapshot.dealer_code,
+        "dealer_name": snapshot.dealer_name,
+        "tfc_store_code": snapshot.store_code,
+        "tfc_store_name": snapshot.store_name,
+        "tfc_staff_code": snapshot.staff_code,
+        "contractor_name": snapshot.contractor_name,
+        "contractor_name_kana": snapshot.contractor_name_kana,
+        "contractor_postal_code": snapshot.contractor_postal_code,
+        "contractor_address": snapshot.contractor_address,
+        "registration_no": snapshot.registration_no,
+        "model": snapshot.model,
+        "program": snapshot.program,
+        "contract_kind": snapshot.contract_kind,
+        "final_payment_date": snapshot.final_payment_date,
+        "final_payment_amount": snapshot.final_payment_amount,
+        "receivable_purchased": snapshot.receivable_purchased,
+        "status": snapshot.status,
+    }
+    if existing is None:
+        session.add(Contract(contract_no=snapshot.contract_no, **values))
+    else:
+        for k, v in values.items():
+            setattr(existing, k, v)
+    return True
+
+
+async def _selection_row(session: AsyncSession, contract_no: str) -> ContractSelection:
+    row = await session.get(ContractSelection, contract_no, with_for_update=True)
+    if row is None:
+        row = ContractSelection(contract_no=contract_no, category_seq=0, assignment_seq=0)
+        session.add(row)
+    return row
+
+
+async def apply_selection_event(session: AsyncSession, envelope: RawEnvelope) -> None:
+    if envelope.type == SELECTION_RECORDED:
+        recorded = parse_data(envelope, SelectionRecorded)
+        row = await _selection_row(session, recorded.contract_no)
+        if recorded.seq > row.category_seq:
+            row.category_seq, row.category = recorded.seq, recorded.category
+    elif envelope.type == ASSIGNMENT_CHANGED:
+        changed = parse_data(envelope, AssignmentChanged)
+        row = await _selection_row(session, changed.contract_no)
+        if changed.seq > row.assignment_seq:
+            row.assignment_seq = changed.seq
+            row.store_code, row.store_name = changed.store_code, changed.store_name
+            row.staff_code = changed.staff_code
+    elif envelope.type != MEMO_UPDATED:  # memos do not matter to returns
+        raise PoisonMessage(f"unknown event type {envelope.type!r} on {SELECTION_EVENTS}")
+
+
+async def apply_request_status(session: AsyncSession, envelope: RawEnvelope) -> None:
+    if envelope.type != REQUEST_STATUS_CHANGED:
+        raise PoisonMessage(f"unknown event type {envelope.type!r} on {REQUEST_STATUS}")
+    changed = parse_data(envelope, RequestStatusChanged)
+    row = await session.get(RequestStatus, changed.request_id, with_for_update=True)
+    if row is not None and row.version >= changed.version:
+        return
+    if row is None:
+        row = RequestStatus(request_id=changed.request_id)
+        session.add(row)
+    row.type, row.contract_no, row.version = changed.type, changed.contract_no, changed.version
+    row.status, row.status_label, row.at = changed.new_status, changed.new_status_label, changed.at
+    if changed.new_status in CLOSED_STATUSES:
+        await session.execute(delete(OpenReturn).where(OpenReturn.request_id == changed.request_id))
+
+
+def register(runtime: Runtime) -> None:
+    sessionmaker = runtime.sessionmaker
+
+    async def on_contract(snapshot: ContractSnapshot) -> None:
+        async with sessionmaker() as session, session.begin():
+            await apply_contract(session, snapshot)
+
+    async def on_selection(envelope: RawEnvelope) -> None:
+        async with sessionmaker() as session, session.begin():
+            if await inbox.first_time(session, envelope.id):
+                await apply_selection_event(session, envelope)
+
+    async def on_request_status(envelope: RawEnvelope) -> None:
+        async with sessionmaker() as session, session.begin():
+            if await inbox.first_time(session, envelope.id):
+                await apply_request_status(session, envelope)
+
+    common = {"settings": runtime.settings, "group_id": GROUP}
+    subscribe(runtime.broker, TFC_CONTRACTS, model=ContractSnapshot, handler=on_contract, **common)
+    subscribe(runtime.broker, SELECTION_EVENTS, model=RawEnvelope, handler=on_selection, **common)
+    subscribe(runtime.broker, REQUEST_STATUS, model=RawEnvelope, handler=on_request_status, **common)

@@ -1,0 +1,235 @@
+"""Rules of vehicle-return result intake (SPEC §4, manual 5. 車両返却のお手続き). Pure: no I/O, no framework.
+
+Two questions: may this user submit a return for this contract now (`check_eligibility`), and is the
+form they filled in acceptable (`validate_form`, which builds the `VehicleReturnPayload`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import ValidationError
+
+from shared.events import EXTRA_TFC_PROCEDURE_PROGRAMS, OPEN_END_PROGRAMS, PROGRAM_LABELS
+from shared.identity import User
+from shared.requests import NOT_RETURNED_REASONS, PHONE_PATTERN, VehicleReturnPayload
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+# Labels of the screens (one place).
+RESULT_LABELS: dict[str, str] = {"returned": "返却済み", "not_returned": "未返却確定"}
+SELECTION_LABELS: dict[str, str] = {
+    "early_payoff": "早期完済",
+    "cash": "現金決済（口座振替）",
+    "vehicle_return": "車両返却",
+    "refinance": "再分割",
+}
+NOTIFY_LABEL = "TFCにて手続が完了した際のメール通知を希望する"
+EXTRA_TFC_PROCEDURE_NOTICE = (
+    "このご契約は、J-PASS WEB（車両返却機能）によるご連絡のみでは手続きは完了いたしません。"
+    "車両返却結果入力後、TFCから別途ご案内をお送りいたします。"
+)
+# Request statuses after which the contract has no open return request any more.
+CLOSED_STATUSES = frozenset({"completed", "withdrawn"})
+
+
+def today_in_tokyo(now: datetime) -> date:
+    return now.astimezone(TOKYO).date()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why something is refused: HTTP status, stable code, Japanese message, the form field if any."""
+
+    status: int
+    code: str
+    message: str
+    field: str | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Eligibility (前提条件)
+
+
+@dataclass(frozen=True)
+class ContractFacts:
+    """What the rules need to know about a contract (from returns' own copies)."""
+
+    contract_no: str
+    dealer_code: str
+    store_code: str  # the current store (after 店舗・スタッフ変更)
+    program: str
+    receivable_purchased: bool
+    selection_category: str | None  # latest recorded 選択区分, None if none
+    has_open_request: bool
+
+
+CONTRACT_NOT_FOUND = Refusal(404, "contract_not_found", "指定された契約は見つかりません。")
+OPEN_REQUEST_EXISTS = Refusal(
+    409,
+    "open_request_exists",
+    "このご契約には手続中の車両返却の申込がすでにあります。進捗一覧でご確認ください。",
+)
+
+
+def check_eligibility(contract: ContractFacts | None, user: User) -> Refusal | None:
+    """The preconditions of SPEC §4 in order; None when the user may submit a return now."""
+    if contract is None or not user.sees_store(contract.dealer_code, contract.store_code):
+        return CONTRACT_NOT_FOUND
+    if contract.program in OPEN_END_PROGRAMS:
+        return Refusal(
+            422,
+            "open_end_program",
+            f"{PROGRAM_LABELS[contract.program]}は本機能の対象外です（オープンエンド契約）。"
+            "TFCへ必要書類の送付をお願いいたします。",
+        )
+    if contract.selection_category != "vehicle_return":
+        current = SELECTION_LABELS.get(contract.selection_category or "", "未選択")
+        return Refusal(
+            422,
+            "selection_not_vehicle_return",
+            f"最終回選択区分が「車両返却」ではありません（現在: {current}）。"
+            "進捗・結果入力で「車両返却」を選択してから入力してください。",
+        )
+    if contract.has_open_request:
+        return OPEN_REQUEST_EXISTS
+    return None
+
+
+def needs_extra_tfc_procedure(program: str, receivable_purchased: bool) -> bool:
+    """Manual: 別途手続きが必要な商品・ご契約 (the A plans, TFC保証, and receivables TFC bought)."""
+    return program in EXTRA_TFC_PROCEDURE_PROGRAMS or receivable_purchased
+
+
+# --------------------------------------------------------------------------------------------
+# The form (起票画面)
+
+
+@dataclass(frozen=True)
+class ReturnForm:
+    """What the user typed, as text (pages and the API both fill it)."""
+
+    contact1: str | None = None
+    contact2: str | None = None
+    contact3_email: str | None = None
+    notify_on_completion: bool = True
+    result: str | None = "returned"
+    returned_on: str | date | None = None
+    not_returned_reason: str | None = None
+    not_returned_reason_text: str | None = None
+
+
+def normalise_phone(raw: str | None) -> str:
+    """Full-width digits and hyphens become ASCII; spaces go (what a person types into a phone box)."""
+    text = unicodedata.normalize("NFKC", raw or "")
+    for dash in ("‐", "‑", "–", "—", "−", "ー"):
+        text = text.replace(dash, "-")
+    return "".join(text.split())
+
+
+def _valid_phone(phone: str) -> bool:
+    return re.fullmatch(PHONE_PATTERN, phone) is not None
+
+
+def _parse_date(raw: str | date | None) -> date | None:
+    if raw is None or isinstance(raw, date):
+        return raw
+    text = unicodedata.normalize("NFKC", raw).strip().replace("/", "-")
+    if not text:
+        return None
+    return date.fromisoformat(text)
+
+
+def validate_form(
+    form: ReturnForm, *, submitter_role: str, today: date
+) -> tuple[VehicleReturnPayload | None, list[Refusal]]:
+    """Check the form; returns (VehicleReturnPayload, []) or (None, refusals in screen order)."""
+    errors: list[Refusal] = []
+
+    def refuse(field: str, code: str, message: str) -> None:
+        errors.append(Refusal(422, code, message, field))
+
+    contact1 = normalise_phone(form.contact1)
+    if not contact1:
+        refuse("contact1", "contact1_required", "連絡先1（電話番号）を入力してください。")
+    elif not _valid_phone(contact1):
+        refuse("contact1", "invalid_phone", "連絡先1の電話番号の形式が正しくありません（例: 03-1234-5678）。")
+
+    contact2 = normalise_phone(form.contact2) or None
+    if contact2 and not _valid_phone(contact2):
+        refuse("contact2", "invalid_phone", "連絡先2の電話番号の形式が正しくありません（例: 03-1234-5678）。")
+
+    email = unicodedata.normalize("NFKC", form.contact3_email or "").strip() or None
+    if email is None:
+        if submitter_role == "hq":
+            refuse(
+                "contact3_email",
+                "contact3_required_for_hq",
+                "本部担当者は連絡先3（メールアドレス）の入力が必須です。",
+            )
+    else:
+        try:
+            email = validate_email(email, check_deliverability=False).normalized
+        except EmailNotValidError:
+            refuse("contact3_email", "invalid_email", "連絡先3のメールアドレスの形式が正しくありません。")
+
+    result = form.result or "returned"
+    returned_on: date | None = None
+    reason = (form.not_returned_reason or "").strip() or None
+    reason_text = (form.not_returned_reason_text or "").strip() or None
+    if result == "returned":
+        reason = reason_text = None
+        try:
+            returned_on = _parse_date(form.returned_on)
+        except ValueError:
+            refuse("returned_on", "invalid_date", "車両返却受領日の日付が正しくありません。")
+        else:
+            if returned_on is None:
+                refuse("returned_on", "returned_on_required", "車両返却受領日を入力してください。")
+            elif returned_on > today:
+                refuse(
+                    "returned_on",
+                    "returned_on_in_future",
+                    "車両返却受領日は本日までの日付で入力してください。",
+                )
+    elif result == "not_returned":
+        if reason is None:
+            refuse("not_returned_reason", "reason_missing", "未返却理由を選択してください。")
+        elif reason not in NOT_RETURNED_REASONS:
+            refuse("not_returned_reason", "invalid_reason", "未返却理由を一覧から選択してください。")
+        elif reason == "other" and reason_text is None:
+            refuse(
+                "not_returned_reason_text",
+                "reason_missing",
+                "未返却理由が「その他」の場合は理由を入力してください。",
+            )
+        if reason != "other":
+            reason_text = None
+        if reason_text is not None and len(reason_text) > 200:
+            refuse(
+                "not_returned_reason_text", "reason_too_long", "未返却理由は200文字以内で入力してください。"
+            )
+    else:
+        refuse("result", "invalid_result", "車両返却結果は「返却済み」か「未返却確定」を選択してください。")
+
+    if errors:
+        return None, errors
+    try:
+        payload = VehicleReturnPayload(
+            contact1=contact1,
+            contact2=contact2,
+            contact3_email=email,
+            notify_on_completion=form.notify_on_completion,
+            result=result,  # type: ignore[arg-type]
+            returned_on=returned_on,
+            not_returned_reason=reason,  # type: ignore[arg-type]
+            not_returned_reason_text=reason_text,
+        )
+    except ValidationError as e:  # the shared schema is stricter than the checks above: say so plainly
+        return None, [Refusal(422, "invalid_input", f"入力内容に誤りがあります: {e.errors()[0]['msg']}")]
+    return payload, []

@@ -1,0 +1,281 @@
+"""Use cases of returns: load the facts, apply the rules, save + outbox in one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.returns.db import (
+    Contract,
+    ContractSelection,
+    OpenReturn,
+    RequestStatus,
+    Submission,
+    outbox,
+)
+from services.returns.domain import (
+    CLOSED_STATUSES,
+    CONTRACT_NOT_FOUND,
+    OPEN_REQUEST_EXISTS,
+    ContractFacts,
+    Refusal,
+    ReturnForm,
+    check_eligibility,
+    needs_extra_tfc_procedure,
+    today_in_tokyo,
+    validate_form,
+)
+from shared.events import PROGRAM_LABELS, RETURN_SUBMITTED, Envelope, Party, ReturnSubmitted
+from shared.identity import User
+from shared.runtime import Runtime
+from shared.topics import RETURN_SUBMISSIONS
+
+
+class ReturnRefused(Exception):
+    def __init__(self, refusals: list[Refusal]) -> None:
+        super().__init__(refusals[0].message)
+        self.refusals = refusals
+
+    @property
+    def first(self) -> Refusal:
+        return self.refusals[0]
+
+
+@dataclass(frozen=True)
+class ContractView:
+    """A contract as returns knows it, with its current store."""
+
+    contract: Contract
+    store_code: str
+    store_name: str
+    staff_code: str
+    facts: ContractFacts
+
+    def summary(self) -> dict[str, Any]:
+        c = self.contract
+        return {
+            "contract_no": c.contract_no,
+            "dealer_name": c.dealer_name,
+            "store_code": self.store_code,
+            "store_name": self.store_name,
+            "staff_code": self.staff_code,
+            "contractor_name": c.contractor_name,
+            "contractor_name_kana": c.contractor_name_kana,
+            "contractor_postal_code": c.contractor_postal_code,
+            "contractor_address": c.contractor_address,
+            "registration_no": c.registration_no,
+            "model": c.model,
+            "program": c.program,
+            "program_label": PROGRAM_LABELS.get(c.program, c.program),
+            "contract_kind": c.contract_kind,
+            "final_payment_date": c.final_payment_date.isoformat(),
+        }
+
+
+async def has_open_request(session: AsyncSession, contract_no: str) -> bool:
+    """Ours (open_returns) or any vehicle-return request approvals reports as not closed."""
+    if await session.get(OpenReturn, contract_no) is not None:
+        return True
+    open_status = await session.scalar(
+        select(RequestStatus.request_id)
+        .where(
+            RequestStatus.contract_no == contract_no,
+            RequestStatus.type == "vehicle_return",
+            RequestStatus.status.not_in(CLOSED_STATUSES),
+        )
+        .limit(1)
+    )
+    return open_status is not None
+
+
+async def load_contract(session: AsyncSession, contract_no: str) -> ContractView | None:
+    contract = await session.get(Contract, contract_no)
+    if contract is None:
+        return None
+    selection = await session.get(ContractSelection, contract_no)
+    reassigned = selection is not None and selection.store_code is not None
+    store_code = selection.store_code if reassigned else contract.tfc_store_code
+    store_name = selection.store_name if reassigned else contract.tfc_store_name
+    staff_code = selection.staff_code if reassigned else contract.tfc_staff_code
+    facts = ContractFacts(
+        contract_no=contract_no,
+        dealer_code=contract.dealer_code,
+        store_code=store_code or "",
+        program=contract.program,
+        receivable_purchased=contract.receivable_purchased,
+        selection_category=selection.category if selection else None,
+        has_open_request=await has_open_request(session, contract_no),
+    )
+    return ContractView(contract, store_code or "", store_name or "", staff_code or "", facts)
+
+
+async def contract_in_scope(session: AsyncSession, user: User, contract_no: str) -> ContractView:
+    """The contract if the user may see it; else the 404 refusal (another store's looks like none)."""
+    view = await load_contract(session, contract_no)
+    if view is None or not user.sees_store(view.facts.dealer_code, view.store_code):
+        raise ReturnRefused([CONTRACT_NOT_FOUND])
+    return view
+
+
+def _fingerprint(contract_no: str, form: ReturnForm) -> str:
+    raw = json.dumps({"contract_no": contract_no, **asdict(form)}, sort_keys=True, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+async def _replay(session: AsyncSession, user: User, key: str, fingerprint: str) -> str | None:
+    """The request_id an earlier submission with this key created (same user), if any."""
+    done = await session.scalar(
+        select(Submission).where(
+            Submission.submitter_user_id == user.user_id, Submission.idempotency_key == key
+        )
+    )
+    if done is None:
+        return None
+    if done.body_fingerprint != fingerprint:
+        raise ReturnRefused(
+            [
+                Refusal(
+                    422,
+                    "idempotency_key_reused",
+                    "同じ送信キーで異なる内容が送信されました。画面を開き直して入力してください。",
+                )
+            ]
+        )
+    return done.request_id
+
+
+def _party(user: User) -> Party:
+    return Party(user_id=user.user_id, name=user.name, role=user.role, email=user.email or None)
+
+
+async def submit_return(
+    runtime: Runtime,
+    user: User,
+    contract_no: str,
+    form: ReturnForm,
+    *,
+    now: datetime,
+    idempotency_key: str | None = None,
+) -> tuple[str, bool]:
+    """Submit a vehicle-return result; returns (request_id, replayed). Raises ReturnRefused."""
+    key = (idempotency_key or "").strip()[:200] or None
+    fingerprint = _fingerprint(contract_no, form)
+    try:
+        async with runtime.sessionmaker() as session, session.begin():
+            if key and (earlier := await _replay(session, user, key, fingerprint)):
+                return earlier, True
+            view = await load_contract(session, contract_no)
+            if refusal := check_eligibility(view.facts if view else None, user):
+                raise ReturnRefused([refusal])
+            assert view is not None
+            payload, errors = validate_form(form, submitter_role=user.role, today=today_in_tokyo(now))
+            if errors:
+                raise ReturnRefused(errors)
+            assert payload is not None
+            request_id = str(uuid.uuid4())
+            payload_json = payload.model_dump(mode="json")
+            contract = view.contract
+            session.add(
+                Submission(
+                    request_id=request_id,
+                    contract_no=contract_no,
+                    dealer_code=contract.dealer_code,
+                    store_code=view.store_code,
+                    submitter_user_id=user.user_id,
+                    idempotency_key=key,
+                    body_fingerprint=fingerprint,
+                    submitter={
+                        **_party(user).model_dump(mode="json"),
+                        "dealer_name": user.dealer_name,
+                        "store_name": user.store_name,
+                    },
+                    payload=payload_json,
+                    contract=view.summary(),
+                    needs_extra_tfc_procedure=needs_extra_tfc_procedure(
+                        contract.program, contract.receivable_purchased
+                    ),
+                    submitted_at=now,
+                )
+            )
+            await session.flush()
+            session.add(OpenReturn(contract_no=contract_no, request_id=request_id, opened_at=now))
+            await session.flush()
+            event = Envelope[ReturnSubmitted](
+                source="jpass/returns",
+                type=RETURN_SUBMITTED,
+                subject=contract_no,
+                data=ReturnSubmitted(
+                    request_id=request_id,
+                    contract_no=contract_no,
+                    dealer_code=contract.dealer_code,
+                    store_code=view.store_code,
+                    contractor_name=contract.contractor_name,
+                    program=contract.program,
+                    submitter=_party(user),
+                    payload=payload_json,
+                    submitted_at=now,
+                ),
+            )
+            await outbox.stage(session, topic=RETURN_SUBMISSIONS, key=contract_no, value=event)
+    except IntegrityError:
+        # Another submission won the race: the same click twice (same key) or the same contract.
+        async with runtime.sessionmaker() as session:
+            if key and (earlier := await _replay(session, user, key, fingerprint)):
+                return earlier, True
+            view = await load_contract(session, contract_no)
+            refusal = check_eligibility(view.facts if view else None, user)
+        raise ReturnRefused([refusal or OPEN_REQUEST_EXISTS]) from None
+    runtime.outbox.notify()
+    return request_id, False
+
+
+async def get_submission(session: AsyncSession, user: User, request_id: str) -> Submission:
+    submission = await session.get(Submission, request_id)
+    if submission is None or not user.sees_store(submission.dealer_code, submission.store_code):
+        raise ReturnRefused(
+            [Refusal(404, "return_not_found", "指定された車両返却の入力内容は見つかりません。")]
+        )
+    return submission
+
+
+async def request_status(session: AsyncSession, request_id: str) -> RequestStatus | None:
+    return await session.get(RequestStatus, request_id)
+
+
+async def wait_for_status(runtime: Runtime, request_id: str, wait_s: float) -> RequestStatus | None:
+    """The status approvals reported for the request, waiting up to `wait_s` for its first report."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while True:
+        async with runtime.sessionmaker() as session:
+            status = await request_status(session, request_id)
+        if status is not None or loop.time() >= deadline:
+            return status
+        await asyncio.sleep(0.1)
+
+
+async def last_contacts(session: AsyncSession, user: User) -> dict[str, Any]:
+    """Prefill of 貴社情報: the contacts this user gave last time (else their own e-mail)."""
+    last = await session.scalar(
+        select(Submission)
+        .where(Submission.submitter_user_id == user.user_id)
+        .order_by(Submission.submitted_at.desc())
+        .limit(1)
+    )
+    if last is None:
+        return {"contact1": "", "contact2": "", "contact3_email": user.email or ""}
+    p = last.payload
+    return {
+        "contact1": p.get("contact1") or "",
+        "contact2": p.get("contact2") or "",
+        "contact3_email": p.get("contact3_email") or "",
+    }
