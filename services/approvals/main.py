@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+from fastapi import APIRouter, FastAPI
+
+from services.approvals import api, consumers, pages
 from services.approvals.config import ApprovalsSettings
 from services.approvals.db import Base, inbox, outbox
+from services.approvals.handlers import Approvals, Clock, system_clock
 from shared.runtime import Runtime
 from shared.topics import (
     JPASS_REQUESTS,
@@ -17,7 +22,8 @@ from shared.topics import (
 from shared.web import service_app
 
 
-def create_app(settings: ApprovalsSettings | None = None) -> FastAPI:
+def create_app(settings: ApprovalsSettings | None = None, clock: Clock = system_clock) -> FastAPI:
+    """`clock` is injectable so tests can move time (timeouts, 依頼日時)."""
     settings = settings or ApprovalsSettings()
     runtime = Runtime(
         "approvals",
@@ -28,4 +34,18 @@ def create_app(settings: ApprovalsSettings | None = None) -> FastAPI:
         inbox,
         [RETURN_SUBMISSIONS, TFC_REQUEST_UPDATES, JPASS_REQUESTS, REQUEST_STATUS, REQUEST_TIMEOUTS],
     )
-    return service_app("approvals", "J-PASS approvals (契約内容変更受付)", runtime)
+    approvals = Approvals(runtime, settings, clock)
+    consumers.register(approvals)
+
+    @asynccontextmanager
+    async def sweep(app: FastAPI) -> AsyncIterator[None]:
+        # Runs inside the runtime's lifespan (database and broker already up).
+        runtime.spawn(approvals.run_sweep(), "timeout-sweep")
+        yield
+
+    app = service_app("approvals", "J-PASS approvals (契約内容変更受付)", runtime)
+    app.state.approvals = approvals
+    app.include_router(APIRouter(lifespan=sweep))
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    return app

@@ -1,0 +1,180 @@
+"""JSON API: approval flow settings, the progress list, a request and the actions on it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, EmailStr, Field
+
+from services.approvals import domain, queries
+from services.approvals.handlers import (
+    ActResult,
+    Approvals,
+    FlowView,
+    InvalidPayload,
+    NotFound,
+    StaleVersion,
+)
+from shared.identity import CurrentUser, User, require_role
+from shared.web import ApiError
+
+router = APIRouter(prefix="/api/v1", tags=["approvals"])
+
+NO_EMAIL_NOTICE = (
+    "差戻し先のメールアドレスが登録されていないため、メールは送信されません。別途ご連絡ください。"
+)
+STALE_MESSAGE = "この申込は他の方により更新されています。最新の内容を確認のうえ、再度操作してください。"
+NOT_FOUND_MESSAGE = "指定された申込は見つかりません。"
+WHO_REFUSALS = frozenset({"withdraw_submitter_only", "own_request", "tfc_only_action"})
+
+
+def approvals_of(request: Request) -> Approvals:
+    return request.app.state.approvals
+
+
+class FlowBody(BaseModel):
+    store_approval: bool = False
+    hq_approval: bool = False
+    hq_approver_emails: list[EmailStr] = Field(default_factory=list, max_length=20)
+
+
+class ActionBody(BaseModel):
+    version: int
+    note: str | None = Field(default=None, max_length=2000)
+    dealer_note: str | None = Field(default=None, max_length=2000, description="貴社連絡欄 (hq only)")
+    payload: dict[str, Any] | None = Field(default=None, description="a correction made in the same step")
+
+
+class CorrectionBody(ActionBody):
+    payload: dict[str, Any]  # type: ignore[assignment]
+
+
+def refusal_error(e: domain.Refused, status: str) -> ApiError:
+    someone_elses_step = e.code == "not_your_step" and status in domain.STEP_OWNER
+    http = 403 if e.code in WHO_REFUSALS or someone_elses_step else 409
+    return ApiError(http, e.message, e.code)
+
+
+async def perform(
+    request: Request, user: User, request_id: str, action: str, body: ActionBody
+) -> dict[str, Any]:
+    approvals = approvals_of(request)
+    try:
+        result = await approvals.act(
+            user,
+            request_id,
+            action,
+            version=body.version,
+            note=body.note,
+            payload=body.payload,
+            dealer_note=body.dealer_note,
+        )
+    except NotFound as e:
+        raise ApiError(404, NOT_FOUND_MESSAGE, "request_not_found") from e
+    except StaleVersion as e:
+        raise ApiError(409, STALE_MESSAGE, "stale_version") from e
+    except InvalidPayload as e:
+        raise ApiError(422, "入力内容に誤りがあります。", "invalid_payload", errors=e.errors) from e
+    except domain.Refused as e:
+        async with approvals.sessionmaker() as session:
+            current = await queries.get_request(session, user, request_id)
+        raise refusal_error(e, current.status if current else "") from e
+    return await respond(request, user, result)
+
+
+async def respond(request: Request, user: User, result: ActResult) -> dict[str, Any]:
+    async with approvals_of(request).sessionmaker() as session:
+        history = await queries.history_of(session, result.request.request_id)
+    body = queries.detail(result.request, history, user)
+    recipient = result.send_back_recipient
+    body["send_back_recipient"] = recipient.model_dump(mode="json") if recipient else None
+    body["notice"] = NO_EMAIL_NOTICE if result.recipient_unreachable else None
+    return body
+
+
+# --------------------------------------------------------------------------------------------
+# 承認フロー設定（本部用）
+
+HqUser = Annotated[User, Depends(require_role("hq"))]
+
+
+@router.get("/approval-flow")
+async def get_approval_flow(request: Request, user: HqUser) -> dict[str, Any]:
+    return (await approvals_of(request).get_flow(user.dealer_code)).as_dict()
+
+
+@router.put("/approval-flow")
+async def put_approval_flow(request: Request, user: HqUser, body: FlowBody) -> dict[str, Any]:
+    view = FlowView(body.store_approval, body.hq_approval, [str(e) for e in body.hq_approver_emails])
+    return (await approvals_of(request).put_flow(user, view)).as_dict()
+
+
+# --------------------------------------------------------------------------------------------
+# 進捗一覧 and a request
+
+
+@router.get("/requests")
+async def list_requests(
+    request: Request,
+    user: CurrentUser,
+    tab: Literal["current", "past"] = "current",
+    type: str = "",
+    status: Annotated[list[str] | None, Query()] = None,
+    contractor_name: str = "",
+    contract_no: str = "",
+    updated_from: str | None = None,
+    updated_to: str | None = None,
+) -> dict[str, Any]:
+    unknown = [s for s in status or [] if s not in domain.STATUS_LABELS]
+    if unknown:
+        raise ApiError(422, f"ステータスの指定が正しくありません（{', '.join(unknown)}）。", "invalid_status")
+    try:
+        filters = queries.ListFilters(
+            tab=tab,
+            type=type,
+            statuses=list(status or []),
+            contractor_name=contractor_name,
+            contract_no=contract_no,
+            updated_from=queries.parse_moment(updated_from, end=False),
+            updated_to=queries.parse_moment(updated_to, end=True),
+        )
+    except ValueError as e:
+        raise ApiError(
+            422, "最終更新日時はYYYY-MM-DD形式で入力してください。", "invalid_updated_range"
+        ) from e
+    async with approvals_of(request).sessionmaker() as session:
+        rows, counts = await queries.list_requests(session, user, filters)
+    return {"items": [queries.list_item(r) for r in rows], "counts": counts}
+
+
+@router.get("/requests/{request_id}")
+async def get_request(request: Request, user: CurrentUser, request_id: str) -> dict[str, Any]:
+    async with approvals_of(request).sessionmaker() as session:
+        req = await queries.get_request(session, user, request_id)
+        if req is None:
+            raise ApiError(404, NOT_FOUND_MESSAGE, "request_not_found")
+        history = await queries.history_of(session, request_id)
+    return queries.detail(req, history, user)
+
+
+@router.post("/requests/{request_id}/approve")
+async def approve(request: Request, user: CurrentUser, request_id: str, body: ActionBody) -> dict[str, Any]:
+    return await perform(request, user, request_id, "approve", body)
+
+
+@router.post("/requests/{request_id}/send-back")
+async def send_back(request: Request, user: CurrentUser, request_id: str, body: ActionBody) -> dict[str, Any]:
+    return await perform(request, user, request_id, "send_back", body)
+
+
+@router.post("/requests/{request_id}/withdraw")
+async def withdraw(request: Request, user: CurrentUser, request_id: str, body: ActionBody) -> dict[str, Any]:
+    return await perform(request, user, request_id, "withdraw", body)
+
+
+@router.put("/requests/{request_id}")
+async def correct(
+    request: Request, user: CurrentUser, request_id: str, body: CorrectionBody
+) -> dict[str, Any]:
+    return await perform(request, user, request_id, "correct", body)

@@ -1,0 +1,355 @@
+"""The request workflow of SPEC §5.2–5.3 as a table: statuses, labels, colours and transitions.
+
+Pure: no framework, no I/O. `decide` either returns the outcome of an action or raises `Refused`
+with a Japanese message; it never changes anything itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+# --------------------------------------------------------------------------------------------
+# Statuses
+
+STATUS_LABELS: dict[str, str] = {
+    "staff_back": "担当者手続中（差戻）",
+    "store_pending": "店舗承認者手続中",
+    "store_back": "店舗承認者手続中（差戻）",
+    "hq_pending": "本部承認者手続中",
+    "hq_back": "本部承認者手続中（差戻）",
+    "requested": "依頼中",
+    "tfc_processing": "TFC対応中（取下げ・訂正NG）",
+    "tfc_on_hold": "TFC対応保留",
+    "tfc_message": "TFC連絡事項入力中",
+    "completed": "完了",
+    "withdrawn": "取下げ",
+}
+STATUSES: tuple[str, ...] = tuple(STATUS_LABELS)
+STATUS_COLOURS: dict[str, str] = {
+    "staff_back": "red",
+    "store_pending": "yellow",
+    "store_back": "red",
+    "hq_pending": "yellow",
+    "hq_back": "red",
+}
+# The submitter may correct or withdraw only here (SPEC §5.2 last column).
+SUBMITTER_MAY_CHANGE = frozenset(
+    {"staff_back", "store_pending", "store_back", "hq_pending", "hq_back", "requested"}
+)
+PAST_STATUSES = frozenset({"completed", "withdrawn"})
+CURRENT_STATUSES = tuple(s for s in STATUSES if s not in PAST_STATUSES)
+FINAL_STATUSES = PAST_STATUSES
+TFC_STATUSES = frozenset({"tfc_processing", "tfc_on_hold", "tfc_message"})
+# Timeout sweep (SPEC §6): statuses where the submitter is reminded; where head office is.
+SUBMITTER_REMINDER_STATUSES = frozenset(
+    {"store_pending", "hq_pending", "staff_back", "store_back", "hq_back"}
+)
+HQ_REMINDER_STATUSES = frozenset({"hq_pending"})
+
+
+def status_colour(status: str) -> str:
+    return STATUS_COLOURS.get(status, "")
+
+
+# --------------------------------------------------------------------------------------------
+# Actions and actors
+
+UserAction = Literal["approve", "send_back", "withdraw", "correct"]
+TfcAction = Literal["accept", "hold", "message", "resume", "complete", "send_back"]
+USER_ACTIONS: tuple[str, ...] = ("approve", "send_back", "withdraw", "correct")
+TFC_ACTIONS: tuple[str, ...] = ("accept", "hold", "message", "resume", "complete", "send_back")
+ActorRole = Literal["staff", "store_manager", "hq", "tfc"]
+ACTOR_ROLES: tuple[str, ...] = ("staff", "store_manager", "hq", "tfc")
+
+ACTION_LABELS: dict[str, str] = {
+    "submit": "送信",
+    "approve": "承認",
+    "send_back": "差戻し",
+    "withdraw": "取下げ",
+    "correct": "訂正",
+    "accept": "TFC受付",
+    "hold": "TFC対応保留",
+    "message": "TFC連絡事項入力",
+    "resume": "TFC対応再開",
+    "complete": "完了",
+}
+ACTOR_ROLE_LABELS: dict[str, str] = {
+    "staff": "営業スタッフ",
+    "store_manager": "店長",
+    "hq": "本部",
+    "tfc": "トヨタファイナンス",
+}
+
+
+@dataclass(frozen=True)
+class Flow:
+    """The approval steps one request goes through (the dealer's settings minus self-approval)."""
+
+    store_step: bool
+    hq_step: bool
+
+
+def effective_flow(store_approval: bool, hq_approval: bool, submitter_role: str) -> Flow:
+    """Nobody approves their own request: a store manager skips the store step, hq skips both."""
+    return Flow(
+        store_step=store_approval and submitter_role == "staff",
+        hq_step=hq_approval and submitter_role != "hq",
+    )
+
+
+def first_status(flow: Flow) -> str:
+    if flow.store_step:
+        return "store_pending"
+    if flow.hq_step:
+        return "hq_pending"
+    return "requested"
+
+
+def after_store_approval(flow: Flow) -> str:
+    return "hq_pending" if flow.hq_step else "requested"
+
+
+def after_hq_send_back(flow: Flow) -> str:
+    return "store_back" if flow.store_step else "staff_back"
+
+
+def after_tfc_send_back(flow: Flow) -> str:
+    if flow.hq_step:
+        return "hq_back"
+    return "store_back" if flow.store_step else "staff_back"
+
+
+@dataclass(frozen=True)
+class Actor:
+    role: ActorRole
+    is_submitter: bool = False
+
+
+TFC = Actor("tfc")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # the next status
+    flow: Flow  # the request's flow from now on (a submitter's correction picks up new settings)
+    restart: bool = False  # every approval of the round is void
+    duplicate: bool = False  # a TFC update already applied: change nothing
+
+
+class Refused(Exception):
+    """The action is not allowed; nothing changes. `message` is shown to the user as is."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+# --------------------------------------------------------------------------------------------
+# The transition table. Each row: (action, actor role, from status) → next status (a function of
+# the request's flow). The submitter's rows are separate (they apply to whoever submitted).
+
+Next = Callable[[Flow], str]
+
+APPROVER_TABLE: dict[tuple[str, str, str], Next] = {
+    ("approve", "store_manager", "store_pending"): after_store_approval,
+    ("approve", "store_manager", "store_back"): after_store_approval,
+    ("send_back", "store_manager", "store_pending"): lambda f: "staff_back",
+    ("send_back", "store_manager", "store_back"): lambda f: "staff_back",
+    ("correct", "store_manager", "store_pending"): lambda f: "store_pending",
+    ("correct", "store_manager", "store_back"): lambda f: "store_back",
+    ("approve", "hq", "hq_pending"): lambda f: "requested",
+    ("approve", "hq", "hq_back"): lambda f: "requested",
+    ("send_back", "hq", "hq_pending"): after_hq_send_back,
+    ("send_back", "hq", "hq_back"): after_hq_send_back,
+    ("correct", "hq", "hq_pending"): lambda f: "hq_pending",
+    ("correct", "hq", "hq_back"): lambda f: "hq_back",
+}
+
+TFC_TABLE: dict[tuple[str, str], Next] = {
+    ("accept", "requested"): lambda f: "tfc_processing",
+    ("hold", "tfc_processing"): lambda f: "tfc_on_hold",
+    ("hold", "tfc_message"): lambda f: "tfc_on_hold",
+    ("message", "tfc_processing"): lambda f: "tfc_message",
+    ("message", "tfc_on_hold"): lambda f: "tfc_message",
+    ("message", "tfc_message"): lambda f: "tfc_message",  # a further message replaces the text
+    ("resume", "tfc_on_hold"): lambda f: "tfc_processing",
+    ("resume", "tfc_message"): lambda f: "tfc_processing",
+    ("complete", "tfc_processing"): lambda f: "completed",
+    ("complete", "tfc_on_hold"): lambda f: "completed",
+    ("complete", "tfc_message"): lambda f: "completed",
+    ("send_back", "requested"): after_tfc_send_back,
+    ("send_back", "tfc_processing"): after_tfc_send_back,
+    ("send_back", "tfc_on_hold"): after_tfc_send_back,
+    ("send_back", "tfc_message"): after_tfc_send_back,
+}
+
+# Whose step each pending status is (for the "not your step" message).
+STEP_OWNER: dict[str, str] = {
+    "store_pending": "store_manager",
+    "store_back": "store_manager",
+    "hq_pending": "hq",
+    "hq_back": "hq",
+}
+
+
+def decide(
+    status: str,
+    action: str,
+    actor: Actor,
+    flow: Flow,
+    *,
+    flow_now: Flow | None = None,
+    tfc_message: str | None = None,
+    new_tfc_message: str | None = None,
+) -> Outcome:
+    """The outcome of `action` by `actor` on a request in `status` going through `flow`.
+
+    `flow_now` is the flow the dealer's current settings give this request's submitter: a
+    submitter's correction restarts the request on it. Raises `Refused` when not allowed.
+    """
+    label = STATUS_LABELS.get(status)
+    if label is None:
+        raise Refused(f"不明なステータスです（{status}）。", "unknown_status")
+    if actor.role == "tfc":
+        return _decide_tfc(status, action, flow, tfc_message, new_tfc_message)
+    if action not in USER_ACTIONS:
+        raise Refused("この操作はトヨタファイナンスのみ行えます。", "tfc_only_action")
+    if status in FINAL_STATUSES:
+        raise Refused(f"この申込は「{label}」のため、操作できません。", "request_closed")
+    if actor.is_submitter and action in ("withdraw", "correct"):
+        if status not in SUBMITTER_MAY_CHANGE:
+            raise Refused(
+                f"ステータスが「{label}」のため、取下げ・訂正はできません。", "tfc_processing_locked"
+            )
+        if action == "withdraw":
+            return Outcome("withdrawn", flow)
+        restart_flow = flow_now or flow
+        return Outcome(first_status(restart_flow), restart_flow, restart=True)
+    if action == "withdraw":
+        raise Refused("取下げは起票者のみ行えます。", "withdraw_submitter_only")
+    if actor.is_submitter and action in ("approve", "send_back"):
+        raise Refused("ご自身が起票した申込は承認・差戻しできません。", "own_request")
+    next_status = APPROVER_TABLE.get((action, actor.role, status))
+    if next_status is None:
+        raise Refused(_approver_refusal(status, action, actor), "not_your_step")
+    return Outcome(next_status(flow), flow)
+
+
+def _approver_refusal(status: str, action: str, actor: Actor) -> str:
+    label = STATUS_LABELS[status]
+    what = ACTION_LABELS[action]
+    owner = STEP_OWNER.get(status)
+    if owner is None:
+        return f"ステータスが「{label}」のため、{what}できません。"
+    return (
+        f"ステータスが「{label}」のため、{what}できるのは"
+        f"{'店舗承認者（店長）' if owner == 'store_manager' else '本部承認者'}のみです。"
+    )
+
+
+def _decide_tfc(
+    status: str, action: str, flow: Flow, tfc_message: str | None, new_tfc_message: str | None
+) -> Outcome:
+    label = STATUS_LABELS[status]
+    if action not in TFC_ACTIONS:
+        raise Refused("この操作は貴社のみ行えます。", "dealer_only_action")
+    if action == "message" and not (new_tfc_message or "").strip():
+        raise Refused("連絡事項が入力されていません。", "message_required")
+    next_status = TFC_TABLE.get((action, status))
+    if next_status is None:
+        # The same update arriving twice finds the request already where it leads: no effect.
+        if _already_applied(status, action, flow):
+            return Outcome(status, flow, duplicate=True)
+        raise Refused(
+            f"ステータスが「{label}」のため、TFCの「{ACTION_LABELS.get(action, action)}」は適用できません。",
+            "invalid_tfc_transition",
+        )
+    if action == "message" and status == "tfc_message" and new_tfc_message == tfc_message:
+        return Outcome(status, flow, duplicate=True)
+    return Outcome(next_status(flow), flow)
+
+
+def _already_applied(status: str, action: str, flow: Flow) -> bool:
+    target = {
+        "accept": "tfc_processing",
+        "hold": "tfc_on_hold",
+        "resume": "tfc_processing",
+        "complete": "completed",
+        "send_back": after_tfc_send_back(flow),
+    }.get(action)
+    return target == status
+
+
+def allowed_actions(status: str, actor: Actor, flow: Flow) -> list[str]:
+    """The user actions `actor` may take now (the buttons of the request page)."""
+    allowed = []
+    for action in USER_ACTIONS:
+        try:
+            decide(status, action, actor, flow)
+        except Refused:
+            continue
+        allowed.append(action)
+    return allowed
+
+
+# --------------------------------------------------------------------------------------------
+# Send-back recipients (SPEC §6: the previous approver or the submitter)
+
+
+def send_back_recipient_role(new_status: str) -> str:
+    """Who receives a send-back landing in `new_status`: the step's approver, or the submitter."""
+    return {"hq_back": "hq", "store_back": "store_manager"}.get(new_status, "submitter")
+
+
+# --------------------------------------------------------------------------------------------
+# Payloads
+
+
+def validate_payload(
+    schema: type[BaseModel], payload: dict[str, Any], *, submitter_role: str, today: date
+) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """Validate a (corrected) payload. Returns (normalised payload, {} ) or (None, {field: message})."""
+    try:
+        model = schema.model_validate(payload)
+    except ValidationError as e:
+        errors: dict[str, str] = {}
+        for err in e.errors():
+            field = str(err["loc"][0]) if err["loc"] else _field_named_in(err["msg"])
+            errors.setdefault(field, FIELD_ERROR_MESSAGES.get(field, "入力内容に誤りがあります。"))
+        return None, errors
+    data = model.model_dump(mode="json")
+    errors = {}
+    returned_on = data.get("returned_on")
+    if data.get("result") == "returned" and returned_on and date.fromisoformat(returned_on) > today:
+        errors["returned_on"] = "車両返却受領日は本日以前の日付を入力してください。"
+    if submitter_role == "hq" and "contact3_email" in data and not data.get("contact3_email"):
+        errors["contact3_email"] = "本部の方が起票する場合、連絡先3（メールアドレス）は必須です。"
+    return (None, errors) if errors else (data, {})
+
+
+FIELD_ERROR_MESSAGES: dict[str, str] = {
+    "contact1": "連絡先1は電話番号（例：03-1234-5678）で入力してください。",
+    "contact2": "連絡先2は電話番号（例：03-1234-5678）で入力してください。",
+    "contact3_email": "連絡先3はメールアドレスの形式で入力してください。",
+    "result": "車両返却結果を選択してください。",
+    "returned_on": "車両返却受領日を入力してください。",
+    "not_returned_reason": "未返却理由を選択してください。",
+    "not_returned_reason_text": "その他の場合は未返却理由を入力してください。",
+}
+
+
+def _field_named_in(message: str) -> str:
+    """Whole-model validators name the field in their message (`returned_on is required ...`)."""
+    words = message.removeprefix("Value error, ").split()
+    return words[0] if words and words[0] in FIELD_ERROR_MESSAGES else "payload"
+
+
+def payload_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[Any]]:
+    """What a correction changed: {field: [old, new]}."""
+    return {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}

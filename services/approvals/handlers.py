@@ -1,0 +1,628 @@
+"""Use cases of the request workflow: load, apply the domain, save + history + outbox in one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jaconv
+from pydantic import ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from services.approvals import domain
+from services.approvals.config import ApprovalsSettings
+from services.approvals.db import FlowSettings, HistoryEntry, Request, TimeoutNotice
+from shared.events import (
+    REQUEST_STATUS_CHANGED,
+    REQUEST_TIMED_OUT,
+    Envelope,
+    JpassRequest,
+    Party,
+    RequestStatusChanged,
+    RequestTimedOut,
+    RequestUpdate,
+    ReturnSubmitted,
+)
+from shared.identity import User
+from shared.messaging import PoisonMessage
+from shared.requests import REQUEST_TYPES
+from shared.runtime import Runtime
+from shared.topics import JPASS_REQUESTS, REQUEST_STATUS, REQUEST_TIMEOUTS
+
+log = logging.getLogger(__name__)
+TOKYO = ZoneInfo("Asia/Tokyo")
+SOURCE = "jpass/approvals"
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(dt: datetime | None) -> datetime | None:
+    """SQLite gives naive datetimes back: they are UTC."""
+    if dt is None:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def normalise_name(text: str) -> str:
+    """Forgiving name for 契約者名 search: NFKC, hiragana → katakana, no spaces, case-folded."""
+    return re.sub(r"[\s・･]+", "", jaconv.hira2kata(unicodedata.normalize("NFKC", text or "")).casefold())
+
+
+def party_of(user: User) -> Party:
+    return Party(user_id=user.user_id, name=user.name, role=user.role, email=user.email or None)
+
+
+# --------------------------------------------------------------------------------------------
+# Errors the entry points translate (API: ApiError; pages: a message next to the form)
+
+
+class NotFound(Exception):
+    pass
+
+
+class StaleVersion(Exception):
+    pass
+
+
+class InvalidPayload(Exception):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("invalid payload")
+        self.errors = errors
+
+
+@dataclass
+class FlowView:
+    store_approval: bool = False
+    hq_approval: bool = False
+    hq_approver_emails: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "store_approval": self.store_approval,
+            "hq_approval": self.hq_approval,
+            "hq_approver_emails": list(self.hq_approver_emails),
+        }
+
+
+@dataclass
+class ActResult:
+    request: Request
+    send_back_recipient: Party | None = None
+
+    @property
+    def recipient_unreachable(self) -> bool:
+        """A send-back whose recipient has no e-mail: the sender must tell them separately."""
+        return self.request.status in ("staff_back", "store_back", "hq_back") and (
+            self.send_back_recipient is None or not self.send_back_recipient.email
+        )
+
+
+def request_flow(req: Request) -> domain.Flow:
+    return domain.Flow(store_step=req.store_step, hq_step=req.hq_step)
+
+
+class Approvals:
+    """The request workflow of one service instance."""
+
+    def __init__(self, runtime: Runtime, settings: ApprovalsSettings, clock: Clock = system_clock) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.clock = clock
+
+    @property
+    def sessionmaker(self):  # type: ignore[no-untyped-def]
+        return self.runtime.sessionmaker
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def today(self) -> date:
+        return self.now().astimezone(TOKYO).date()
+
+    # ---------------------------------------------------------------------------------------
+    # Flow settings
+
+    async def flow_settings(self, session: AsyncSession, dealer_code: str) -> FlowView:
+        row = await session.get(FlowSettings, dealer_code)
+        if row is None:
+            return FlowView()
+        return FlowView(row.store_approval, row.hq_approval, list(row.hq_approver_emails or []))
+
+    async def get_flow(self, dealer_code: str) -> FlowView:
+        async with self.sessionmaker() as session:
+            return await self.flow_settings(session, dealer_code)
+
+    async def put_flow(self, user: User, view: FlowView) -> FlowView:
+        async with self.sessionmaker() as session, session.begin():
+            row = await session.get(FlowSettings, user.dealer_code, with_for_update=True)
+            if row is None:
+                row = FlowSettings(dealer_code=user.dealer_code)
+                session.add(row)
+            row.store_approval = view.store_approval
+            row.hq_approval = view.hq_approval
+            row.hq_approver_emails = list(dict.fromkeys(view.hq_approver_emails))
+            row.updated_at = self.now()
+            row.updated_by = user.user_id
+        return await self.get_flow(user.dealer_code)
+
+    # ---------------------------------------------------------------------------------------
+    # Submission (from the returns intake)
+
+    async def submit(self, envelope_id: str, event: ReturnSubmitted, request_type: str) -> bool:
+        """Create the request of a submission; the same request_id (or event) twice creates one."""
+        schema = REQUEST_TYPES.get(request_type)
+        if schema is None:
+            raise PoisonMessage(f"unknown request type {request_type!r}")
+        try:
+            payload = schema.model_validate(event.payload).model_dump(mode="json")
+        except ValidationError as e:
+            raise PoisonMessage(f"invalid {request_type} payload: {e.errors()[:3]}") from e
+        async with self.sessionmaker() as session, session.begin():
+            if not await self.runtime.inbox.first_time(session, envelope_id):
+                return False
+            if await session.get(Request, event.request_id) is not None:
+                return False
+            settings = await self.flow_settings(session, event.dealer_code)
+            flow = domain.effective_flow(settings.store_approval, settings.hq_approval, event.submitter.role)
+            now = self.now()
+            status = domain.first_status(flow)
+            req = Request(
+                request_id=event.request_id,
+                type=request_type,
+                payload=payload,
+                status=status,
+                version=1,
+                contract_no=event.contract_no,
+                contractor_name=event.contractor_name,
+                contractor_search=normalise_name(event.contractor_name),
+                program=event.program,
+                dealer_code=event.dealer_code,
+                store_code=event.store_code,
+                submitter=event.submitter.model_dump(mode="json"),
+                store_step=flow.store_step,
+                hq_step=flow.hq_step,
+                approvers=[],
+                submitted_at=now,
+                requested_at=now if status == "requested" else None,
+                status_changed_at=now,
+                updated_at=now,
+            )
+            session.add(req)
+            session.add(
+                HistoryEntry(
+                    request_id=req.request_id,
+                    version=1,
+                    at=now,
+                    actor=req.submitter,
+                    actor_role=event.submitter.role,
+                    action="submit",
+                    from_status=None,
+                    to_status=status,
+                    changes={},
+                    note=None,
+                )
+            )
+            await session.flush()
+            await self._stage_events(
+                session,
+                req,
+                action="submit",
+                old_status=None,
+                actor=event.submitter,
+                recipient=None,
+                hq_emails=settings.hq_approver_emails,
+                jpass_events=["requested"] if status == "requested" else [],
+            )
+        self.runtime.outbox.notify()
+        return True
+
+    # ---------------------------------------------------------------------------------------
+    # Dealer actions (approve / send back / withdraw / correct)
+
+    async def act(
+        self,
+        user: User,
+        request_id: str,
+        action: str,
+        *,
+        version: int,
+        note: str | None = None,
+        payload: dict[str, Any] | None = None,
+        dealer_note: str | None = None,
+    ) -> ActResult:
+        async with self.sessionmaker() as session, session.begin():
+            req = await self._load_in_scope(session, user, request_id)
+            if req.version != version:
+                raise StaleVersion()
+            submitter = Party.model_validate(req.submitter)
+            actor = domain.Actor(role=user.role, is_submitter=submitter.user_id == user.user_id)
+            settings = await self.flow_settings(session, req.dealer_code)
+            flow_now = domain.effective_flow(settings.store_approval, settings.hq_approval, submitter.role)
+            outcome = domain.decide(req.status, action, actor, request_flow(req), flow_now=flow_now)
+            if action == "correct" and payload is None:
+                raise InvalidPayload({"payload": "訂正内容を入力してください。"})
+            changes: dict[str, list[Any]] = {}
+            new_payload = req.payload
+            if payload is not None and action != "withdraw":
+                new_payload = self._validated(req, payload, submitter.role)
+                changes = domain.payload_changes(req.payload, new_payload)
+            new_dealer_note = req.dealer_note
+            if dealer_note is not None and user.role == "hq" and not actor.is_submitter:
+                new_dealer_note = dealer_note.strip() or None
+                if new_dealer_note != req.dealer_note:
+                    changes["dealer_note"] = [req.dealer_note, new_dealer_note]
+            recipient = (
+                self._send_back_recipient(req, outcome.status, submitter) if action == "send_back" else None
+            )
+            await self._apply(
+                session,
+                req,
+                outcome,
+                action=action,
+                actor=party_of(user),
+                actor_role=user.role,
+                note=(note or "").strip() or None,
+                changes=changes,
+                payload=new_payload,
+                dealer_note=new_dealer_note,
+                tfc_message=req.tfc_message,
+                recipient=recipient,
+                hq_emails=settings.hq_approver_emails,
+            )
+        self.runtime.outbox.notify()
+        return ActResult(req, recipient)
+
+    def _validated(self, req: Request, payload: dict[str, Any], submitter_role: str) -> dict[str, Any]:
+        data, errors = domain.validate_payload(
+            REQUEST_TYPES[req.type], payload, submitter_role=submitter_role, today=self.today()
+        )
+        if data is None:
+            raise InvalidPayload(errors)
+        return data
+
+    def _send_back_recipient(self, req: Request, new_status: str, submitter: Party) -> Party | None:
+        role = domain.send_back_recipient_role(new_status)
+        if role == "submitter":
+            return submitter.model_copy(update={"email": req.payload.get("contact3_email") or None})
+        for approver in reversed(req.approvers or []):
+            if approver.get("role") == role:
+                return Party.model_validate(approver)
+        return None
+
+    async def _load_in_scope(self, session: AsyncSession, user: User, request_id: str) -> Request:
+        req = await session.get(Request, request_id)
+        if req is None or not user.sees_store(req.dealer_code, req.store_code):
+            raise NotFound()
+        return req
+
+    # ---------------------------------------------------------------------------------------
+    # TFC updates (tfc.request-updates.v1)
+
+    async def apply_tfc_update(self, update_msg: RequestUpdate) -> bool:
+        """Apply TFC's answer. Refusals dead-letter (PoisonMessage); duplicates change nothing."""
+        for _ in range(5):
+            try:
+                return await self._apply_tfc_update_once(update_msg)
+            except StaleVersion:
+                await asyncio.sleep(0.05)  # a dealer action won the row meanwhile: decide again
+        raise RuntimeError(f"request {update_msg.request_id} kept changing; TFC update retried")
+
+    async def _apply_tfc_update_once(self, msg: RequestUpdate) -> bool:
+        async with self.sessionmaker() as session, session.begin():
+            if msg.update_id and not await self.runtime.inbox.first_time(
+                session, f"tfc-update:{msg.update_id}"
+            ):
+                return False
+            req = await session.get(Request, msg.request_id)
+            if req is None:
+                raise PoisonMessage(f"unknown request {msg.request_id}")
+            try:
+                outcome = domain.decide(
+                    req.status,
+                    msg.action,
+                    domain.TFC,
+                    request_flow(req),
+                    tfc_message=req.tfc_message,
+                    new_tfc_message=msg.message,
+                )
+            except domain.Refused as e:
+                raise PoisonMessage(f"{e.code}: {e.message}") from e
+            if outcome.duplicate:
+                return False
+            submitter = Party.model_validate(req.submitter)
+            settings = await self.flow_settings(session, req.dealer_code)
+            new_message = msg.message if msg.action == "message" else req.tfc_message
+            changes = (
+                {"tfc_message": [req.tfc_message, new_message]} if new_message != req.tfc_message else {}
+            )
+            recipient = (
+                self._send_back_recipient(req, outcome.status, submitter)
+                if msg.action == "send_back"
+                else None
+            )
+            await self._apply(
+                session,
+                req,
+                outcome,
+                action=msg.action,
+                actor=None,
+                actor_role="tfc",
+                note=msg.message,
+                changes=changes,
+                payload=req.payload,
+                dealer_note=req.dealer_note,
+                tfc_message=new_message,
+                recipient=recipient,
+                hq_emails=settings.hq_approver_emails,
+                expected_version=req.version,
+            )
+        self.runtime.outbox.notify()
+        return True
+
+    # ---------------------------------------------------------------------------------------
+    # The one place a request changes
+
+    async def _apply(
+        self,
+        session: AsyncSession,
+        req: Request,
+        outcome: domain.Outcome,
+        *,
+        action: str,
+        actor: Party | None,
+        actor_role: str,
+        note: str | None,
+        changes: dict[str, list[Any]],
+        payload: dict[str, Any],
+        dealer_note: str | None,
+        tfc_message: str | None,
+        recipient: Party | None,
+        hq_emails: list[str],
+        expected_version: int | None = None,
+    ) -> None:
+        now = self.now()
+        old_status, old_version = req.status, req.version
+        status_changed = outcome.status != old_status or outcome.restart
+        approvers = [] if outcome.restart else list(req.approvers or [])
+        if action == "approve" and actor is not None:
+            approvers = [a for a in approvers if a.get("user_id") != actor.user_id]
+            approvers.append(actor.model_dump(mode="json"))
+        entered_requested = outcome.status == "requested" and (old_status != "requested" or outcome.restart)
+        values = {
+            "status": outcome.status,
+            "version": old_version + 1,
+            "store_step": outcome.flow.store_step,
+            "hq_step": outcome.flow.hq_step,
+            "approvers": approvers,
+            "payload": payload,
+            "dealer_note": dealer_note,
+            "tfc_message": tfc_message,
+            "requested_at": now if entered_requested else req.requested_at,
+            "status_changed_at": now if status_changed else req.status_changed_at,
+            "updated_at": now,
+        }
+        # Optimistic concurrency: exactly one writer moves the row from `old_version`.
+        result = await session.execute(
+            update(Request)
+            .where(Request.request_id == req.request_id, Request.version == (expected_version or old_version))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            raise StaleVersion()
+        for k, v in values.items():
+            set_committed_value(req, k, v)  # already written: no second UPDATE at flush
+        session.add(
+            HistoryEntry(
+                request_id=req.request_id,
+                version=req.version,
+                at=now,
+                actor=actor.model_dump(mode="json") if actor else None,
+                actor_role=actor_role,
+                action=action,
+                from_status=old_status,
+                to_status=outcome.status,
+                changes=changes,
+                note=note,
+            )
+        )
+        jpass_events: list[str] = []
+        if old_status == "requested" and action == "correct":
+            jpass_events.append("corrected")
+        if old_status == "requested" and action == "withdraw":
+            jpass_events.append("withdrawn")
+        if entered_requested:
+            jpass_events.append("requested")
+        await self._stage_events(
+            session,
+            req,
+            action=action,
+            old_status=old_status,
+            actor=actor,
+            recipient=recipient,
+            hq_emails=hq_emails,
+            jpass_events=jpass_events,
+        )
+
+    async def _stage_events(
+        self,
+        session: AsyncSession,
+        req: Request,
+        *,
+        action: str,
+        old_status: str | None,
+        actor: Party | None,
+        recipient: Party | None,
+        hq_emails: list[str],
+        jpass_events: list[str],
+    ) -> None:
+        now = self.now()
+        submitter = Party.model_validate(req.submitter)
+        changed = RequestStatusChanged(
+            request_id=req.request_id,
+            type=req.type,
+            contract_no=req.contract_no,
+            contractor_name=req.contractor_name,
+            dealer_code=req.dealer_code,
+            store_code=req.store_code,
+            version=req.version,
+            action=action,
+            old_status=old_status,
+            new_status=req.status,
+            new_status_label=domain.STATUS_LABELS[req.status],
+            actor=actor,
+            submitter=submitter,
+            approvers=[Party.model_validate(a) for a in req.approvers or []],
+            contact_email=req.payload.get("contact3_email") or None,
+            notify_on_completion=bool(req.payload.get("notify_on_completion", False)),
+            hq_approver_emails=hq_emails,
+            send_back_recipient=recipient,
+            dealer_note=req.dealer_note,
+            tfc_message=req.tfc_message,
+            at=now,
+        )
+        envelope = Envelope[RequestStatusChanged](
+            source=SOURCE, type=REQUEST_STATUS_CHANGED, subject=req.request_id, data=changed
+        )
+        await self.runtime.outbox.stage(session, topic=REQUEST_STATUS, key=req.request_id, value=envelope)
+        for event in jpass_events:
+            message = JpassRequest(
+                event=event,  # type: ignore[arg-type]
+                request_id=req.request_id,
+                type=req.type,
+                version=req.version,
+                contract_no=req.contract_no,
+                dealer_code=req.dealer_code,
+                store_code=req.store_code,
+                submitter=submitter,
+                payload=req.payload,
+                requested_at=aware(req.requested_at),
+                at=now,
+            )
+            await self.runtime.outbox.stage(session, topic=JPASS_REQUESTS, key=req.request_id, value=message)
+
+    # ---------------------------------------------------------------------------------------
+    # Timeout sweep (SPEC §6)
+
+    def reminder_rules(self) -> list[tuple[str, frozenset[str], float]]:
+        return [
+            (
+                "submitter_status_check",
+                domain.SUBMITTER_REMINDER_STATUSES,
+                self.settings.reminder_submitter_after_s,
+            ),
+            ("hq_approval_status_check", domain.HQ_REMINDER_STATUSES, self.settings.reminder_hq_after_s),
+        ]
+
+    async def sweep_once(self) -> int:
+        """Publish a RequestTimedOut for every elapsed period not published yet; returns how many."""
+        now = self.now()
+        published = 0
+        for kind, statuses, period_s in self.reminder_rules():
+            if period_s <= 0:
+                continue
+            cutoff = now - timedelta(seconds=period_s)
+            async with self.sessionmaker() as session:
+                due = (
+                    (
+                        await session.execute(
+                            select(Request.request_id).where(
+                                Request.status.in_(statuses), Request.status_changed_at <= cutoff
+                            )
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+            for request_id in due:
+                published += await self._remind(request_id, kind, statuses, period_s, now)
+        if published:
+            self.runtime.outbox.notify()
+        return published
+
+    async def _remind(
+        self, request_id: str, kind: str, statuses: frozenset[str], period_s: float, now: datetime
+    ) -> int:
+        async with self.sessionmaker() as session, session.begin():
+            req = await session.get(Request, request_id, with_for_update=True)
+            if req is None or req.status not in statuses:
+                return 0
+            since = aware(req.status_changed_at)
+            assert since is not None
+            elapsed = int((now - since).total_seconds() // period_s)
+            sent = set(
+                (
+                    await session.execute(
+                        select(TimeoutNotice.period_no).where(
+                            TimeoutNotice.request_id == request_id,
+                            TimeoutNotice.kind == kind,
+                            TimeoutNotice.status_since == req.status_changed_at,
+                        )
+                    )
+                ).scalars()
+            )
+            missing = [n for n in range(1, elapsed + 1) if n not in sent]
+            if not missing:
+                return 0
+            settings = await self.flow_settings(session, req.dealer_code)
+            for period_no in missing:
+                session.add(
+                    TimeoutNotice(
+                        request_id=request_id,
+                        kind=kind,
+                        status_since=req.status_changed_at,
+                        period_no=period_no,
+                        sent_at=now,
+                    )
+                )
+                event = RequestTimedOut(
+                    request_id=req.request_id,
+                    type=req.type,
+                    kind=kind,  # type: ignore[arg-type]
+                    period_no=period_no,
+                    contract_no=req.contract_no,
+                    contractor_name=req.contractor_name,
+                    dealer_code=req.dealer_code,
+                    store_code=req.store_code,
+                    status=req.status,
+                    status_label=domain.STATUS_LABELS[req.status],
+                    version=req.version,
+                    submitter=Party.model_validate(req.submitter),
+                    contact_email=req.payload.get("contact3_email") or None,
+                    hq_approver_emails=settings.hq_approver_emails,
+                    at=now,
+                )
+                envelope = Envelope[RequestTimedOut](
+                    source=SOURCE, type=REQUEST_TIMED_OUT, subject=req.request_id, data=event
+                )
+                await self.runtime.outbox.stage(
+                    session, topic=REQUEST_TIMEOUTS, key=req.request_id, value=envelope
+                )
+            return len(missing)
+
+    async def run_sweep(self) -> None:
+        """The periodic sweep of the service's lifetime (survives database outages)."""
+        stopping = self.runtime.stopping
+        while not stopping.is_set():
+            try:
+                await self.sweep_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("timeout sweep failed, retrying: %r", e)
+            try:
+                await asyncio.wait_for(stopping.wait(), timeout=self.settings.sweep_interval_s)
+            except TimeoutError:
+                pass

@@ -1,0 +1,303 @@
+"""Server-rendered pages: 進捗一覧, the request page with its actions, 承認フロー設定（本部用）."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import EmailStr as _EmailStr
+from pydantic import TypeAdapter, ValidationError
+
+from services.approvals import domain, queries
+from services.approvals.api import NO_EMAIL_NOTICE, NOT_FOUND_MESSAGE, STALE_MESSAGE, approvals_of
+from services.approvals.handlers import TOKYO, FlowView, InvalidPayload, NotFound, StaleVersion, aware
+from shared.identity import CurrentUser, User
+from shared.requests import NOT_RETURNED_REASONS, REQUEST_TYPE_LABELS
+from shared.web import make_templates
+
+router = APIRouter(include_in_schema=False)
+templates = make_templates(Path(__file__).parent / "templates")
+
+PAYLOAD_LABELS: dict[str, str] = {
+    "contact1": "連絡先1",
+    "contact2": "連絡先2",
+    "contact3_email": "連絡先3（メールアドレス）",
+    "notify_on_completion": "TFCにて手続が完了した際のメール通知を希望する",
+    "result": "車両返却結果",
+    "returned_on": "車両返却受領日",
+    "not_returned_reason": "未返却理由",
+    "not_returned_reason_text": "未返却理由（その他）",
+    "dealer_note": "貴社連絡欄",
+    "tfc_message": "TFC連絡事項",
+}
+RESULT_LABELS = {"returned": "返却済み", "not_returned": "未返却確定"}
+DONE_MESSAGES = {
+    "approve": "承認が完了しました。",
+    "send_back": "差戻しが完了しました。",
+    "withdraw": "取下げが完了しました。",
+    "correct": "訂正が完了しました。",
+}
+CONFIRMS = {
+    "approve": "承認します。よろしいですか？",
+    "send_back": "差戻しします。よろしいですか？",
+    "withdraw": "取り下げると訂正・再送信はできなくなります。取り下げてよろしいですか？",
+    "correct": "入力内容を訂正して送信します。よろしいですか？",
+}
+_email = TypeAdapter(_EmailStr)
+
+
+def fmt_dt(value: Any) -> str:
+    if not value:
+        return ""
+    dt = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return aware(dt).astimezone(TOKYO).strftime("%Y/%m/%d %H:%M")  # type: ignore[union-attr]
+
+
+def fmt_value(field: str, value: Any) -> str:
+    if value is None or value == "":
+        return "（なし）"
+    if field == "result":
+        return RESULT_LABELS.get(value, str(value))
+    if field == "not_returned_reason":
+        return NOT_RETURNED_REASONS.get(value, str(value))
+    if isinstance(value, bool):
+        return "希望する" if value else "希望しない"
+    return str(value)
+
+
+templates.env.filters["dt"] = fmt_dt
+templates.env.globals.update(
+    STATUS_LABELS=domain.STATUS_LABELS,
+    STATUS_COLOURS=domain.STATUS_COLOURS,
+    CURRENT_STATUSES=domain.CURRENT_STATUSES,
+    PAST_STATUSES=[s for s in domain.STATUSES if s in domain.PAST_STATUSES],
+    REQUEST_TYPE_LABELS=REQUEST_TYPE_LABELS,
+    PAYLOAD_LABELS=PAYLOAD_LABELS,
+    RESULT_LABELS=RESULT_LABELS,
+    NOT_RETURNED_REASONS=NOT_RETURNED_REASONS,
+    CONFIRMS=CONFIRMS,
+    fmt_value=fmt_value,
+)
+
+
+def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def error_page(request: Request, user: User, message: str, status_code: int) -> Response:
+    return render(request, "error.html", {"user": user, "message": message}, status_code)
+
+
+# --------------------------------------------------------------------------------------------
+# メニュー and 進捗一覧
+
+
+@router.get("/approvals/", response_class=HTMLResponse)
+async def menu(request: Request, user: CurrentUser) -> Response:
+    return render(request, "menu.html", {"user": user})
+
+
+@router.get("/requests", response_class=HTMLResponse)
+async def progress_list(request: Request, user: CurrentUser) -> Response:
+    params = request.query_params
+    tab = "past" if params.get("tab") == "past" else "current"
+    statuses = [s for s in params.getlist("status") if s in domain.STATUS_LABELS]
+    error = None
+    try:
+        updated_from = queries.parse_moment(params.get("updated_from"), end=False)
+        updated_to = queries.parse_moment(params.get("updated_to"), end=True)
+    except ValueError:
+        updated_from = updated_to = None
+        error = "最終更新日時はYYYY-MM-DD形式で入力してください。"
+    filters = queries.ListFilters(
+        tab=tab,
+        type=params.get("type", ""),
+        statuses=statuses,
+        contractor_name=params.get("contractor_name", ""),
+        contract_no=params.get("contract_no", ""),
+        updated_from=updated_from,
+        updated_to=updated_to,
+    )
+    async with approvals_of(request).sessionmaker() as session:
+        rows, counts = await queries.list_requests(session, user, filters)
+    keep = [(k, v) for k, v in params.multi_items() if k != "tab"]
+    return render(
+        request,
+        "requests.html",
+        {
+            "user": user,
+            "tab": tab,
+            "filters": filters,
+            "form": params,
+            "items": [queries.list_item(r) for r in rows],
+            "counts": counts,
+            "error": error,
+            "tab_links": {
+                "current": "/requests?" + urlencode([*keep, ("tab", "current")]),
+                "past": "/requests?" + urlencode([*keep, ("tab", "past")]),
+            },
+        },
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# A request
+
+
+async def request_page(
+    request: Request,
+    user: User,
+    request_id: str,
+    *,
+    status_code: int = 200,
+    error: str | None = None,
+    field_errors: dict[str, str] | None = None,
+    entered: dict[str, Any] | None = None,
+) -> Response:
+    async with approvals_of(request).sessionmaker() as session:
+        req = await queries.get_request(session, user, request_id)
+        if req is None:
+            return error_page(request, user, NOT_FOUND_MESSAGE, 404)
+        history = await queries.history_of(session, request_id)
+    data = queries.detail(req, history, user)
+    done = request.query_params.get("done")
+    return render(
+        request,
+        "request.html",
+        {
+            "user": user,
+            "r": data,
+            "payload": entered or data["payload"],
+            "dealer_note": (entered or {}).get("dealer_note", data["dealer_note"]),
+            "allowed": set(data["allowed_actions"]),
+            "done_message": DONE_MESSAGES.get(done or ""),
+            "notice": NO_EMAIL_NOTICE if request.query_params.get("unreachable") else None,
+            "error": error,
+            "field_errors": field_errors or {},
+            "is_hq_step": user.role == "hq" and "approve" in data["allowed_actions"],
+        },
+        status_code,
+    )
+
+
+@router.get("/requests/{request_id}", response_class=HTMLResponse)
+async def request_detail(request: Request, user: CurrentUser, request_id: str) -> Response:
+    return await request_page(request, user, request_id)
+
+
+def payload_from_form(form: Any) -> dict[str, Any]:
+    def text(name: str) -> str | None:
+        value = (form.get(name) or "").strip()
+        return value or None
+
+    result = text("result") or "returned"
+    return {
+        "contact1": text("contact1"),
+        "contact2": text("contact2"),
+        "contact3_email": text("contact3_email"),
+        "notify_on_completion": form.get("notify_on_completion") == "on",
+        "result": result,
+        "returned_on": text("returned_on") if result == "returned" else None,
+        "not_returned_reason": text("not_returned_reason") if result == "not_returned" else None,
+        "not_returned_reason_text": text("not_returned_reason_text") if result == "not_returned" else None,
+    }
+
+
+@router.post("/requests/{request_id}", response_class=HTMLResponse)
+async def request_action(request: Request, user: CurrentUser, request_id: str) -> Response:
+    form = await request.form()
+    action = str(form.get("action") or "")
+    if action not in domain.USER_ACTIONS:
+        return await request_page(
+            request, user, request_id, status_code=400, error="操作を選択してください。"
+        )
+    try:
+        version = int(str(form.get("version") or ""))
+    except ValueError:
+        return await request_page(request, user, request_id, status_code=400, error=STALE_MESSAGE)
+    payload = payload_from_form(form) if form.get("has_payload") and action != "withdraw" else None
+    dealer_note = str(form["dealer_note"]) if "dealer_note" in form else None
+    entered = {**(payload or {}), **({"dealer_note": dealer_note} if dealer_note is not None else {})}
+    try:
+        result = await approvals_of(request).act(
+            user,
+            request_id,
+            action,
+            version=version,
+            note=str(form.get("note") or ""),
+            payload=payload,
+            dealer_note=dealer_note,
+        )
+    except NotFound:
+        return error_page(request, user, NOT_FOUND_MESSAGE, 404)
+    except StaleVersion:
+        return await request_page(request, user, request_id, status_code=409, error=STALE_MESSAGE)
+    except InvalidPayload as e:
+        return await request_page(
+            request,
+            user,
+            request_id,
+            status_code=422,
+            error="入力内容に誤りがあります。",
+            field_errors=e.errors,
+            entered=entered,
+        )
+    except domain.Refused as e:
+        return await request_page(request, user, request_id, status_code=409, error=e.message)
+    query = {"done": action}
+    if result.recipient_unreachable:
+        query["unreachable"] = "1"
+    return RedirectResponse(f"/requests/{request_id}?{urlencode(query)}", status_code=303)
+
+
+# --------------------------------------------------------------------------------------------
+# 承認フロー設定（本部用）
+
+FORBIDDEN_FLOW = "承認フロー設定は本部の方のみ利用できます。"
+
+
+@router.get("/approval-flow", response_class=HTMLResponse)
+async def approval_flow(request: Request, user: CurrentUser) -> Response:
+    if user.role != "hq":
+        return error_page(request, user, FORBIDDEN_FLOW, 403)
+    flow = await approvals_of(request).get_flow(user.dealer_code)
+    saved = request.query_params.get("saved") == "1"
+    return render(
+        request,
+        "approval_flow.html",
+        {"user": user, "flow": flow, "emails_text": "\n".join(flow.hq_approver_emails), "saved": saved},
+    )
+
+
+@router.post("/approval-flow", response_class=HTMLResponse)
+async def save_approval_flow(request: Request, user: CurrentUser) -> Response:
+    if user.role != "hq":
+        return error_page(request, user, FORBIDDEN_FLOW, 403)
+    form = await request.form()
+    emails_text = str(form.get("hq_approver_emails") or "")
+    emails = [e.strip() for e in emails_text.replace(",", "\n").splitlines() if e.strip()]
+    bad = []
+    for e in emails:
+        try:
+            _email.validate_python(e)
+        except ValidationError:
+            bad.append(e)
+    view = FlowView(form.get("store_approval") == "on", form.get("hq_approval") == "on", emails)
+    if bad:
+        return render(
+            request,
+            "approval_flow.html",
+            {
+                "user": user,
+                "flow": view,
+                "emails_text": emails_text,
+                "email_error": f"メールアドレスの形式が正しくありません：{'、'.join(bad)}",
+            },
+            422,
+        )
+    await approvals_of(request).put_flow(user, view)
+    return RedirectResponse("/approval-flow?saved=1", status_code=303)
