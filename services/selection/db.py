@@ -1,14 +1,103 @@
-"""Tables of the selection service (its own database)."""
+"""Tables of the selection service (its own database).
+
+`contracts` is selection's own copy of what it needs from TFC's feed plus the per-contract `seq`
+counter that every change (selection, memo, assignment) increments under a row lock. `change_log`
+has one row per seq (primary key contract_no + seq), so two changes with the same seq cannot both commit.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy.orm import DeclarativeBase
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.outbox import Inbox, Outbox
 
 
 class Base(DeclarativeBase):
     pass
+
+
+class Contract(Base):
+    __tablename__ = "contracts"
+
+    contract_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    dealer_code: Mapped[str] = mapped_column(String(16))
+    dealer_name: Mapped[str] = mapped_column(String(100))
+    # ownership as TFC last sent it
+    tfc_store_code: Mapped[str] = mapped_column(String(16))
+    tfc_store_name: Mapped[str] = mapped_column(String(100))
+    tfc_staff_code: Mapped[str] = mapped_column(String(32))
+    # effective ownership: TFC's, or the last 店舗・スタッフ変更 made here since TFC last changed it
+    store_code: Mapped[str] = mapped_column(String(16))
+    store_name: Mapped[str] = mapped_column(String(100))
+    staff_code: Mapped[str] = mapped_column(String(32))
+    reassigned: Mapped[bool] = mapped_column(Boolean, default=False)
+    contractor_name: Mapped[str] = mapped_column(String(200))
+    contractor_name_kana: Mapped[str] = mapped_column(String(200))
+    contractor_postal_code: Mapped[str] = mapped_column(String(16), default="")
+    contractor_address: Mapped[str] = mapped_column(Text, default="")
+    registration_no: Mapped[str] = mapped_column(String(64), default="")
+    brand: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(100))
+    program: Mapped[str] = mapped_column(String(32))
+    contract_kind: Mapped[str] = mapped_column(String(16))
+    final_payment_date: Mapped[date] = mapped_column(Date)
+    final_payment_amount: Mapped[int] = mapped_column(BigInteger)
+    annual_rate: Mapped[Decimal] = mapped_column(Numeric(8, 6))
+    status: Mapped[str] = mapped_column(String(16))
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (Index("ix_sel_contracts_dealer_store", "dealer_code", "store_code"),)
+
+
+class SelectionRecord(Base):
+    """The current selection of a contract (one row per contract)."""
+
+    __tablename__ = "selections"
+
+    contract_no: Mapped[str] = mapped_column(ForeignKey("contracts.contract_no"), primary_key=True)
+    category: Mapped[str] = mapped_column(String(20))
+    replacement: Mapped[str] = mapped_column(String(3))
+    replacement_model: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    confirmation_received_on: Mapped[date] = mapped_column(Date)
+    late: Mapped[bool] = mapped_column(Boolean)
+    seq: Mapped[int] = mapped_column(Integer)
+    recorded_by_id: Mapped[str] = mapped_column(String(64))
+    recorded_by_name: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MemoEntry(Base):
+    """Every saved version of the memo (自由記入欄); the newest is the current text."""
+
+    __tablename__ = "memo_entries"
+
+    contract_no: Mapped[str] = mapped_column(ForeignKey("contracts.contract_no"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[str] = mapped_column(String(64))
+    author_name: Mapped[str] = mapped_column(String(100))
+    author_role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ChangeLog(Base):
+    """One row per change of a contract: kind (selection / memo / assignment), who, when, what."""
+
+    __tablename__ = "change_log"
+
+    contract_no: Mapped[str] = mapped_column(ForeignKey("contracts.contract_no"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(Text)
+    actor_id: Mapped[str] = mapped_column(String(64))
+    actor_name: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 outbox = Outbox(Base.metadata)

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import Callable
+from datetime import date
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from services.selection import api, consumers, pages
 from services.selection.config import SelectionSettings
 from services.selection.db import Base, inbox, outbox
+from services.selection.deps import make_clock
+from services.selection.domain import RuleViolation
+from services.selection.handlers import Handlers
 from shared.runtime import Runtime
 from shared.topics import SELECTION_EVENTS, TFC_CONTRACTS
-from shared.web import service_app
+from shared.web import is_page_request, service_app
 
 
-def create_app(settings: SelectionSettings | None = None) -> FastAPI:
+def create_app(settings: SelectionSettings | None = None, clock: Callable[[], date] | None = None) -> FastAPI:
     settings = settings or SelectionSettings()
     runtime = Runtime(
         "selection",
@@ -22,4 +30,20 @@ def create_app(settings: SelectionSettings | None = None) -> FastAPI:
         inbox,
         [TFC_CONTRACTS, SELECTION_EVENTS],
     )
-    return service_app("selection", "J-PASS selection (進捗・結果入力)", runtime)
+    consumers.register(runtime)
+    app = service_app("selection", "J-PASS selection (進捗・結果入力)", runtime)
+    app.state.clock = clock or make_clock(settings.fixed_today)
+    app.state.handlers = Handlers(runtime.sessionmaker, outbox)
+
+    @app.exception_handler(RuleViolation)
+    async def _refused(request: Request, exc: RuleViolation) -> Response:
+        if is_page_request(request):
+            return pages.error_page(request, exc)
+        body = {"detail": exc.message, "code": exc.code}
+        if exc.field:
+            body["field"] = exc.field
+        return JSONResponse(body, status_code=exc.status)
+
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    return app

@@ -1,0 +1,324 @@
+"""Rules of the final-payment selection (manual ご留意事項), pure: no framework, no I/O, no clock.
+
+`today` is always passed in (an Asia/Tokyo date), so every rule can be tested at its boundaries.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_FLOOR, Decimal, localcontext
+from typing import Literal
+
+from services.selection import labels
+
+Category = Literal["early_payoff", "cash", "vehicle_return", "refinance"]
+CATEGORIES: tuple[Category, ...] = ("early_payoff", "cash", "vehicle_return", "refinance")
+Replacement = Literal["yes", "no"]
+
+REPLACEMENT_MODEL_MAX = 100
+MEMO_MAX_CHARS = 2000
+REFINANCE_MONTHS_MIN = 12
+REFINANCE_MONTHS_MAX = 84
+REFINANCE_RATE_MAX = Decimal("0.3")
+INSTALMENT_UNIT = 100  # yen: instalments are rounded down to 100 yen
+
+
+class RuleViolation(Exception):
+    """A refusal: the Japanese message for the user, a stable code, the field it concerns, an HTTP status."""
+
+    def __init__(self, code: str, message: str, *, field: str | None = None, status: int = 422) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+# ---------------------------------------------------------------------------------------------
+# Calendar
+
+
+def months_before(day: date, months: int) -> date:
+    """Calendar months before `day`, clamped to the month end (2026-04-30 − 2 months = 2026-02-28)."""
+    index = day.year * 12 + (day.month - 1) - months
+    year, month0 = divmod(index, 12)
+    last = calendar.monthrange(year, month0 + 1)[1]
+    return date(year, month0 + 1, min(day.day, last))
+
+
+def result_input_deadline(final_payment_date: date) -> date:
+    """結果入力期限: the selection is due by the final date − 2 months."""
+    return months_before(final_payment_date, 2)
+
+
+def category_change_deadline(final_payment_date: date) -> date:
+    """最終回選択区分の入力変更 is possible until the final date − 1 month (inclusive)."""
+    return months_before(final_payment_date, 1)
+
+
+def refinance_opens_on(final_payment_date: date) -> date:
+    return months_before(final_payment_date, 9)
+
+
+def is_late(final_payment_date: date, today: date) -> bool:
+    return today > result_input_deadline(final_payment_date)
+
+
+def can_change_category(final_payment_date: date, today: date) -> bool:
+    return today <= category_change_deadline(final_payment_date)
+
+
+def refinance_available(final_payment_date: date, today: date) -> bool:
+    """再分割シミュレーション: from the final date − 9 months until the final date, both inclusive."""
+    return refinance_opens_on(final_payment_date) <= today <= final_payment_date
+
+
+# ---------------------------------------------------------------------------------------------
+# Selection (進捗・結果入力)
+
+
+@dataclass(frozen=True)
+class SelectionInput:
+    category: str | None
+    replacement: str | None
+    replacement_model: str | None
+    confirmation_received_on: date | None
+
+
+@dataclass(frozen=True)
+class Selection:
+    category: Category
+    replacement: Replacement
+    replacement_model: str | None
+    confirmation_received_on: date
+    late: bool
+
+    def same_values(self, other: Selection) -> bool:
+        return (
+            self.category == other.category
+            and self.replacement == other.replacement
+            and self.replacement_model == other.replacement_model
+            and self.confirmation_received_on == other.confirmation_received_on
+        )
+
+
+@dataclass(frozen=True)
+class SelectionDecision:
+    selection: Selection
+    changed: bool  # False: the same values were submitted again: nothing is stored, nothing published
+
+
+def validate_selection(entry: SelectionInput, today: date) -> tuple[Category, Replacement, str | None, date]:
+    """Shape rules of one entry, each with the message shown next to its field."""
+    if entry.category not in CATEGORIES:
+        raise RuleViolation("category_required", labels.MSG_CATEGORY_REQUIRED, field="category")
+    if entry.replacement not in ("yes", "no"):
+        raise RuleViolation("replacement_required", labels.MSG_REPLACEMENT_REQUIRED, field="replacement")
+    model = (entry.replacement_model or "").strip() or None
+    if entry.replacement == "yes":
+        if model is None:
+            raise RuleViolation(
+                "replacement_model_required", labels.MSG_REPLACEMENT_MODEL_REQUIRED, field="replacement_model"
+            )
+        if len(model) > REPLACEMENT_MODEL_MAX:
+            raise RuleViolation(
+                "replacement_model_too_long",
+                labels.MSG_REPLACEMENT_MODEL_TOO_LONG.format(max=REPLACEMENT_MODEL_MAX),
+                field="replacement_model",
+            )
+    elif model is not None:
+        raise RuleViolation(
+            "replacement_model_not_allowed",
+            labels.MSG_REPLACEMENT_MODEL_NOT_ALLOWED,
+            field="replacement_model",
+        )
+    received = entry.confirmation_received_on
+    if received is None:
+        raise RuleViolation(
+            "confirmation_required", labels.MSG_CONFIRMATION_REQUIRED, field="confirmation_received_on"
+        )
+    if received > today:
+        raise RuleViolation(
+            "confirmation_in_future", labels.MSG_CONFIRMATION_IN_FUTURE, field="confirmation_received_on"
+        )
+    return entry.category, entry.replacement, model, received  # type: ignore[return-value]
+
+
+def decide_selection(
+    current: Selection | None, entry: SelectionInput, final_payment_date: date, today: date
+) -> SelectionDecision:
+    """Record a selection, or refuse it. The category may change only until final − 1 month; an entry
+    after final − 2 months is accepted but late. `late` belongs to the category: a new or changed
+    category entered after the deadline is late; changing only the replacement keeps the flag."""
+    category, replacement, model, received = validate_selection(entry, today)
+    category_changes = current is None or current.category != category
+    late = is_late(final_payment_date, today) if category_changes else current.late  # type: ignore[union-attr]
+    proposed = Selection(category, replacement, model, received, late)
+    if current is not None and current.same_values(proposed):
+        return SelectionDecision(current, changed=False)
+    if current is not None and category_changes and not can_change_category(final_payment_date, today):
+        raise RuleViolation(
+            "category_change_locked", labels.MSG_CATEGORY_CHANGE_LOCKED, field="category", status=409
+        )
+    return SelectionDecision(proposed, changed=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Memo (自由記入欄)
+
+
+def validate_memo(text: str) -> str:
+    """The memo as stored: line breaks normalised, trailing blanks removed; at most MEMO_MAX_CHARS."""
+    normalised = text.replace("\r\n", "\n").replace("\r", "\n").rstrip()
+    if len(normalised) > MEMO_MAX_CHARS:
+        raise RuleViolation(
+            "memo_too_long",
+            labels.MSG_MEMO_TOO_LONG.format(max=MEMO_MAX_CHARS, n=len(normalised)),
+            field="text",
+        )
+    return normalised
+
+
+# ---------------------------------------------------------------------------------------------
+# Store / staff change (店舗・スタッフ変更)
+
+
+def validate_assignment(
+    role: str,
+    user_store_code: str | None,
+    contract_store_code: str,
+    new_store_code: str,
+    new_staff_code: str,
+    dealer_store_codes: frozenset[str] | set[str],
+) -> tuple[str, str]:
+    """hq reassigns within its dealer; a store manager moves contracts of its own store (to any store
+    of the dealer). Staff may not. Returns the cleaned (store_code, staff_code)."""
+    if role not in ("hq", "store_manager"):
+        raise RuleViolation("forbidden", labels.MSG_ASSIGNMENT_FORBIDDEN, status=403)
+    if role == "store_manager" and contract_store_code != user_store_code:
+        raise RuleViolation("forbidden", labels.MSG_ASSIGNMENT_FORBIDDEN, status=403)
+    store = (new_store_code or "").strip()
+    staff = (new_staff_code or "").strip()
+    if store not in dealer_store_codes:
+        raise RuleViolation("unknown_store", labels.MSG_UNKNOWN_STORE, field="store_code")
+    if not staff:
+        raise RuleViolation("staff_code_required", labels.MSG_STAFF_CODE_REQUIRED, field="staff_code")
+    if len(staff) > 32 or not staff.isascii() or not staff.isalnum():
+        raise RuleViolation("staff_code_invalid", labels.MSG_STAFF_CODE_INVALID, field="staff_code")
+    return store, staff
+
+
+# ---------------------------------------------------------------------------------------------
+# Refinance simulation (再分割シミュレーション): level payments (元利均等), exact yen arithmetic
+
+
+@dataclass(frozen=True)
+class Instalment:
+    no: int
+    payment: int
+    principal: int
+    interest: int
+    balance: int
+
+
+@dataclass(frozen=True)
+class RefinancePlan:
+    principal: int
+    months: int
+    annual_rate: Decimal
+    first_payment: int  # absorbs the difference
+    monthly_payment: int  # 2nd instalment onwards, a multiple of 100 yen
+    total_payment: int
+    total_interest: int
+    schedule: tuple[Instalment, ...]
+
+
+def validate_refinance(
+    months: int | None, annual_rate: Decimal | None, contract_rate: Decimal
+) -> tuple[int, Decimal]:
+    if months is None or not (REFINANCE_MONTHS_MIN <= months <= REFINANCE_MONTHS_MAX):
+        raise RuleViolation(
+            "months_out_of_range",
+            labels.MSG_MONTHS_OUT_OF_RANGE.format(min=REFINANCE_MONTHS_MIN, max=REFINANCE_MONTHS_MAX),
+            field="months",
+        )
+    rate = contract_rate if annual_rate is None else annual_rate
+    if not (Decimal(0) <= rate <= REFINANCE_RATE_MAX):
+        raise RuleViolation(
+            "rate_out_of_range",
+            labels.MSG_RATE_OUT_OF_RANGE.format(max=REFINANCE_RATE_MAX * 100),
+            field="annual_rate",
+        )
+    return months, rate
+
+
+def check_refinance_window(final_payment_date: date, today: date) -> None:
+    if not refinance_available(final_payment_date, today):
+        raise RuleViolation(
+            "refinance_not_available",
+            labels.MSG_REFINANCE_WINDOW.format(
+                opens=labels.jdate(refinance_opens_on(final_payment_date)),
+                closes=labels.jdate(final_payment_date),
+            ),
+            status=409,
+        )
+
+
+def _floor(x: Decimal) -> int:
+    return int(x.to_integral_value(rounding=ROUND_FLOOR))
+
+
+def simulate_refinance(principal: int, months: int, annual_rate: Decimal) -> RefinancePlan:
+    """Level-payment schedule in whole yen.
+
+    The exact level payment A = P·r / (1 − (1+r)^−n) (r = annual rate / 12; A = P/n when r = 0) gives the
+    total to repay, floor(A·n) yen. The 2nd instalment onwards is total / n rounded down to 100 yen; the
+    first absorbs the rest, so the instalments add up exactly to the total. Each row's interest is the
+    balance × r rounded down; the last row takes what is left, so interest adds up to the total interest
+    and the balance ends at 0.
+    """
+    if principal <= 0:
+        raise RuleViolation("no_principal", labels.MSG_NO_PRINCIPAL)
+    if not (REFINANCE_MONTHS_MIN <= months <= REFINANCE_MONTHS_MAX):
+        raise RuleViolation(
+            "months_out_of_range",
+            labels.MSG_MONTHS_OUT_OF_RANGE.format(min=REFINANCE_MONTHS_MIN, max=REFINANCE_MONTHS_MAX),
+            field="months",
+        )
+    with localcontext() as ctx:
+        ctx.prec = 60
+        monthly_rate = annual_rate / 12
+        if monthly_rate == 0:
+            total = principal
+        else:
+            p = Decimal(principal)
+            level = p * monthly_rate / (1 - (1 + monthly_rate) ** -months)
+            # floor(A·n) ≥ P in exact arithmetic; max() keeps it so through Decimal's last digit.
+            total = max(_floor(level * months), principal)
+        regular = total // months // INSTALMENT_UNIT * INSTALMENT_UNIT
+        first = total - regular * (months - 1)
+        rows: list[Instalment] = []
+        balance = principal
+        for no in range(1, months + 1):
+            payment = first if no == 1 else regular
+            if no == months:
+                principal_part = balance
+                interest = payment - principal_part
+            else:
+                interest = min(_floor(balance * monthly_rate), payment)
+                principal_part = min(payment - interest, balance)
+                interest = payment - principal_part
+            balance -= principal_part
+            rows.append(Instalment(no, payment, principal_part, interest, balance))
+    return RefinancePlan(
+        principal=principal,
+        months=months,
+        annual_rate=annual_rate,
+        first_payment=first,
+        monthly_payment=regular,
+        total_payment=total,
+        total_interest=total - principal,
+        schedule=tuple(rows),
+    )

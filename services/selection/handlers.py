@@ -1,0 +1,403 @@
+"""Use cases: load the contract under a row lock, apply the domain rule, save + outbox in one transaction.
+
+Every change increments the contract's one `seq` counter (selection, memo and assignment alike) and
+stages exactly one event with that seq. The lock makes two people saving at once queue up: neither
+update is lost and no two events share a seq.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import distinct, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.selection import domain, labels, views
+from services.selection.db import ChangeLog, Contract, MemoEntry, SelectionRecord
+from services.selection.domain import RuleViolation
+from shared.events import (
+    ASSIGNMENT_CHANGED,
+    MEMO_UPDATED,
+    SELECTION_RECORDED,
+    AssignmentChanged,
+    ContractSnapshot,
+    Envelope,
+    MemoUpdated,
+    Party,
+    SelectionRecorded,
+)
+from shared.identity import User
+from shared.outbox import Outbox
+from shared.topics import SELECTION_EVENTS
+
+SOURCE = "jpass.selection"
+
+
+def party(user: User) -> Party:
+    return Party(user_id=user.user_id, name=user.name, role=user.role, email=user.email)
+
+
+def consistency_token(contract_no: str, seq: int) -> str:
+    return f"{contract_no}@{seq}"
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    contract_no: str
+    seq: int
+    changed: bool
+    data: dict[str, Any] = field(default_factory=dict)  # the state after the write, as the API shows it
+
+    @property
+    def token(self) -> str:
+        return consistency_token(self.contract_no, self.seq)
+
+
+def not_found() -> RuleViolation:
+    return RuleViolation("contract_not_found", labels.MSG_CONTRACT_NOT_FOUND, status=404)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+async def get_contract(session: AsyncSession, user: User, contract_no: str) -> Contract:
+    """The contract if it is in the user's scope; otherwise 404 (another dealer's or store's contract
+    is indistinguishable from a missing one)."""
+    contract = await session.get(Contract, contract_no)
+    if contract is None or not user.sees_store(contract.dealer_code, contract.store_code):
+        raise not_found()
+    return contract
+
+
+async def _locked_contract(session: AsyncSession, user: User, contract_no: str) -> Contract:
+    if session.bind.dialect.name == "postgresql":
+        stmt = select(Contract).where(Contract.contract_no == contract_no).with_for_update()
+        contract = (await session.execute(stmt)).scalar_one_or_none()
+    else:
+        # SQLite has no row locks: a no-op write takes the database write lock before we read.
+        await session.execute(
+            update(Contract).where(Contract.contract_no == contract_no).values(seq=Contract.seq)
+        )
+        contract = await session.get(Contract, contract_no, populate_existing=True)
+    if contract is None or not user.sees_store(contract.dealer_code, contract.store_code):
+        raise not_found()
+    return contract
+
+
+def selection_of(row: SelectionRecord | None) -> domain.Selection | None:
+    if row is None:
+        return None
+    return domain.Selection(
+        category=row.category,  # type: ignore[arg-type]
+        replacement=row.replacement,  # type: ignore[arg-type]
+        replacement_model=row.replacement_model,
+        confirmation_received_on=row.confirmation_received_on,
+        late=row.late,
+    )
+
+
+async def get_selection(session: AsyncSession, contract_no: str) -> SelectionRecord | None:
+    return await session.get(SelectionRecord, contract_no)
+
+
+async def memo_history(session: AsyncSession, contract_no: str) -> list[MemoEntry]:
+    stmt = select(MemoEntry).where(MemoEntry.contract_no == contract_no).order_by(MemoEntry.seq.desc())
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def dealer_stores(session: AsyncSession, dealer_code: str) -> dict[str, str]:
+    """The dealer's stores as seen in its contracts (TFC's and reassigned ones): code → name."""
+    stores: dict[str, str] = {}
+    for code_col, name_col in (
+        (Contract.tfc_store_code, Contract.tfc_store_name),
+        (Contract.store_code, Contract.store_name),
+    ):
+        stmt = select(distinct(code_col), name_col).where(Contract.dealer_code == dealer_code)
+        for code, name in (await session.execute(stmt)).all():
+            stores.setdefault(code, name)
+    return dict(sorted(stores.items()))
+
+
+async def dealer_staff_codes(session: AsyncSession, dealer_code: str) -> dict[str, list[str]]:
+    """Staff codes seen per store of the dealer (suggestions for 店舗・スタッフ変更)."""
+    stmt = select(distinct(Contract.store_code), Contract.staff_code).where(
+        Contract.dealer_code == dealer_code
+    )
+    codes: dict[str, set[str]] = {}
+    for store, staff in (await session.execute(stmt)).all():
+        codes.setdefault(store, set()).add(staff)
+    return {store: sorted(staff) for store, staff in sorted(codes.items())}
+
+
+def contract_rate(c: Contract) -> Decimal:
+    return Decimal(c.annual_rate).quantize(Decimal("0.000001"))
+
+
+async def refinance_plan(
+    session: AsyncSession,
+    user: User,
+    contract_no: str,
+    months: int | None,
+    annual_rate: Decimal | None,
+    today: date,
+) -> tuple[Contract, domain.RefinancePlan]:
+    """再分割シミュレーション (changes nothing): in scope, inside the window, valid terms."""
+    contract = await get_contract(session, user, contract_no)
+    domain.check_refinance_window(contract.final_payment_date, today)
+    months, rate = domain.validate_refinance(months, annual_rate, contract_rate(contract))
+    return contract, domain.simulate_refinance(contract.final_payment_amount, months, rate)
+
+
+# ---------------------------------------------------------------------------------------------
+# TFC's feed
+
+
+async def apply_contract_snapshot(session: AsyncSession, snapshot: ContractSnapshot) -> bool:
+    """Newest version wins; older or equal versions change nothing. A store/staff change made here stays
+    until TFC itself changes the contract's store or staff."""
+    if session.bind.dialect.name == "postgresql":
+        stmt = select(Contract).where(Contract.contract_no == snapshot.contract_no).with_for_update()
+        existing = (await session.execute(stmt)).scalar_one_or_none()
+    else:
+        existing = await session.get(Contract, snapshot.contract_no)
+    if existing is not None and existing.version >= snapshot.version:
+        return False
+    values: dict[str, Any] = {
+        "version": snapshot.version,
+        "dealer_code": snapshot.dealer_code,
+        "dealer_name": snapshot.dealer_name,
+        "tfc_store_code": snapshot.store_code,
+        "tfc_store_name": snapshot.store_name,
+        "tfc_staff_code": snapshot.staff_code,
+        "contractor_name": snapshot.contractor_name,
+        "contractor_name_kana": snapshot.contractor_name_kana,
+        "contractor_postal_code": snapshot.contractor_postal_code,
+        "contractor_address": snapshot.contractor_address,
+        "registration_no": snapshot.registration_no,
+        "brand": snapshot.brand,
+        "model": snapshot.model,
+        "program": snapshot.program,
+        "contract_kind": snapshot.contract_kind,
+        "final_payment_date": snapshot.final_payment_date,
+        "final_payment_amount": snapshot.final_payment_amount,
+        "annual_rate": Decimal(str(snapshot.annual_rate)),
+        "status": snapshot.status,
+        "updated_at": datetime.now(UTC),
+    }
+    tfc_moved = existing is None or (existing.tfc_store_code, existing.tfc_staff_code) != (
+        snapshot.store_code,
+        snapshot.staff_code,
+    )
+    if existing is None or tfc_moved or not existing.reassigned:
+        values |= {
+            "store_code": snapshot.store_code,
+            "store_name": snapshot.store_name,
+            "staff_code": snapshot.staff_code,
+            "reassigned": False,
+        }
+    if existing is None:
+        session.add(Contract(contract_no=snapshot.contract_no, seq=0, **values))
+    else:
+        for key, value in values.items():
+            setattr(existing, key, value)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Writes
+
+
+def _log(
+    contract: Contract, seq: int, kind: str, summary: dict[str, Any], user: User, now: datetime
+) -> ChangeLog:
+    return ChangeLog(
+        contract_no=contract.contract_no,
+        seq=seq,
+        kind=kind,
+        summary=json.dumps(summary, ensure_ascii=False, default=str),
+        actor_id=user.user_id,
+        actor_name=user.name,
+        at=now,
+    )
+
+
+def _memo_data(entry: MemoEntry | None) -> dict[str, Any]:
+    if entry is None:
+        return {"text": "", "author": None, "updated_at": None}
+    view = views.memo_entry_view(entry)
+    return {"text": view["text"], "author": view["author"], "updated_at": view["created_at"]}
+
+
+def _assignment_data(contract: Contract, from_store_code: str | None = None) -> dict[str, Any]:
+    return {
+        "from_store_code": from_store_code or contract.store_code,
+        "store_code": contract.store_code,
+        "store_name": contract.store_name,
+        "staff_code": contract.staff_code,
+    }
+
+
+class Handlers:
+    """The three writes. Built once per app with its sessionmaker and outbox."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], outbox: Outbox) -> None:
+        self.sessionmaker = sessionmaker
+        self.outbox = outbox
+
+    async def _stage(self, session: AsyncSession, contract_no: str, type_: str, data: Any) -> None:
+        envelope = Envelope[type(data)](source=SOURCE, type=type_, subject=contract_no, data=data)  # type: ignore[misc]
+        await self.outbox.stage(session, topic=SELECTION_EVENTS, key=contract_no, value=envelope)
+
+    async def record_selection(
+        self, user: User, contract_no: str, entry: domain.SelectionInput, today: date
+    ) -> WriteResult:
+        now = datetime.now(UTC)
+        async with self.sessionmaker() as session, session.begin():
+            contract = await _locked_contract(session, user, contract_no)
+            row = await session.get(SelectionRecord, contract_no)
+            decision = domain.decide_selection(selection_of(row), entry, contract.final_payment_date, today)
+            if not decision.changed:
+                return WriteResult(contract_no, contract.seq, False, {"selection": views.selection_view(row)})
+            seq = contract.seq = contract.seq + 1
+            chosen = decision.selection
+            if row is None:
+                row = SelectionRecord(contract_no=contract_no)
+                session.add(row)
+            row.category = chosen.category
+            row.replacement = chosen.replacement
+            row.replacement_model = chosen.replacement_model
+            row.confirmation_received_on = chosen.confirmation_received_on
+            row.late = chosen.late
+            row.seq = seq
+            row.recorded_by_id, row.recorded_by_name, row.recorded_at = user.user_id, user.name, now
+            session.add(
+                _log(
+                    contract,
+                    seq,
+                    "selection",
+                    {
+                        "category": chosen.category,
+                        "replacement": chosen.replacement,
+                        "replacement_model": chosen.replacement_model,
+                        "confirmation_received_on": chosen.confirmation_received_on,
+                        "late": chosen.late,
+                    },
+                    user,
+                    now,
+                )
+            )
+            await self._stage(
+                session,
+                contract_no,
+                SELECTION_RECORDED,
+                SelectionRecorded(
+                    contract_no=contract_no,
+                    dealer_code=contract.dealer_code,
+                    store_code=contract.store_code,
+                    seq=seq,
+                    category=chosen.category,
+                    replacement=chosen.replacement,
+                    replacement_model=chosen.replacement_model,
+                    confirmation_received_on=chosen.confirmation_received_on,
+                    late=chosen.late,
+                    recorded_by=party(user),
+                    recorded_at=now,
+                ),
+            )
+            data = {"selection": views.selection_view(row)}
+        self.outbox.notify()
+        return WriteResult(contract_no, seq, True, data)
+
+    async def update_memo(self, user: User, contract_no: str, text: str) -> WriteResult:
+        now = datetime.now(UTC)
+        cleaned = domain.validate_memo(text)
+        async with self.sessionmaker() as session, session.begin():
+            contract = await _locked_contract(session, user, contract_no)
+            latest = (
+                await session.execute(
+                    select(MemoEntry)
+                    .where(MemoEntry.contract_no == contract_no)
+                    .order_by(MemoEntry.seq.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            if (latest.text if latest else "") == cleaned:
+                return WriteResult(contract_no, contract.seq, False, _memo_data(latest))
+            seq = contract.seq = contract.seq + 1
+            entry = MemoEntry(
+                contract_no=contract_no,
+                seq=seq,
+                text=cleaned,
+                author_id=user.user_id,
+                author_name=user.name,
+                author_role=user.role,
+                created_at=now,
+            )
+            session.add(entry)
+            session.add(_log(contract, seq, "memo", {"chars": len(cleaned)}, user, now))
+            await self._stage(
+                session,
+                contract_no,
+                MEMO_UPDATED,
+                MemoUpdated(
+                    contract_no=contract_no,
+                    dealer_code=contract.dealer_code,
+                    seq=seq,
+                    text=cleaned,
+                    author=party(user),
+                    updated_at=now,
+                ),
+            )
+        self.outbox.notify()
+        return WriteResult(contract_no, seq, True, _memo_data(entry))
+
+    async def change_assignment(
+        self, user: User, contract_no: str, store_code: str, staff_code: str
+    ) -> WriteResult:
+        now = datetime.now(UTC)
+        async with self.sessionmaker() as session, session.begin():
+            contract = await _locked_contract(session, user, contract_no)
+            stores = await dealer_stores(session, contract.dealer_code)
+            store_code, staff_code = domain.validate_assignment(
+                user.role, user.store_code, contract.store_code, store_code, staff_code, set(stores)
+            )
+            if (contract.store_code, contract.staff_code) == (store_code, staff_code):
+                return WriteResult(contract_no, contract.seq, False, _assignment_data(contract))
+            seq = contract.seq = contract.seq + 1
+            from_store = contract.store_code
+            contract.store_code, contract.store_name = store_code, stores[store_code]
+            contract.staff_code = staff_code
+            contract.reassigned = True
+            session.add(
+                _log(
+                    contract,
+                    seq,
+                    "assignment",
+                    {"from_store_code": from_store, "store_code": store_code, "staff_code": staff_code},
+                    user,
+                    now,
+                )
+            )
+            await self._stage(
+                session,
+                contract_no,
+                ASSIGNMENT_CHANGED,
+                AssignmentChanged(
+                    contract_no=contract_no,
+                    dealer_code=contract.dealer_code,
+                    seq=seq,
+                    from_store_code=from_store,
+                    store_code=store_code,
+                    store_name=contract.store_name,
+                    staff_code=staff_code,
+                    changed_by=party(user),
+                    changed_at=now,
+                ),
+            )
+        self.outbox.notify()
+        return WriteResult(contract_no, seq, True, _assignment_data(contract, from_store))

@@ -1,0 +1,322 @@
+"""Server-rendered pages under /selection/...: the same use cases as the API, Japanese forms.
+
+A refused entry re-renders the form with the message next to its field and changes nothing; a
+successful write redirects to the customer detail (search) with the consistency token.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.selection import domain, handlers, labels, views
+from services.selection.deps import HandlersDep, Today
+from services.selection.domain import RuleViolation
+from shared.identity import CurrentUser, User, current_user
+from shared.web import make_templates
+
+router = APIRouter(prefix="/selection", include_in_schema=False)
+templates = make_templates(Path(__file__).parent / "templates")
+templates.env.globals.update(
+    CATEGORY_LABELS=labels.CATEGORY_LABELS,
+    REPLACEMENT_MODELS=labels.REPLACEMENT_MODELS,
+    REPLACEMENT_OTHER=labels.REPLACEMENT_OTHER,
+    REPLACEMENT_NO_HINT=labels.REPLACEMENT_NO_HINT,
+    SELECTION_NOTES=labels.SELECTION_NOTES,
+    MEMO_PURPOSE=labels.MEMO_PURPOSE,
+    jdate=labels.jdate,
+    yen=labels.yen,
+)
+templates.env.filters["jdate"] = lambda iso: labels.jdate(date.fromisoformat(iso)) if iso else ""
+OTHER_MODEL = "__other__"
+
+
+def detail_url(contract_no: str, token: str) -> str:
+    return f"/contracts/{quote(contract_no)}?after={quote(token)}"
+
+
+def error_page(request: Request, exc: RuleViolation) -> Response:
+    try:
+        user: User | None = current_user(request)
+    except Exception:
+        user = None
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"user": user, "message": exc.message, "code": exc.code},
+        status_code=exc.status,
+    )
+
+
+async def _contract_context(request: Request, user: User, contract_no: str, today: date) -> dict[str, Any]:
+    async with request.app.state.runtime.sessionmaker() as session:
+        contract = await handlers.get_contract(session, user, contract_no)
+        row = await handlers.get_selection(session, contract_no)
+    return {
+        "user": user,
+        "today": today.isoformat(),
+        "c": views.contract_summary(contract, today),
+        "selection": views.selection_view(row),
+    }
+
+
+def _parse_date(raw: str | None) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError as e:
+        raise RuleViolation("invalid_date", labels.MSG_INVALID_DATE, field="confirmation_received_on") from e
+
+
+# ---------------------------------------------------------------------------------------------
+# 進捗・結果入力
+
+
+@router.get("/contracts/{contract_no}/input", response_class=HTMLResponse)
+async def input_form(request: Request, user: CurrentUser, today: Today, contract_no: str) -> Response:
+    ctx = await _contract_context(request, user, contract_no, today)
+    current = ctx["selection"]
+    form = {
+        "category": current["category"] if current else "",
+        "replacement": current["replacement"] if current else "",
+        "replacement_model": "",
+        "replacement_model_other": "",
+        "confirmation_received_on": current["confirmation_received_on"] if current else "",
+    }
+    model = current["replacement_model"] if current else None
+    if model:
+        if model in labels.ALL_REPLACEMENT_MODELS:
+            form["replacement_model"] = model
+        else:
+            form["replacement_model"], form["replacement_model_other"] = OTHER_MODEL, model
+    return templates.TemplateResponse(request, "input.html", {**ctx, "form": form, "error": None})
+
+
+@router.post("/contracts/{contract_no}/input", response_class=HTMLResponse)
+async def input_submit(
+    request: Request, user: CurrentUser, today: Today, use_cases: HandlersDep, contract_no: str
+) -> Response:
+    raw = await request.form()
+    form = {
+        k: str(raw.get(k, ""))
+        for k in (
+            "category",
+            "replacement",
+            "replacement_model",
+            "replacement_model_other",
+            "confirmation_received_on",
+        )
+    }
+    model: str | None = None
+    if form["replacement"] == "yes":
+        model = (
+            form["replacement_model_other"]
+            if form["replacement_model"] == OTHER_MODEL
+            else form["replacement_model"]
+        )
+    try:
+        entry = domain.SelectionInput(
+            form["category"] or None,
+            form["replacement"] or None,
+            model,
+            _parse_date(form["confirmation_received_on"]),
+        )
+        result = await use_cases.record_selection(user, contract_no, entry, today)
+    except RuleViolation as e:
+        if e.status == 404:
+            raise
+        ctx = await _contract_context(request, user, contract_no, today)
+        return templates.TemplateResponse(
+            request, "input.html", {**ctx, "form": form, "error": e}, status_code=e.status
+        )
+    if form["category"] == "early_payoff":
+        return RedirectResponse(
+            f"/selection/contracts/{quote(contract_no)}/early-payoff?after={quote(result.token)}",
+            status_code=303,
+        )
+    return RedirectResponse(detail_url(contract_no, result.token), status_code=303)
+
+
+@router.get("/contracts/{contract_no}/early-payoff", response_class=HTMLResponse)
+async def early_payoff(
+    request: Request, user: CurrentUser, today: Today, contract_no: str, after: str = ""
+) -> Response:
+    """早期完済確認画面: go on to the early-payoff acceptance now, or back to the list for later."""
+    ctx = await _contract_context(request, user, contract_no, today)
+    token = after or f"{contract_no}@{ctx['c']['seq']}"
+    return templates.TemplateResponse(request, "early_payoff.html", {**ctx, "token": token})
+
+
+@router.get("/contracts/{contract_no}/early-payoff/acceptance", response_class=HTMLResponse)
+async def early_payoff_acceptance(
+    request: Request, user: CurrentUser, today: Today, contract_no: str
+) -> Response:
+    """早期完済受付: the amount inquiry and payoff confirmation are TFC's own function; this page says how."""
+    ctx = await _contract_context(request, user, contract_no, today)
+    return templates.TemplateResponse(request, "early_payoff_acceptance.html", ctx)
+
+
+# ---------------------------------------------------------------------------------------------
+# 自由記入欄
+
+
+async def _memo_page(
+    request: Request,
+    user: User,
+    today: date,
+    contract_no: str,
+    draft: str | None,
+    error: RuleViolation | None,
+) -> Response:
+    async with request.app.state.runtime.sessionmaker() as session:
+        contract = await handlers.get_contract(session, user, contract_no)
+        history = await handlers.memo_history(session, contract_no)
+    memo = views.memo_view(contract, history)
+    return templates.TemplateResponse(
+        request,
+        "memo.html",
+        {
+            "user": user,
+            "c": views.contract_summary(contract, today),
+            "memo": memo,
+            "draft": memo["text"] if draft is None else draft,
+            "error": error,
+        },
+        status_code=error.status if error else 200,
+    )
+
+
+@router.get("/contracts/{contract_no}/memo", response_class=HTMLResponse)
+async def memo_form(request: Request, user: CurrentUser, today: Today, contract_no: str) -> Response:
+    return await _memo_page(request, user, today, contract_no, None, None)
+
+
+@router.post("/contracts/{contract_no}/memo", response_class=HTMLResponse)
+async def memo_submit(
+    request: Request, user: CurrentUser, today: Today, use_cases: HandlersDep, contract_no: str
+) -> Response:
+    text = str((await request.form()).get("text", ""))
+    try:
+        result = await use_cases.update_memo(user, contract_no, text)
+    except RuleViolation as e:
+        if e.status == 404:
+            raise
+        return await _memo_page(request, user, today, contract_no, text, e)
+    return RedirectResponse(detail_url(contract_no, result.token), status_code=303)
+
+
+# ---------------------------------------------------------------------------------------------
+# 再分割シミュレーション
+
+
+def _default_rate_percent(rate: float) -> str:
+    return f"{Decimal(str(rate)) * 100:.3f}".rstrip("0").rstrip(".")
+
+
+@router.get("/contracts/{contract_no}/refinance", response_class=HTMLResponse)
+async def refinance_form(request: Request, user: CurrentUser, today: Today, contract_no: str) -> Response:
+    ctx = await _contract_context(request, user, contract_no, today)
+    form = {"months": "60", "rate_percent": _default_rate_percent(ctx["c"]["annual_rate"])}
+    return templates.TemplateResponse(
+        request, "refinance.html", {**ctx, "form": form, "plan": None, "error": None}
+    )
+
+
+@router.post("/contracts/{contract_no}/refinance", response_class=HTMLResponse)
+async def refinance_submit(request: Request, user: CurrentUser, today: Today, contract_no: str) -> Response:
+    raw = await request.form()
+    form = {
+        "months": str(raw.get("months", "")).strip(),
+        "rate_percent": str(raw.get("rate_percent", "")).strip(),
+    }
+    ctx = await _contract_context(request, user, contract_no, today)
+    plan, error = None, None
+    try:
+        try:
+            months = int(form["months"])
+        except ValueError as e:
+            raise RuleViolation("invalid_number", labels.MSG_INVALID_NUMBER, field="months") from e
+        try:
+            rate = Decimal(form["rate_percent"]) / 100 if form["rate_percent"] else None
+        except InvalidOperation as e:
+            raise RuleViolation("invalid_number", labels.MSG_INVALID_NUMBER, field="annual_rate") from e
+        if rate is not None and not rate.is_finite():
+            raise RuleViolation("invalid_number", labels.MSG_INVALID_NUMBER, field="annual_rate")
+        async with request.app.state.runtime.sessionmaker() as session:
+            _, result = await handlers.refinance_plan(session, user, contract_no, months, rate, today)
+        plan = views.plan_view(contract_no, result)
+    except RuleViolation as e:
+        if e.status == 404:
+            raise
+        error = e
+    return templates.TemplateResponse(
+        request,
+        "refinance.html",
+        {**ctx, "form": form, "plan": plan, "error": error},
+        status_code=error.status if error else 200,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# 店舗・スタッフ変更
+
+
+async def _assignment_page(
+    request: Request,
+    user: User,
+    today: date,
+    contract_no: str,
+    form: dict[str, str] | None,
+    error: RuleViolation | None,
+) -> Response:
+    async with request.app.state.runtime.sessionmaker() as session:
+        contract = await handlers.get_contract(session, user, contract_no)
+        stores = await handlers.dealer_stores(session, contract.dealer_code)
+        staff = await handlers.dealer_staff_codes(session, contract.dealer_code)
+    allowed = user.role == "hq" or (user.role == "store_manager" and user.store_code == contract.store_code)
+    form = form or {"store_code": contract.store_code, "staff_code": contract.staff_code}
+    return templates.TemplateResponse(
+        request,
+        "assignment.html",
+        {
+            "user": user,
+            "c": views.contract_summary(contract, today),
+            "stores": stores,
+            "staff_codes": staff,
+            "form": form,
+            "allowed": allowed,
+            "forbidden_message": labels.MSG_ASSIGNMENT_FORBIDDEN,
+            "error": error,
+        },
+        status_code=error.status if error else (200 if allowed else 403),
+    )
+
+
+@router.get("/contracts/{contract_no}/assignment", response_class=HTMLResponse)
+async def assignment_form(request: Request, user: CurrentUser, today: Today, contract_no: str) -> Response:
+    return await _assignment_page(request, user, today, contract_no, None, None)
+
+
+@router.post("/contracts/{contract_no}/assignment", response_class=HTMLResponse)
+async def assignment_submit(
+    request: Request, user: CurrentUser, today: Today, use_cases: HandlersDep, contract_no: str
+) -> Response:
+    raw = await request.form()
+    form = {"store_code": str(raw.get("store_code", "")), "staff_code": str(raw.get("staff_code", ""))}
+    try:
+        result = await use_cases.change_assignment(user, contract_no, form["store_code"], form["staff_code"])
+    except RuleViolation as e:
+        if e.status == 404:
+            raise
+        return await _assignment_page(request, user, today, contract_no, form, e)
+    if not user.sees_store(user.dealer_code, result.data["store_code"]):
+        # a store manager moved the contract to another store: it left their scope, back to their list
+        return RedirectResponse(f"/contracts?after={quote(result.token)}", status_code=303)
+    return RedirectResponse(detail_url(contract_no, result.token), status_code=303)
