@@ -1,46 +1,139 @@
-"""JSON API of the customer list."""
+"""JSON API of the customer list: search, CSV export, customer detail."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import date
+from typing import Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
 
-from services.search.db import Contract
-from services.search.queries import MAX_ROWS, get_contract, list_contracts
+from services.search import queries, rules, views
+from services.search.deps import Today, read_your_writes
+from services.search.export import ENCODINGS, csv_chunks
 from shared.identity import CurrentUser
 from shared.web import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["contracts"])
 
+SEARCH_PARAMS = (
+    "mode",
+    "registration_no",
+    "contractor_name",
+    "contract_no",
+    "final_from",
+    "final_to",
+    "model",
+    "handling_status",
+    "program",
+    "inspection",
+    "months_from",
+    "months_to",
+    "sort",
+)
 
-def row(c: Contract) -> dict[str, Any]:
+
+def validated(request: Request) -> rules.Criteria:
+    """Criteria from the query string, or 422 with the first error's message and code (all in `errors`)."""
+    result = rules.validate_search({k: request.query_params.get(k, "") for k in SEARCH_PARAMS})
+    if result.criteria is None:
+        first = result.errors[0]
+        raise ApiError(
+            422,
+            first.message,
+            first.code,
+            errors=[{"field": e.field, "code": e.code, "detail": e.message} for e in result.errors],
+        )
+    return result.criteria
+
+
+@router.get("/contracts", summary="最終回対象顧客一覧の検索（最大100件）")
+async def search_contracts(
+    request: Request,
+    user: CurrentUser,
+    today: Today,
+    mode: str = Query("general", description="individual | general | inspection"),
+    registration_no: str | None = Query(None, description="登録番号（部分一致）"),
+    contractor_name: str | None = Query(None, description="契約者名（漢字・カナ、部分一致）"),
+    contract_no: str | None = Query(None, description="契約番号（完全一致）"),
+    final_from: str | None = Query(None, description="最終回期日 YYYY-MM から"),
+    final_to: str | None = Query(None, description="最終回期日 YYYY-MM まで"),
+    model: str | None = Query(None, description="車種（部分一致）"),
+    handling_status: str | None = Query(None, description="unselected | selected | in_progress | completed"),
+    program: str | None = Query(None, description="制度コード"),
+    inspection: str | None = Query(None, description="1 | 2 | 3（初回・２回目・３回目車検）"),
+    months_from: str | None = Query(None, description="車検前の月数 から（初回 0–35、他 0–23）"),
+    months_to: str | None = Query(None, description="車検前の月数 まで"),
+    sort: str = Query("final_date", description="final_date | staff_code"),
+    after: str | None = Query(None, description="consistency token <contract_no>@<seq>"),
+) -> dict[str, Any]:
+    criteria = validated(request)
+    await read_your_writes(request, after)
+    async with request.app.state.runtime.sessionmaker() as session:
+        total, rows = await queries.search(session, user, criteria, today)
     return {
-        "contract_no": c.contract_no,
-        "final_payment_date": c.final_payment_date.isoformat(),
-        "contract_kind": c.contract_kind,
-        "contractor_name": c.contractor_name,
-        "model": c.model,
-        "registration_no": c.registration_no,
-        "staff_code": c.staff_code,
-        "store_code": c.store_code,
-        "store_name": c.store_name,
+        "total": total,
+        "truncated": total > queries.MAX_ROWS,
+        "max_rows": queries.MAX_ROWS,
+        "message": too_many_message() if total > queries.MAX_ROWS else None,
+        "items": [views.row(c, today) for c in rows],
     }
 
 
-@router.get("/contracts")
-async def search_contracts(
-    request: Request, user: CurrentUser, sort: Literal["final_date", "staff_code"] = "final_date"
+def too_many_message() -> str:
+    return (
+        f"表示できる件数は{queries.MAX_ROWS}件までです。検索条件を絞るか、"
+        "本部または店長機にて顧客リスト（csv）出力のうえ、ご確認ください。"
+    )
+
+
+@router.get(
+    "/contracts/export.csv",
+    summary="顧客リスト（csv）出力（本部・店長のみ）",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def export_csv(
+    request: Request,
+    user: CurrentUser,
+    today: Today,
+    encoding: str = Query("cp932", description="cp932 (default, Excel) | utf-8-sig"),
+) -> StreamingResponse:
+    if user.role not in ("hq", "store_manager"):
+        raise ApiError(403, "顧客リスト（csv）出力は本部または店長のみ利用できます。", "csv_forbidden")
+    if encoding not in ENCODINGS:
+        raise ApiError(422, "文字コードは cp932 または utf-8-sig を指定してください。", "invalid_encoding")
+    criteria = validated(request)
+    filename = f"顧客リスト_{today:%Y%m%d}.csv"
+    charset = "Shift_JIS" if encoding == "cp932" else "UTF-8"
+    return StreamingResponse(
+        csv_chunks(request.app.state.runtime.sessionmaker, user, criteria, today, encoding),  # type: ignore[arg-type]
+        media_type=f"text/csv; charset={charset}",
+        headers={
+            "Content-Disposition": f'attachment; filename="customers_{today:%Y%m%d}.csv"; '
+            f"filename*=UTF-8''{quote(filename)}",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/contracts/{contract_no}", summary="顧客詳細")
+async def contract_detail(
+    request: Request,
+    user: CurrentUser,
+    today: Today,
+    contract_no: str,
+    after: str | None = Query(None, description="consistency token <contract_no>@<seq>"),
 ) -> dict[str, Any]:
-    async with request.app.state.runtime.sessionmaker() as session:
-        total, rows = await list_contracts(session, user, sort)
-    return {"total": total, "truncated": total > MAX_ROWS, "items": [row(c) for c in rows]}
+    await read_your_writes(request, after)
+    return await load_detail(request, user, contract_no, today)
 
 
-@router.get("/contracts/{contract_no}")
-async def contract_detail(request: Request, user: CurrentUser, contract_no: str) -> dict[str, Any]:
+async def load_detail(request: Request, user: Any, contract_no: str, today: date) -> dict[str, Any]:
     async with request.app.state.runtime.sessionmaker() as session:
-        c = await get_contract(session, user, contract_no)
-    if c is None:
-        raise ApiError(404, "指定された契約は見つかりません。", "contract_not_found")
-    return row(c)
+        c = await queries.get_contract(session, user, contract_no)
+        if c is None:
+            raise ApiError(404, "指定された契約は見つかりません。", "contract_not_found")
+        history = await queries.memo_history(session, contract_no)
+    return views.detail(c, today, user.role, history)

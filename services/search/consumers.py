@@ -1,19 +1,55 @@
-"""Incoming events → read model updates."""
+"""Incoming events → read model updates. Any order, any number of duplicates.
+
+- TFC snapshots: newest `version` wins.
+- Selection events (selection, memo, assignment): each kind applies only if its `seq` is newer than
+  the last applied of that kind; `Contract.seq` keeps the highest seq seen (read-your-writes).
+- Request status: the newest `version` of each request wins; the contract shows rules.current_request.
+- Events about a contract not yet received from TFC create a stub row (version −1, never listed)
+  that the first snapshot completes.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.search.db import Contract
-from services.search.rules import normalise_name, normalise_plate
-from shared.events import ContractSnapshot
-from shared.messaging import subscribe
+from services.search import rules
+from services.search.db import STUB_VERSION, Contract, ContractRequest, MemoHistory, inbox
+from shared.events import (
+    ASSIGNMENT_CHANGED,
+    MEMO_UPDATED,
+    REQUEST_STATUS_CHANGED,
+    SELECTION_RECORDED,
+    AssignmentChanged,
+    ContractSnapshot,
+    MemoUpdated,
+    RawEnvelope,
+    RequestStatusChanged,
+    SelectionRecorded,
+)
+from shared.messaging import PoisonMessage, parse_data, subscribe
 from shared.runtime import Runtime
-from shared.topics import TFC_CONTRACTS
+from shared.topics import REQUEST_STATUS, SELECTION_EVENTS, TFC_CONTRACTS
 
 GROUP = "search"
+_OWNERSHIP = ("store_code", "store_name", "staff_code")
+
+
+def refresh_derived(c: Contract) -> None:
+    """Recompute the stored, clock-free derivations (the colour is computed when read)."""
+    c.transferred_in = rules.transferred_in(
+        c.transfer_seq, c.selection_seq, c.selection_store_code, c.store_code
+    )
+    c.completed = rules.is_completed(c.status, c.request_status)
+    c.handling_status = rules.handling_status(c.status, c.request_status, c.selection_category)
+
+
+def _owner(store_code: str | None, store_name: str | None, staff_code: str | None) -> rules.Owner | None:
+    if store_code is None:
+        return None
+    return rules.Owner(store_code, store_name or "", staff_code or "")
 
 
 async def apply_contract(session: AsyncSession, snapshot: ContractSnapshot) -> bool:
@@ -21,17 +57,194 @@ async def apply_contract(session: AsyncSession, snapshot: ContractSnapshot) -> b
     existing = await session.get(Contract, snapshot.contract_no, with_for_update=True)
     if existing is not None and existing.version >= snapshot.version:
         return False
-    values = snapshot.model_dump()
-    values["search_name"] = (
-        normalise_name(snapshot.contractor_name) + "|" + normalise_name(snapshot.contractor_name_kana)
+    new_tfc = rules.Owner(snapshot.store_code, snapshot.store_name, snapshot.staff_code)
+    values = snapshot.model_dump(exclude=set(_OWNERSHIP))
+    values.update(
+        tfc_store_code=new_tfc.store_code,
+        tfc_store_name=new_tfc.store_name,
+        tfc_staff_code=new_tfc.staff_code,
+        search_name=rules.search_name(snapshot.contractor_name, snapshot.contractor_name_kana),
+        search_plate=rules.normalise_plate(snapshot.registration_no),
+        search_model=rules.normalise_name(snapshot.model),
+        first_registration_month=rules.first_registration_month_index(snapshot.first_registration_date),
+        updated_at=datetime.now(UTC),
     )
-    values["search_plate"] = normalise_plate(snapshot.registration_no)
-    values["updated_at"] = datetime.now(UTC)
     if existing is None:
-        session.add(Contract(**values))
-    else:
-        for k, v in values.items():
-            setattr(existing, k, v)
+        contract = Contract(
+            **values,
+            store_code=new_tfc.store_code,
+            store_name=new_tfc.store_name,
+            staff_code=new_tfc.staff_code,
+            seq=0,
+        )
+        refresh_derived(contract)
+        session.add(contract)
+        return True
+    previous_tfc = _owner(existing.tfc_store_code, existing.tfc_store_name, existing.tfc_staff_code)
+    assigned = existing.version != STUB_VERSION or existing.assignment_seq is not None
+    effective = _owner(existing.store_code, existing.store_name, existing.staff_code) if assigned else None
+    owner, moved = rules.ownership_after_snapshot(previous_tfc, effective, new_tfc)
+    for key, value in values.items():
+        setattr(existing, key, value)
+    existing.store_code, existing.store_name, existing.staff_code = (
+        owner.store_code,
+        owner.store_name,
+        owner.staff_code,
+    )
+    if moved:
+        existing.transfer_seq = existing.seq or 0
+    refresh_derived(existing)
+    return True
+
+
+async def _contract_for_event(
+    session: AsyncSession, contract_no: str, dealer_code: str, store_code: str
+) -> Contract:
+    """The contract row (locked), or a stub until TFC's snapshot arrives."""
+    contract = await session.get(Contract, contract_no, with_for_update=True)
+    if contract is None:
+        contract = Contract(
+            contract_no=contract_no,
+            version=STUB_VERSION,
+            dealer_code=dealer_code,
+            dealer_name="",
+            store_code=store_code,
+            store_name="",
+            staff_code="",
+            contractor_name="",
+            contractor_name_kana="",
+            brand="",
+            model="",
+            vehicle_use="passenger",
+            first_registration_date="",
+            program="",
+            contract_kind="installment",
+            final_payment_date=date(1900, 1, 1),
+            final_payment_amount=0,
+            annual_rate=0,
+            status="active",
+            seq=0,
+            selection_late=False,
+            transferred_in=False,
+            receivable_purchased=False,
+            handling_status="unselected",
+            completed=False,
+        )
+        session.add(contract)
+        await session.flush()
+    elif contract.dealer_code != dealer_code:
+        raise PoisonMessage(
+            f"{contract_no}: event of dealer {dealer_code}, contract of {contract.dealer_code}"
+        )
+    return contract
+
+
+def _newer(seq: int, last: int | None) -> bool:
+    return last is None or seq > last
+
+
+async def apply_selection(session: AsyncSession, e: SelectionRecorded) -> None:
+    c = await _contract_for_event(session, e.contract_no, e.dealer_code, e.store_code)
+    if _newer(e.seq, c.selection_seq):
+        c.selection_seq = e.seq
+        c.selection_category = e.category
+        c.replacement = e.replacement
+        c.replacement_model = e.replacement_model if e.replacement == "yes" else None
+        c.confirmation_received_on = e.confirmation_received_on
+        c.selection_late = e.late
+        c.selection_store_code = e.store_code
+        c.selection_recorded_by = e.recorded_by.name
+        c.selection_recorded_at = e.recorded_at
+    c.seq = max(c.seq or 0, e.seq)
+    refresh_derived(c)
+
+
+async def apply_memo(session: AsyncSession, e: MemoUpdated) -> None:
+    c = await _contract_for_event(session, e.contract_no, e.dealer_code, "")
+    if await session.get(MemoHistory, (e.contract_no, e.seq)) is None:
+        session.add(
+            MemoHistory(
+                contract_no=e.contract_no,
+                seq=e.seq,
+                text=e.text,
+                author=e.author.name,
+                author_role=e.author.role,
+                updated_at=e.updated_at,
+            )
+        )
+    if _newer(e.seq, c.memo_seq):
+        c.memo_seq, c.memo_text, c.memo_author, c.memo_updated_at = e.seq, e.text, e.author.name, e.updated_at
+    c.seq = max(c.seq or 0, e.seq)
+
+
+async def apply_assignment(session: AsyncSession, e: AssignmentChanged) -> None:
+    c = await _contract_for_event(session, e.contract_no, e.dealer_code, e.store_code)
+    if _newer(e.seq, c.assignment_seq):
+        c.assignment_seq = e.seq
+        c.store_code, c.store_name, c.staff_code = e.store_code, e.store_name, e.staff_code
+        if e.store_code != e.from_store_code:
+            c.transfer_seq = e.seq
+    c.seq = max(c.seq or 0, e.seq)
+    refresh_derived(c)
+
+
+async def apply_request_status(session: AsyncSession, e: RequestStatusChanged) -> None:
+    c = await _contract_for_event(session, e.contract_no, e.dealer_code, e.store_code)
+    known = await session.get(ContractRequest, e.request_id, with_for_update=True)
+    if known is None:
+        session.add(
+            ContractRequest(
+                request_id=e.request_id,
+                contract_no=e.contract_no,
+                type=e.type,
+                version=e.version,
+                status=e.new_status,
+                status_label=e.new_status_label,
+                at=e.at,
+            )
+        )
+        await session.flush()
+    elif e.version > known.version:
+        known.version, known.status, known.status_label, known.at = (
+            e.version,
+            e.new_status,
+            e.new_status_label,
+            e.at,
+        )
+        await session.flush()
+    requests = (
+        (await session.execute(select(ContractRequest).where(ContractRequest.contract_no == e.contract_no)))
+        .scalars()
+        .all()
+    )
+    current = rules.current_request(rules.RequestView(r.request_id, r.status, _aware(r.at)) for r in requests)
+    chosen = next(r for r in requests if current and r.request_id == current.request_id)
+    c.request_id, c.request_type = chosen.request_id, chosen.type
+    c.request_status, c.request_status_label = chosen.status, chosen.status_label
+    c.request_updated_at = chosen.at
+    refresh_derived(c)
+
+
+def _aware(at: datetime) -> datetime:
+    """SQLite returns naive datetimes (stored as UTC)."""
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+async def apply_envelope(session: AsyncSession, envelope: RawEnvelope) -> bool:
+    """Apply one internal event exactly once (inbox). Returns False for a duplicate."""
+    handlers = {
+        SELECTION_RECORDED: (SelectionRecorded, apply_selection),
+        MEMO_UPDATED: (MemoUpdated, apply_memo),
+        ASSIGNMENT_CHANGED: (AssignmentChanged, apply_assignment),
+        REQUEST_STATUS_CHANGED: (RequestStatusChanged, apply_request_status),
+    }
+    if envelope.type not in handlers:
+        raise PoisonMessage(f"unknown event type {envelope.type!r}")
+    model, apply = handlers[envelope.type]
+    data = parse_data(envelope, model)
+    if not await inbox.first_time(session, envelope.id):
+        return False
+    await apply(session, data)  # type: ignore[operator]
     return True
 
 
@@ -42,6 +255,10 @@ def register(runtime: Runtime) -> None:
         async with sessionmaker() as session, session.begin():
             await apply_contract(session, snapshot)
 
+    async def on_event(envelope: RawEnvelope) -> None:
+        async with sessionmaker() as session, session.begin():
+            await apply_envelope(session, envelope)
+
     subscribe(
         runtime.broker,
         TFC_CONTRACTS,
@@ -50,3 +267,12 @@ def register(runtime: Runtime) -> None:
         model=ContractSnapshot,
         handler=on_contract,
     )
+    for topic in (SELECTION_EVENTS, REQUEST_STATUS):
+        subscribe(
+            runtime.broker,
+            topic,
+            settings=runtime.settings,
+            group_id=GROUP,
+            model=RawEnvelope,
+            handler=on_event,
+        )

@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, Index, Integer, Numeric, String, Text
+from sqlalchemy import (
+    DDL,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    event,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.outbox import Inbox, Outbox
+
+STUB_VERSION = -1  # a row created by a selection/request event before TFC's snapshot arrived
 
 
 class Base(DeclarativeBase):
@@ -21,9 +35,14 @@ class Contract(Base):
     version: Mapped[int] = mapped_column(BigInteger)
     dealer_code: Mapped[str] = mapped_column(String(16))
     dealer_name: Mapped[str] = mapped_column(String(100))
+    # effective ownership (TFC's, or a later 店舗・スタッフ変更)
     store_code: Mapped[str] = mapped_column(String(16))
     store_name: Mapped[str] = mapped_column(String(100))
     staff_code: Mapped[str] = mapped_column(String(32))
+    # ownership as TFC last sent it (to tell TFC's own moves from an unchanged feed)
+    tfc_store_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    tfc_store_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    tfc_staff_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     contractor_name: Mapped[str] = mapped_column(String(200))
     contractor_name_kana: Mapped[str] = mapped_column(String(200))
     contractor_postal_code: Mapped[str] = mapped_column(String(16), default="")
@@ -33,6 +52,7 @@ class Contract(Base):
     model: Mapped[str] = mapped_column(String(100))
     vehicle_use: Mapped[str] = mapped_column(String(16))
     first_registration_date: Mapped[str] = mapped_column(String(10))
+    first_registration_month: Mapped[int | None] = mapped_column(Integer, nullable=True)
     program: Mapped[str] = mapped_column(String(32))
     contract_kind: Mapped[str] = mapped_column(String(16))
     final_payment_date: Mapped[date] = mapped_column(Date)
@@ -41,17 +61,91 @@ class Contract(Base):
     tfc_handling: Mapped[str | None] = mapped_column(String(64), nullable=True)
     receivable_purchased: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16))
-    # normalised for forgiving search (see search rules)
+    # normalised for forgiving search (rules.normalise_*)
     search_name: Mapped[str] = mapped_column(Text, default="")
     search_plate: Mapped[str] = mapped_column(Text, default="")
+    search_model: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    # selection service's per-contract counter: the highest seq applied (read-your-writes)
     seq: Mapped[int] = mapped_column(Integer, default=0)
+    selection_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    selection_category: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    replacement: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    replacement_model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    confirmation_received_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    selection_late: Mapped[bool] = mapped_column(Boolean, default=False)
+    selection_store_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    selection_recorded_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    selection_recorded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    memo_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    memo_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    memo_author: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    memo_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    assignment_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    transfer_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    transferred_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the current request (rules.current_request) and the derived handling status
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    request_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    request_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    request_status_label: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    request_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    handling_status: Mapped[str] = mapped_column(String(16), default="unselected")
+    completed: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (
         Index("ix_contracts_scope_final", "dealer_code", "store_code", "final_payment_date"),
         Index("ix_contracts_dealer_final", "dealer_code", "final_payment_date"),
+        Index("ix_contracts_scope_staff", "dealer_code", "store_code", "staff_code", "final_payment_date"),
+        Index("ix_contracts_dealer_staff", "dealer_code", "staff_code", "final_payment_date"),
+        Index("ix_contracts_dealer_first_reg", "dealer_code", "first_registration_month"),
     )
 
+
+class MemoHistory(Base):
+    """Every memo version the selection service published (自由記入欄の履歴)."""
+
+    __tablename__ = "memo_history"
+
+    contract_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(200))
+    author_role: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ContractRequest(Base):
+    """The latest known status of every request about a contract (from RequestStatusChanged)."""
+
+    __tablename__ = "contract_requests"
+
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    contract_no: Mapped[str] = mapped_column(String(32), index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    status_label: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# Partial name/plate/model search: trigram GIN indexes, PostgreSQL only (SQLite scans).
+_TRIGRAM_COLUMNS = ("search_name", "search_plate", "search_model")
+event.listen(
+    Contract.__table__,
+    "before_create",
+    DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"),
+)
+for _column in _TRIGRAM_COLUMNS:
+    event.listen(
+        Contract.__table__,
+        "after_create",
+        DDL(
+            f"CREATE INDEX IF NOT EXISTS ix_contracts_trgm_{_column} "
+            f"ON contracts USING gin ({_column} gin_trgm_ops)"
+        ).execute_if(dialect="postgresql"),
+    )
 
 outbox = Outbox(Base.metadata)
 inbox = Inbox(Base.metadata)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
+
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from services.search import api, consumers, pages
 from services.search.config import SearchSettings
 from services.search.db import Base, inbox, outbox
+from services.search.rules import tokyo_today
 from shared.runtime import Runtime
-from shared.topics import SELECTION_EVENTS, TFC_CONTRACTS
+from shared.topics import REQUEST_STATUS, SELECTION_EVENTS, TFC_CONTRACTS
 from shared.web import SHARED_STATIC, service_app
 
 
-def create_app(settings: SearchSettings | None = None) -> FastAPI:
+def create_app(settings: SearchSettings | None = None, clock: Callable[[], date] | None = None) -> FastAPI:
+    """`clock` returns today's Asia/Tokyo date (tests fix it); default: settings.today or the real date."""
     settings = settings or SearchSettings()
     runtime = Runtime(
         "search",
@@ -22,10 +27,12 @@ def create_app(settings: SearchSettings | None = None) -> FastAPI:
         Base.metadata,
         outbox,
         inbox,
-        [TFC_CONTRACTS, SELECTION_EVENTS],
+        [TFC_CONTRACTS, SELECTION_EVENTS, REQUEST_STATUS],
     )
     consumers.register(runtime)
     app = service_app("search", "J-PASS search (最終回対象顧客一覧)", runtime)
+    fixed = settings.today
+    app.state.clock = clock or ((lambda: fixed) if fixed else tokyo_today)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=SHARED_STATIC), name="static")

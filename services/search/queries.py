@@ -2,38 +2,147 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
 
-from services.search.db import Contract
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.search import rules
+from services.search.db import STUB_VERSION, Contract, MemoHistory
 from shared.identity import User
 
 MAX_ROWS = 100
+CSV_BATCH = 1000
+_TOKEN = re.compile(r"^(?P<contract_no>[^@\s]{1,32})@(?P<seq>\d{1,12})$")
 
 
-def scoped(user: User) -> Select[tuple[Contract]]:
+def _contains(column: Any, needle: str) -> ColumnElement[bool]:
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.like(f"%{escaped}%", escape="\\")
+
+
+def scope_filter(user: User) -> list[ColumnElement[bool]]:
     """Contracts the user may see: hq its dealer, staff and store managers their store."""
-    stmt = select(Contract).where(Contract.dealer_code == user.dealer_code)
+    where = [Contract.dealer_code == user.dealer_code, Contract.version > STUB_VERSION]
     if user.role != "hq":
-        stmt = stmt.where(Contract.store_code == user.store_code)
-    return stmt
+        where.append(Contract.store_code == (user.store_code or ""))
+    return where
 
 
-async def list_contracts(
-    session: AsyncSession, user: User, sort: str = "final_date"
+def criteria_filter(criteria: rules.Criteria, today: date) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [Contract.status != "cancelled"]
+    if criteria.mode == "individual":
+        if criteria.contract_no:
+            where.append(Contract.contract_no == criteria.contract_no)
+        if criteria.contractor_name:
+            where.append(_contains(Contract.search_name, criteria.contractor_name))
+        if criteria.registration_no:
+            where.append(_contains(Contract.search_plate, criteria.registration_no))
+    elif criteria.mode == "general":
+        if criteria.final_from:
+            where.append(Contract.final_payment_date >= criteria.final_from)
+        if criteria.final_to:
+            where.append(Contract.final_payment_date <= criteria.final_to)
+        if criteria.model:
+            where.append(_contains(Contract.search_model, criteria.model))
+        if criteria.handling_status:
+            where.append(Contract.handling_status == criteria.handling_status)
+        if criteria.program:
+            where.append(Contract.program == criteria.program)
+    else:
+        lo, hi = rules.first_registration_range_for_inspection(
+            criteria.inspection or 1, criteria.months_from, criteria.months_to, today
+        )
+        where.append(Contract.first_registration_month.between(lo, hi))
+    return where
+
+
+def ordering(sort: str) -> tuple[Any, ...]:
+    if sort == "staff_code":
+        return (Contract.staff_code, Contract.final_payment_date, Contract.contract_no)
+    return (Contract.final_payment_date, Contract.contract_no)
+
+
+def search_statements(
+    user: User, criteria: rules.Criteria, today: date
+) -> tuple[Select[tuple[int]], Select[tuple[Contract]]]:
+    """(count, ordered rows without limit): the API, the CSV and the benchmark all use these."""
+    where = [*scope_filter(user), *criteria_filter(criteria, today)]
+    count = select(func.count()).select_from(Contract).where(*where)
+    rows = select(Contract).where(*where).order_by(*ordering(criteria.sort))
+    return count, rows
+
+
+async def search(
+    session: AsyncSession, user: User, criteria: rules.Criteria, today: date
 ) -> tuple[int, list[Contract]]:
-    stmt = scoped(user)
-    total = (await session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
-    order = (
-        (Contract.staff_code, Contract.final_payment_date, Contract.contract_no)
-        if sort == "staff_code"
-        else (Contract.final_payment_date, Contract.contract_no)
+    count, rows = search_statements(user, criteria, today)
+    page = list((await session.execute(rows.limit(MAX_ROWS))).scalars().all())
+    total = len(page) if len(page) < MAX_ROWS else (await session.execute(count)).scalar_one()
+    return total, page
+
+
+async def stream_all(
+    session: AsyncSession, user: User, criteria: rules.Criteria, today: date
+) -> AsyncIterator[Any]:
+    """Every matching row (plain rows, no ORM identity map) through a server-side cursor,
+    CSV_BATCH rows in memory at a time."""
+    where = [*scope_filter(user), *criteria_filter(criteria, today)]
+    stmt = (
+        select(*Contract.__table__.columns)
+        .where(*where)
+        .order_by(*ordering(criteria.sort))
+        .execution_options(yield_per=CSV_BATCH)
     )
-    rows = (await session.execute(stmt.order_by(*order).limit(MAX_ROWS))).scalars().all()
-    return total, list(rows)
+    result = await session.stream(stmt)
+    async for row in result:
+        yield row
 
 
 async def get_contract(session: AsyncSession, user: User, contract_no: str) -> Contract | None:
     return (
-        await session.execute(scoped(user).where(Contract.contract_no == contract_no))
+        await session.execute(
+            select(Contract).where(*scope_filter(user), Contract.contract_no == contract_no)
+        )
     ).scalar_one_or_none()
+
+
+async def memo_history(session: AsyncSession, contract_no: str) -> list[MemoHistory]:
+    stmt = select(MemoHistory).where(MemoHistory.contract_no == contract_no).order_by(MemoHistory.seq.desc())
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def model_names(session: AsyncSession, user: User) -> list[str]:
+    """車種 choices for the general search (distinct models in the user's scope)."""
+    stmt = select(Contract.model).where(*scope_filter(user)).distinct().order_by(Contract.model).limit(500)
+    return [m for m in (await session.execute(stmt)).scalars().all() if m]
+
+
+def parse_consistency_token(token: str | None) -> tuple[str, int] | None:
+    """`<contract_no>@<seq>` from a writer's response; None when absent or malformed."""
+    m = _TOKEN.match((token or "").strip())
+    return (m["contract_no"], int(m["seq"])) if m else None
+
+
+async def wait_for_seq(
+    sessionmaker: async_sessionmaker[AsyncSession], contract_no: str, seq: int, timeout_s: float
+) -> bool:
+    """Read-your-writes: wait (briefly) until the read model applied `seq` for the contract."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    delay = 0.02
+    while True:
+        async with sessionmaker() as session:
+            applied = (
+                await session.execute(select(Contract.seq).where(Contract.contract_no == contract_no))
+            ).scalar_one_or_none()
+        if applied is not None and applied >= seq:
+            return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(min(delay, max(deadline - loop.time(), 0)))
+        delay = min(delay * 1.5, 0.2)

@@ -1,13 +1,216 @@
-"""Pure rules of the customer list (no I/O)."""
+"""Pure rules of the customer list (no I/O): dates, colours, marks, statuses, inspections, matching.
+
+Every function takes `today` (an Asia/Tokyo date) as an argument; the clock lives at the edges.
+"""
 
 from __future__ import annotations
 
+import calendar
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
 
 import jaconv
 
-_IGNORED = re.compile(r"[\s\-‐‑‒–—―－・･]+")
+from shared.events import OPEN_END_PROGRAMS, PROGRAM_LABELS
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def tokyo_today(now: datetime | None = None) -> date:
+    """Today's date in Japan."""
+    return (now or datetime.now(TOKYO)).astimezone(TOKYO).date()
+
+
+# --------------------------------------------------------------------------------------------
+# Calendar arithmetic
+
+
+def add_months(d: date, months: int) -> date:
+    """Calendar month arithmetic clamped to the month end (2026-04-30 − 2 months = 2026-02-28)."""
+    index = d.year * 12 + (d.month - 1) + months
+    year, month = divmod(index, 12)
+    month += 1
+    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
+
+
+def month_index(year: int, month: int) -> int:
+    """Months since year 0: lets month ranges be compared as integers (also in SQL)."""
+    return year * 12 + (month - 1)
+
+
+def month_of_index(index: int) -> tuple[int, int]:
+    year, month0 = divmod(index, 12)
+    return year, month0 + 1
+
+
+def result_input_deadline(final_payment_date: date) -> date:
+    """結果入力期限: the selection is due by final − 2 months."""
+    return add_months(final_payment_date, -2)
+
+
+def refinance_window(final_payment_date: date) -> tuple[date, date]:
+    """再分割シミュレーション is available from final − 9 months until the final date (inclusive)."""
+    return add_months(final_payment_date, -9), final_payment_date
+
+
+def refinance_available(final_payment_date: date, today: date) -> bool:
+    start, end = refinance_window(final_payment_date)
+    return start <= today <= end
+
+
+# --------------------------------------------------------------------------------------------
+# Completion, handling status, colour, replacement mark
+
+COMPLETED_CONTRACT_STATUSES = frozenset({"settled", "returned", "refinanced"})
+REQUEST_CLOSED_STATUSES = frozenset({"completed", "withdrawn"})
+
+HandlingStatus = Literal["unselected", "selected", "in_progress", "completed"]
+HANDLING_STATUS_LABELS: dict[str, str] = {
+    "unselected": "未選択",
+    "selected": "選択済",
+    "in_progress": "手続中",
+    "completed": "完了",
+}
+
+SELECTION_LABELS: dict[str, str] = {
+    "early_payoff": "早期完済",
+    "cash": "現金決済（口座振替）",
+    "vehicle_return": "車両返却",
+    "refinance": "再分割",
+}
+
+
+def is_completed(contract_status: str, request_status: str | None) -> bool:
+    """完了: TFC closed the contract (settled / returned / refinanced) or the return request completed."""
+    return contract_status in COMPLETED_CONTRACT_STATUSES or request_status == "completed"
+
+
+def handling_status(
+    contract_status: str, request_status: str | None, selection_category: str | None
+) -> HandlingStatus:
+    """債権のステータス（対応状況）: 完了 > 手続中 (an open request) > 選択済 > 未選択."""
+    if is_completed(contract_status, request_status):
+        return "completed"
+    if request_status is not None and request_status not in REQUEST_CLOSED_STATUSES:
+        return "in_progress"
+    if selection_category:
+        return "selected"
+    return "unselected"
+
+
+Colour = Literal["gray", "green", "blue", "red", "yellow", "white"]
+COLOUR_LEGEND: tuple[tuple[str, str, str], ...] = (
+    ("gray", "グレー", "最終回期日経過"),
+    ("green", "グリーン", "他店舗から異動してきた顧客"),
+    ("blue", "ブルー", "TFCにて対応する顧客(車両全損等)"),
+    ("red", "レッド", "最終回まで２ヶ月未満、かつ最終回対応未完了"),
+    ("yellow", "イエロー", "最終回まで４ヶ月未満２ヶ月超、かつ最終回対応未完了"),
+    ("white", "ホワイト", "最終回まで４ヶ月超もしくは最終回対応完了"),
+)
+
+
+def row_colour(
+    final_payment_date: date,
+    today: date,
+    *,
+    transferred_in: bool,
+    tfc_handling: str | None,
+    completed: bool,
+) -> Colour:
+    """The manual's colours; the first rule that applies wins."""
+    if today > final_payment_date:
+        return "gray"
+    if transferred_in:
+        return "green"
+    if tfc_handling:
+        return "blue"
+    if completed:
+        return "white"
+    if today >= add_months(final_payment_date, -2):
+        return "red"
+    if today >= add_months(final_payment_date, -4):
+        return "yellow"
+    return "white"
+
+
+def replacement_required(final_payment_date: date, today: date, has_selection: bool) -> bool:
+    """代替 must be entered once a selection exists or the final date is within 4 months."""
+    return has_selection or today >= add_months(final_payment_date, -4)
+
+
+def replacement_mark(
+    replacement: str | None, final_payment_date: date, today: date, has_selection: bool
+) -> str:
+    """○ yes, ー no, 未 required but missing, blank when not required (and not entered)."""
+    if replacement == "yes":
+        return "○"
+    if replacement == "no":
+        return "ー"
+    return "未" if replacement_required(final_payment_date, today, has_selection) else ""
+
+
+def final_date_label(contract_kind: str) -> str:
+    return "リース満了年月日" if contract_kind == "lease" else "最終回年月日"
+
+
+# --------------------------------------------------------------------------------------------
+# Predicted inspection month (車検年月)
+
+INSPECTION_CAVEAT = "※商用車と月初1日登録車については実際の車検月と異なる可能性があります"
+INSPECTION_OFFSETS: dict[int, int] = {1: 36, 2: 60, 3: 84}
+INSPECTION_LABELS: dict[int, str] = {1: "初回車検", 2: "２回目車検", 3: "３回目車検"}
+INSPECTION_MAX_MONTHS: dict[int, int] = {1: 35, 2: 23, 3: 23}
+_FIRST_REG = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
+
+
+def first_registration_month_index(first_registration_date: str) -> int | None:
+    """Month index of 初度登録 (`YYYY-MM` or `YYYY-MM-DD`); None when unreadable."""
+    m = _FIRST_REG.match(first_registration_date or "")
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        return None
+    return month_index(int(m.group(1)), int(m.group(2)))
+
+
+def inspection_offset(ordinal: int) -> int:
+    """+36 months for the 1st inspection, then every 24 months (private passenger-car cycle)."""
+    return 36 + 24 * (ordinal - 1)
+
+
+def next_inspection(first_registration_date: str, today: date) -> tuple[int, int, int] | None:
+    """The next upcoming predicted inspection (this month counts): (year, month, ordinal)."""
+    first = first_registration_month_index(first_registration_date)
+    if first is None:
+        return None
+    this_month = month_index(today.year, today.month)
+    ordinal = 1
+    while first + inspection_offset(ordinal) < this_month:
+        ordinal += 1
+    return (*month_of_index(first + inspection_offset(ordinal)), ordinal)
+
+
+def prediction_may_differ(vehicle_use: str, first_registration_date: str) -> bool:
+    """The caveat applies: a commercial vehicle, or registered on the 1st of a month."""
+    return vehicle_use == "commercial" or (first_registration_date or "").endswith("-01")
+
+
+def first_registration_range_for_inspection(
+    ordinal: int, months_from: int, months_to: int, today: date
+) -> tuple[int, int]:
+    """First-registration month indexes whose `ordinal` inspection is in [this month + from, + to]."""
+    this_month = month_index(today.year, today.month)
+    offset = inspection_offset(ordinal)
+    return this_month + months_from - offset, this_month + months_to - offset
+
+
+# --------------------------------------------------------------------------------------------
+# Forgiving matching
+
+_IGNORED = re.compile(r"[\s\-‐‑‒–—―−－・･|]+")
 
 
 def _fold(text: str) -> str:
@@ -17,10 +220,348 @@ def _fold(text: str) -> str:
 
 
 def normalise_name(text: str) -> str:
-    """Forgiving form of a name: NFKC, width folded, hiragana→katakana, spaces and ・ removed."""
-    return re.sub(r"[\s・･]+", "", _fold(text))
+    """Forgiving form of a name: NFKC (width), hiragana → katakana, case, spaces/hyphens/・ removed."""
+    return _IGNORED.sub("", _fold(text))
 
 
 def normalise_plate(text: str) -> str:
-    """Forgiving form of a plate: as names, and hyphens ignored too."""
+    """Forgiving form of a registration number (登録番号): the same folding as names."""
     return _IGNORED.sub("", _fold(text))
+
+
+def search_name(contractor_name: str, contractor_name_kana: str) -> str:
+    """What a name query is matched against: the kanji and the kana reading, kept apart by `|`."""
+    return normalise_name(contractor_name) + "|" + normalise_name(contractor_name_kana)
+
+
+# --------------------------------------------------------------------------------------------
+# Search criteria and their validation
+
+Mode = Literal["individual", "general", "inspection"]
+MODE_LABELS: dict[str, str] = {
+    "individual": "個別契約検索",
+    "general": "汎用検索",
+    "inspection": "車検軸検索",
+}
+_MONTH = re.compile(r"^(\d{4})\s*[-/年.]\s*(\d{1,2})\s*月?$")
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """A validated search. Month bounds are inclusive dates; name/plate are normalised."""
+
+    mode: Mode = "general"
+    registration_no: str = ""
+    contractor_name: str = ""
+    contract_no: str = ""
+    final_from: date | None = None
+    final_to: date | None = None
+    model: str = ""
+    handling_status: HandlingStatus | None = None
+    program: str | None = None
+    inspection: int | None = None
+    months_from: int = 0
+    months_to: int = 0
+    sort: Literal["final_date", "staff_code"] = "final_date"
+
+
+@dataclass
+class Validation:
+    criteria: Criteria | None = None
+    errors: list[FieldError] = field(default_factory=list)
+
+    def by_field(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for e in self.errors:
+            out.setdefault(e.field, e.message)
+        return out
+
+
+def parse_month(text: str) -> tuple[int, int] | None:
+    """`2022-03`, `2022/3`, `2022年3月`, full-width digits too; None when malformed."""
+    m = _MONTH.match(unicodedata.normalize("NFKC", text).strip())
+    if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1900:
+        return None
+    return int(m.group(1)), int(m.group(2))
+
+
+def _int(text: str) -> int | None:
+    text = unicodedata.normalize("NFKC", text).strip()
+    return int(text) if re.fullmatch(r"\d{1,3}", text) else None
+
+
+def validate_search(params: Mapping[str, str]) -> Validation:
+    """Turn raw query parameters into `Criteria`, or field errors with Japanese messages."""
+    errors: list[FieldError] = []
+    raw = {k: (v or "").strip() for k, v in params.items()}
+    mode = raw.get("mode") or "general"
+    sort = raw.get("sort") or "final_date"
+    if sort not in ("final_date", "staff_code"):
+        errors.append(FieldError("sort", "invalid_sort", "並び順の指定が正しくありません。"))
+        sort = "final_date"
+    if mode == "individual":
+        return _validate_individual(raw, sort, errors)
+    if mode == "general":
+        return _validate_general(raw, sort, errors)
+    if mode == "inspection":
+        return _validate_inspection(raw, sort, errors)
+    errors.append(FieldError("mode", "invalid_mode", "検索の種類が正しくありません。"))
+    return Validation(None, errors)
+
+
+def _done(criteria: Criteria, errors: list[FieldError]) -> Validation:
+    return Validation(None if errors else criteria, errors)
+
+
+def _validate_individual(raw: Mapping[str, str], sort: str, errors: list[FieldError]) -> Validation:
+    plate = normalise_plate(raw.get("registration_no", ""))
+    name = normalise_name(raw.get("contractor_name", ""))
+    contract_no = unicodedata.normalize("NFKC", raw.get("contract_no", "")).strip().upper()
+    if not (plate or name or contract_no):
+        errors.append(
+            FieldError(
+                "individual",
+                "individual_criteria_required",
+                "登録番号・契約者名・契約番号のいずれかを入力してください。",
+            )
+        )
+    criteria = Criteria(
+        mode="individual",
+        registration_no=plate,
+        contractor_name=name,
+        contract_no=contract_no,
+        sort=sort,  # type: ignore[arg-type]
+    )
+    return _done(criteria, errors)
+
+
+def _month_bound(raw: Mapping[str, str], name: str, label: str, errors: list[FieldError]) -> tuple | None:
+    text = raw.get(name, "")
+    if not text:
+        return None
+    ym = parse_month(text)
+    if ym is None:
+        errors.append(
+            FieldError(name, "invalid_month", f"{label}は「2022-03」のように年と月で入力してください。")
+        )
+    return ym
+
+
+def _validate_general(raw: Mapping[str, str], sort: str, errors: list[FieldError]) -> Validation:
+    start = _month_bound(raw, "final_from", "最終回期日（から）", errors)
+    end = _month_bound(raw, "final_to", "最終回期日（まで）", errors)
+    if start and end and start > end:
+        errors.append(
+            FieldError(
+                "final_to",
+                "final_range_reversed",
+                "最終回期日の「から」が「まで」より後になっています。",
+            )
+        )
+    status = raw.get("handling_status") or None
+    if status is not None and status not in HANDLING_STATUS_LABELS:
+        by_label = {v: k for k, v in HANDLING_STATUS_LABELS.items()}
+        if status in by_label:
+            status = by_label[status]
+        else:
+            errors.append(
+                FieldError(
+                    "handling_status",
+                    "invalid_handling_status",
+                    "債権のステータス（対応状況）が正しくありません。",
+                )
+            )
+            status = None
+    program = raw.get("program") or None
+    if program is not None and program not in PROGRAM_LABELS:
+        errors.append(FieldError("program", "invalid_program", "制度の指定が正しくありません。"))
+        program = None
+    criteria = Criteria(
+        mode="general",
+        final_from=date(start[0], start[1], 1) if start else None,
+        final_to=date(end[0], end[1], calendar.monthrange(*end)[1]) if end else None,
+        model=normalise_name(raw.get("model", "")),
+        handling_status=status,  # type: ignore[arg-type]
+        program=program,
+        sort=sort,  # type: ignore[arg-type]
+    )
+    return _done(criteria, errors)
+
+
+def _validate_inspection(raw: Mapping[str, str], sort: str, errors: list[FieldError]) -> Validation:
+    kind = _int(raw.get("inspection", ""))
+    if kind not in INSPECTION_OFFSETS:
+        errors.append(
+            FieldError(
+                "inspection",
+                "inspection_kind_required",
+                "車検の種類（初回・２回目・３回目）を選択してください。",
+            )
+        )
+        return Validation(None, errors)
+    limit = INSPECTION_MAX_MONTHS[kind]
+    bounds: dict[str, int] = {}
+    for name, default in (("months_from", 0), ("months_to", limit)):
+        text = raw.get(name, "")
+        value = default if text == "" else _int(text)
+        if value is None:
+            errors.append(FieldError(name, "invalid_months", "車検前の月数は数字で入力してください。"))
+            continue
+        if not 0 <= value <= limit:
+            which = "初回車検" if kind == 1 else "２回目・３回目車検"
+            errors.append(
+                FieldError(
+                    name,
+                    "inspection_range_out_of_bounds",
+                    f"{which}のときの車検前の月数は0～{limit}ヶ月の範囲で入力してください。",
+                )
+            )
+            continue
+        bounds[name] = value
+    if len(bounds) == 2 and bounds["months_from"] > bounds["months_to"]:
+        errors.append(
+            FieldError(
+                "months_to",
+                "inspection_range_reversed",
+                "車検前の月数の「から」が「まで」より大きくなっています。",
+            )
+        )
+    criteria = Criteria(
+        mode="inspection",
+        inspection=kind,
+        months_from=bounds.get("months_from", 0),
+        months_to=bounds.get("months_to", limit),
+        sort=sort,  # type: ignore[arg-type]
+    )
+    return _done(criteria, errors)
+
+
+# --------------------------------------------------------------------------------------------
+# Ownership, transfers (green) and the current request
+
+
+@dataclass(frozen=True)
+class Owner:
+    store_code: str
+    store_name: str
+    staff_code: str
+
+
+def ownership_after_snapshot(
+    previous_tfc: Owner | None, effective: Owner | None, new_tfc: Owner
+) -> tuple[Owner, bool]:
+    """Who owns the contract after a TFC snapshot, and whether its store moved (→ green).
+
+    TFC's ownership wins only when TFC itself changed it (or for a new contract); an unchanged TFC
+    ownership keeps a J-PASS 店舗・スタッフ変更 made since (see docs/decisions.md).
+    """
+    if effective is None:
+        return new_tfc, False
+    if previous_tfc is None or previous_tfc == new_tfc:
+        return effective, False
+    return new_tfc, new_tfc.store_code != effective.store_code
+
+
+def transferred_in(
+    transfer_seq: int | None, selection_seq: int | None, selection_store_code: str | None, store_code: str
+) -> bool:
+    """Green: moved in, until the new store records a selection after the move."""
+    if transfer_seq is None:
+        return False
+    cleared = (
+        selection_seq is not None and selection_seq > transfer_seq and selection_store_code == store_code
+    )
+    return not cleared
+
+
+@dataclass(frozen=True)
+class RequestView:
+    request_id: str
+    status: str
+    at: datetime
+
+
+def current_request(requests: Iterable[RequestView]) -> RequestView | None:
+    """The request the list shows: the latest open or completed one; a withdrawn one only if nothing else."""
+    items = sorted(requests, key=lambda r: (r.at, r.request_id))
+    live = [r for r in items if r.status != "withdrawn"]
+    if live:
+        return live[-1]
+    return items[-1] if items else None
+
+
+# --------------------------------------------------------------------------------------------
+# Customer detail actions
+
+
+@dataclass(frozen=True)
+class Action:
+    key: str
+    label: str
+    href: str
+    enabled: bool
+    reason: str = ""
+    method: str = "get"
+
+
+def detail_actions(
+    *,
+    contract_no: str,
+    role: str,
+    final_payment_date: date,
+    today: date,
+    selection_category: str | None,
+    request_id: str | None,
+    program: str,
+) -> list[Action]:
+    """The buttons of 顧客詳細 and whether each is enabled for this user today."""
+    start, _ = refinance_window(final_payment_date)
+    refinance_ok = refinance_available(final_payment_date, today)
+    if program in OPEN_END_PROGRAMS:
+        returns_ok, returns_reason = (
+            False,
+            "本契約は車両返却機能の対象外です。弊社へ必要書類の送付をお願いいたします。",
+        )
+    else:
+        returns_ok = selection_category == "vehicle_return" or request_id is not None
+        returns_reason = "" if returns_ok else "最終回選択が「車両返却」の場合に利用できます。"
+    manager = role in ("hq", "store_manager")
+    return [
+        Action("selection", "進捗・結果入力", f"/selection/contracts/{contract_no}/input", True),
+        Action(
+            "returns",
+            "車両返却 結果入力・進捗確認",
+            f"/returns/contracts/{contract_no}",
+            returns_ok,
+            returns_reason,
+        ),
+        Action(
+            "refinance",
+            "再分割シミュレーション",
+            f"/selection/contracts/{contract_no}/refinance",
+            refinance_ok,
+            ""
+            if refinance_ok
+            else f"最終回期日－９ヶ月以降（{start:%Y/%m/%d}～{final_payment_date:%Y/%m/%d}）に実施可能です。",
+        ),
+        Action(
+            "confirmation",
+            "お支払方法確認書印刷",
+            f"/api/v1/contracts/{contract_no}/confirmation.pdf",
+            True,
+        ),
+        Action(
+            "assignment",
+            "店舗・スタッフ変更",
+            f"/selection/contracts/{contract_no}/assignment",
+            manager,
+            "" if manager else "本部または店長のみ変更できます。",
+        ),
+    ]

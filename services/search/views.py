@@ -1,0 +1,129 @@
+"""Presentation of read-model rows for the API, the pages and the CSV (labels live in rules.py)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from services.search import rules
+from services.search.db import Contract, MemoHistory
+from shared.events import PROGRAM_LABELS
+
+
+def _ym(year_month: tuple[int, int, int] | None) -> str | None:
+    return f"{year_month[0]:04d}-{year_month[1]:02d}" if year_month else None
+
+
+def row(c: Contract, today: date) -> dict[str, Any]:
+    """A list row (SPEC §7 shape plus labels)."""
+    inspection = rules.next_inspection(c.first_registration_date, today)
+    return {
+        "contract_no": c.contract_no,
+        "final_payment_date": c.final_payment_date.isoformat(),
+        "final_payment_date_label": rules.final_date_label(c.contract_kind),
+        "contract_kind": c.contract_kind,
+        "result_input_deadline": rules.result_input_deadline(c.final_payment_date).isoformat(),
+        "selection": c.selection_category,
+        "selection_label": rules.SELECTION_LABELS.get(c.selection_category or "", ""),
+        "replacement_mark": rules.replacement_mark(
+            c.replacement, c.final_payment_date, today, c.selection_category is not None
+        ),
+        "replacement_model": c.replacement_model,
+        "completed": c.completed,
+        "handling_status": c.handling_status,
+        "handling_status_label": rules.HANDLING_STATUS_LABELS[c.handling_status],
+        "contractor_name": c.contractor_name,
+        "contractor_name_kana": c.contractor_name_kana,
+        "inspection_ym": _ym(inspection),
+        "inspection_no": inspection[2] if inspection else None,
+        "inspection_may_differ": rules.prediction_may_differ(c.vehicle_use, c.first_registration_date),
+        "model": c.model,
+        "registration_no": c.registration_no,
+        "staff_code": c.staff_code,
+        "store_code": c.store_code,
+        "store_name": c.store_name,
+        "color": rules.row_colour(
+            c.final_payment_date,
+            today,
+            transferred_in=c.transferred_in,
+            tfc_handling=c.tfc_handling,
+            completed=c.completed,
+        ),
+        "transferred_in": c.transferred_in,
+        "program": c.program,
+    }
+
+
+def detail(c: Contract, today: date, role: str, history: list[MemoHistory]) -> dict[str, Any]:
+    """The customer detail (顧客詳細): the row plus contract, memo, selection, request and actions."""
+    refinance_from, refinance_to = rules.refinance_window(c.final_payment_date)
+    return {
+        **row(c, today),
+        "contract": {
+            "dealer_code": c.dealer_code,
+            "dealer_name": c.dealer_name,
+            "contractor_name_kana": c.contractor_name_kana,
+            "contractor_postal_code": c.contractor_postal_code,
+            "contractor_address": c.contractor_address,
+            "brand": c.brand,
+            "vehicle_use": c.vehicle_use,
+            "first_registration_date": c.first_registration_date,
+            "program": c.program,
+            "program_label": PROGRAM_LABELS.get(c.program, c.program),
+            "final_payment_amount": c.final_payment_amount,
+            "annual_rate": float(c.annual_rate),
+            "tfc_handling": c.tfc_handling,
+            "receivable_purchased": c.receivable_purchased,
+            "status": c.status,
+        },
+        "memo": {
+            "text": c.memo_text,
+            "author": c.memo_author,
+            "updated_at": c.memo_updated_at.isoformat() if c.memo_updated_at else None,
+            "history": [
+                {"seq": h.seq, "text": h.text, "author": h.author, "updated_at": h.updated_at.isoformat()}
+                for h in history
+            ],
+        }
+        if c.memo_seq is not None
+        else {"text": None, "author": None, "updated_at": None, "history": []},
+        "selection_category": c.selection_category,
+        "selection": {
+            "category": c.selection_category,
+            "category_label": rules.SELECTION_LABELS[c.selection_category],
+            "replacement": c.replacement,
+            "replacement_model": c.replacement_model,
+            "confirmation_received_on": c.confirmation_received_on.isoformat()
+            if c.confirmation_received_on
+            else None,
+            "late": c.selection_late,
+            "recorded_by": c.selection_recorded_by,
+            "recorded_at": c.selection_recorded_at.isoformat() if c.selection_recorded_at else None,
+        }
+        if c.selection_category
+        else None,
+        "request": {
+            "request_id": c.request_id,
+            "type": c.request_type,
+            "status": c.request_status,
+            "status_label": c.request_status_label,
+            "updated_at": c.request_updated_at.isoformat() if c.request_updated_at else None,
+            "href": f"/requests/{c.request_id}",
+        }
+        if c.request_id
+        else None,
+        "seq": c.seq,
+        "refinance_window": {"from": refinance_from.isoformat(), "to": refinance_to.isoformat()},
+        "actions": [
+            {"key": a.key, "label": a.label, "href": a.href, "enabled": a.enabled, "reason": a.reason}
+            for a in rules.detail_actions(
+                contract_no=c.contract_no,
+                role=role,
+                final_payment_date=c.final_payment_date,
+                today=today,
+                selection_category=c.selection_category,
+                request_id=c.request_id,
+                program=c.program,
+            )
+        ],
+    }
