@@ -81,7 +81,7 @@ async def submit(
 
 @router.get("/eligibility")
 async def eligibility(request: Request, user: CurrentUser, contract_no: str) -> dict[str, Any]:
-    """May the user submit a return for the contract now? `{eligible, code, detail}`."""
+    """May the user submit a return for the contract now? `{eligible, code, detail, contract}`."""
     async with request.app.state.runtime.sessionmaker() as session:
         view = await handlers.load_contract(session, contract_no)
     refusal = check_eligibility(view.facts if view else None, user)
@@ -92,6 +92,7 @@ async def eligibility(request: Request, user: CurrentUser, contract_no: str) -> 
         "eligible": refusal is None,
         "code": refusal.code if refusal else None,
         "detail": refusal.message if refusal else None,
+        "contract": view.summary() if view else None,
     }
 
 

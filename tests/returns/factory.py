@@ -7,6 +7,8 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from devtools.demo import USERS_BY_ID
 from shared.events import (
     ASSIGNMENT_CHANGED,
@@ -154,6 +156,31 @@ def body(no: str, **kw: Any) -> dict[str, Any]:
         "returned_on": "2026-05-14",
         **kw,
     }
+
+
+async def read_all(bootstrap: str, topic: str) -> list[Any]:
+    """Every record of `topic` up to its current end (no consumer group)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        if not partitions:
+            await consumer.force_metadata_update()
+            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[Any] = []
+
+        async def behind() -> bool:
+            return any([await consumer.position(tp) < end for tp, end in ends.items()])
+
+        while await behind():
+            for msgs in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(msgs)
+        return records
+    finally:
+        await consumer.stop()
 
 
 def submissions_for(records: list[Any], contract_nos: set[str]) -> list[dict[str, Any]]:
