@@ -8,8 +8,6 @@ from shared.messaging import subscribe
 from shared.runtime import Runtime
 from shared.topics import TFC_CONTRACTS
 
-GROUP = "selection"
-
 
 def register(runtime: Runtime) -> None:
     sessionmaker = runtime.sessionmaker
@@ -22,7 +20,7 @@ def register(runtime: Runtime) -> None:
         runtime.broker,
         TFC_CONTRACTS,
         settings=runtime.settings,
-        group_id=GROUP,
+        group_id=getattr(runtime.settings, "consumer_group", "selection"),
         model=ContractSnapshot,
         handler=on_contract,
         max_attempts=runtime.settings.consumer_max_attempts,

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import distinct, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.selection import domain, labels, views
@@ -117,7 +117,7 @@ async def dealer_stores(session: AsyncSession, dealer_code: str) -> dict[str, st
         (Contract.tfc_store_code, Contract.tfc_store_name),
         (Contract.store_code, Contract.store_name),
     ):
-        stmt = select(distinct(code_col), name_col).where(Contract.dealer_code == dealer_code)
+        stmt = select(code_col, name_col).where(Contract.dealer_code == dealer_code).distinct()
         for code, name in (await session.execute(stmt)).all():
             stores.setdefault(code, name)
     return dict(sorted(stores.items()))
@@ -125,8 +125,8 @@ async def dealer_stores(session: AsyncSession, dealer_code: str) -> dict[str, st
 
 async def dealer_staff_codes(session: AsyncSession, dealer_code: str) -> dict[str, list[str]]:
     """Staff codes seen per store of the dealer (suggestions for 店舗・スタッフ変更)."""
-    stmt = select(distinct(Contract.store_code), Contract.staff_code).where(
-        Contract.dealer_code == dealer_code
+    stmt = (
+        select(Contract.store_code, Contract.staff_code).where(Contract.dealer_code == dealer_code).distinct()
     )
     codes: dict[str, set[str]] = {}
     for store, staff in (await session.execute(stmt)).all():

@@ -14,9 +14,42 @@ from services.selection.db import Base, inbox, outbox
 from services.selection.deps import make_clock
 from services.selection.domain import RuleViolation
 from services.selection.handlers import Handlers
+from shared.asyncapi import Channel
+from shared.events import (
+    ASSIGNMENT_CHANGED,
+    MEMO_UPDATED,
+    SELECTION_RECORDED,
+    AssignmentChanged,
+    ContractSnapshot,
+    MemoUpdated,
+    SelectionRecorded,
+)
 from shared.runtime import Runtime
 from shared.topics import SELECTION_EVENTS, TFC_CONTRACTS
 from shared.web import is_page_request, service_app
+
+CHANNELS = [
+    Channel(
+        TFC_CONTRACTS,
+        "subscribe",
+        (("ContractSnapshot", ContractSnapshot),),
+        key="contract_no",
+        description="TFC's contract snapshots; selection keeps its own copy (newest version wins).",
+        enveloped=False,
+    ),
+    Channel(
+        SELECTION_EVENTS,
+        "publish",
+        (
+            (SELECTION_RECORDED, SelectionRecorded),
+            (MEMO_UPDATED, MemoUpdated),
+            (ASSIGNMENT_CHANGED, AssignmentChanged),
+        ),
+        key="contract_no",
+        description="Every change of a contract made here (selection, memo, store/staff), published through"
+        " the outbox. `seq` is one per-contract counter across the three: read models apply newer seqs only.",
+    ),
+]
 
 
 def create_app(settings: SelectionSettings | None = None, clock: Callable[[], date] | None = None) -> FastAPI:
@@ -31,7 +64,7 @@ def create_app(settings: SelectionSettings | None = None, clock: Callable[[], da
         [TFC_CONTRACTS, SELECTION_EVENTS],
     )
     consumers.register(runtime)
-    app = service_app("selection", "J-PASS selection (進捗・結果入力)", runtime)
+    app = service_app("selection", "J-PASS selection (進捗・結果入力)", runtime, channels=CHANNELS)
     app.state.clock = clock or make_clock(settings.fixed_today)
     app.state.handlers = Handlers(runtime.sessionmaker, outbox)
 
