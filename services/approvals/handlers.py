@@ -200,6 +200,7 @@ class Approvals:
                 updated_at=now,
             )
             session.add(req)
+            await session.flush()  # the history row refers to it
             session.add(
                 HistoryEntry(
                     request_id=req.request_id,
