@@ -31,7 +31,7 @@ SUBMITTER_ROLES = ("staff", "store_manager", "hq")
 DUPLICATE = "duplicate"
 
 
-def spec_next(status: str, action: str, role: str, is_submitter: bool, flow: Flow) -> str | None:  # noqa: C901 - the spec, case by case
+def spec_next(status: str, action: str, role: str, is_submitter: bool, flow: Flow) -> str | None:
     """SPEC §5.3 as prose → code. None = refused; DUPLICATE = a TFC update already applied."""
     first = "store_pending" if flow.store_step else ("hq_pending" if flow.hq_step else "requested")
     tfc_back = "hq_back" if flow.hq_step else ("store_back" if flow.store_step else "staff_back")
@@ -216,5 +216,5 @@ def test_payload_rules() -> None:
     )
     bad = {"contact1": "abc", "result": "not_returned", "not_returned_reason": "other"}
     _, errors = domain.validate_payload(VehicleReturnPayload, bad, submitter_role="staff", today=today)
-    assert set(errors) == {"contact1"} or set(errors) >= {"contact1"}
+    assert "contact1" in errors
     assert domain.payload_changes({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": 4}) == {"b": [2, 3], "c": [None, 4]}
