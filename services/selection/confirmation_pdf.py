@@ -165,7 +165,7 @@ def render_confirmation(form: ConfirmationForm) -> bytes:
     c.setFont(font, 11)
     c.drawString(left, y, "■ 最終回のお支払い方法（いずれかひとつに〇をつけてください）")
     y -= 3 * mm
-    opt_h, opt_w, gap = 27 * mm, (width - 3 * 4 * mm) / 4, 4 * mm
+    opt_h, opt_w, gap = 31 * mm, (width - 3 * 4 * mm) / 4, 4 * mm
     y -= opt_h
     for i, option in enumerate(labels.FORM_OPTIONS):
         x = left + i * (opt_w + gap)
@@ -188,7 +188,7 @@ def render_confirmation(form: ConfirmationForm) -> bytes:
     c.line(date_x, y - 2 * mm, date_x + 80 * mm, y - 2 * mm)
 
     y -= 9 * mm
-    sign_h = 24 * mm
+    sign_h = 30 * mm
     seal = sign_h
     sign_w = width - seal - 4 * mm
     y -= sign_h
