@@ -7,6 +7,6 @@ from shared.settings import CommonSettings
 
 class SelectionSettings(CommonSettings):
     database_url: str = "sqlite+aiosqlite:///var/selection.db"
-    # Pins "today" (an Asia/Tokyo date) for demos and tests; unset = the real date in Tokyo.
-    fixed_today: date | None = None
+    # Pins "today" (Asia/Tokyo) for demos and tests (JPASS_TODAY=2026-03-01, as search); None = the real date.
+    today: date | None = None
     consumer_group: str = "selection"

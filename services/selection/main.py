@@ -65,7 +65,7 @@ def create_app(settings: SelectionSettings | None = None, clock: Callable[[], da
     )
     consumers.register(runtime)
     app = service_app("selection", "J-PASS selection (進捗・結果入力)", runtime, channels=CHANNELS)
-    app.state.clock = clock or make_clock(settings.fixed_today)
+    app.state.clock = clock or make_clock(settings.today)
     app.state.handlers = Handlers(runtime.sessionmaker, outbox)
 
     @app.exception_handler(RuleViolation)

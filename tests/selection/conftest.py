@@ -14,6 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 
+from services.selection import domain
 from services.selection.config import SelectionSettings
 from services.selection.main import create_app
 from shared.events import ContractSnapshot
@@ -29,6 +30,10 @@ from tests.support import (
 )
 
 STORE_NAMES = {"S0101": "品川店", "S0102": "世田谷店", "S0201": "梅田店", "S0202": "難波店"}
+
+
+def months_after(day: date, months: int) -> date:
+    return domain.months_before(day, -months)
 
 
 def new_contract_no() -> str:
