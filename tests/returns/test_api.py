@@ -302,3 +302,18 @@ async def test_input_print_pdf(env: Env) -> None:
     assert (
         await env.client.get(f"/api/v1/returns/{request_id}/print.pdf", headers=auth("d2-hq"))
     ).status_code == 404
+
+
+async def test_health_openapi_and_asyncapi(env: Env) -> None:
+    assert (await env.client.get("/returns/healthz")).json()["status"] == "ok"
+    ready = await env.client.get("/returns/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": True, "broker": True}
+    paths = (await env.client.get("/openapi/returns.json")).json()["paths"]
+    assert {
+        "/api/v1/returns",
+        "/api/v1/returns/{request_id}",
+        "/api/v1/returns/{request_id}/print.pdf",
+    } <= set(paths)
+    doc = (await env.client.get("/asyncapi/returns.json")).json()
+    topics = {c["address"] for c in doc["channels"].values()}
+    assert {RETURN_SUBMISSIONS, TFC_CONTRACTS, SELECTION_EVENTS, "jpass.request-status.v1"} <= topics
