@@ -7,6 +7,7 @@ from datetime import date
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import event
 
 from services.search import api, consumers, pages
 from services.search.config import SearchSettings
@@ -30,6 +31,8 @@ def create_app(settings: SearchSettings | None = None, clock: Callable[[], date]
         [TFC_CONTRACTS, SELECTION_EVENTS, REQUEST_STATUS],
     )
     consumers.register(runtime)
+    if runtime.engine.dialect.name == "postgresql":
+        event.listen(runtime.engine.sync_engine, "connect", _custom_plans)
     app = service_app("search", "J-PASS search (最終回対象顧客一覧)", runtime)
     fixed = settings.today
     app.state.clock = clock or ((lambda: fixed) if fixed else tokyo_today)
@@ -37,3 +40,11 @@ def create_app(settings: SearchSettings | None = None, clock: Callable[[], date]
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=SHARED_STATIC), name="static")
     return app
+
+
+def _custom_plans(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    """Plan every search with its actual values: a generic plan cannot tell a 2-character name
+    (no trigram: scan the scope) from a selective one (use the trigram index)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET plan_cache_mode = force_custom_plan")
+    cursor.close()

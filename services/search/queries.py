@@ -79,9 +79,11 @@ def search_statements(
 
 async def search(
     session: AsyncSession, user: User, criteria: rules.Criteria, today: date
-) -> tuple[int, list[Contract]]:
+) -> tuple[int, list[Any]]:
+    """The first MAX_ROWS rows (plain rows with the Contract's attributes) and the total."""
     count, rows = search_statements(user, criteria, today)
-    page = list((await session.execute(rows.limit(MAX_ROWS))).scalars().all())
+    plain = rows.with_only_columns(*Contract.__table__.columns)
+    page = list((await session.execute(plain.limit(MAX_ROWS))).all())
     total = len(page) if len(page) < MAX_ROWS else (await session.execute(count)).scalar_one()
     return total, page
 

@@ -14,8 +14,8 @@ def _ym(year_month: tuple[int, int, int] | None) -> str | None:
     return f"{year_month[0]:04d}-{year_month[1]:02d}" if year_month else None
 
 
-def row(c: Contract, today: date) -> dict[str, Any]:
-    """A list row (SPEC §7 shape plus labels)."""
+def row(c: Any, today: date) -> dict[str, Any]:
+    """A list row (SPEC §7 shape plus labels) from a Contract or a plain row of its columns."""
     inspection = rules.next_inspection(c.first_registration_date, today)
     return {
         "contract_no": c.contract_no,
