@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 CATEGORY_LABELS: dict[str, str] = {
     "early_payoff": "早期完済",
@@ -122,3 +123,13 @@ def jdate(d: date | None) -> str:
 
 def yen(amount: int) -> str:
     return f"{amount:,}円"
+
+
+def tokyo_time(iso: str | None) -> str:
+    """An ISO timestamp as Japan time, e.g. 2026-01-10 14:05 (naive values are UTC: SQLite returns those)."""
+    if not iso:
+        return ""
+    moment = datetime.fromisoformat(iso)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M")

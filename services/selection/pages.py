@@ -34,6 +34,7 @@ templates.env.globals.update(
     yen=labels.yen,
 )
 templates.env.filters["jdate"] = lambda iso: labels.jdate(date.fromisoformat(iso)) if iso else ""
+templates.env.filters["jst"] = lambda iso: labels.tokyo_time(iso)
 OTHER_MODEL = "__other__"
 
 

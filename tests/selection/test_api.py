@@ -316,3 +316,14 @@ async def test_confirmation_pdf_has_the_form_and_embeds_the_font(svc: Service) -
                 fonts.append(descriptor.get_object())
     assert fonts and all("/FontFile2" in d for d in fonts)  # TrueType embedded: prints the same anywhere
     assert any("IPAexGothic" in str(d["/FontName"]) for d in fonts)
+
+
+async def test_documents_and_health(svc: Service) -> None:
+    openapi = (await svc.client.get("/openapi/selection.json")).json()
+    for path in ("selection", "memo", "confirmation.pdf", "refinance-simulation", "assignment"):
+        assert f"/api/v1/contracts/{{contract_no}}/{path}" in openapi["paths"], path
+    asyncapi = await svc.client.get("/asyncapi/selection.json")
+    assert asyncapi.status_code == 200
+    assert "jpass.selection.v1" in asyncapi.text and "tfc.contracts.v1" in asyncapi.text
+    assert (await svc.client.get("/selection/healthz")).json()["status"] == "ok"
+    assert (await svc.client.get("/selection/readyz")).status_code == 200
