@@ -74,16 +74,19 @@ async def get_contract(session: AsyncSession, user: User, contract_no: str) -> C
     return contract
 
 
-async def _locked_contract(session: AsyncSession, user: User, contract_no: str) -> Contract:
+async def _lock_contract_row(session: AsyncSession, contract_no: str) -> Contract | None:
+    """Read the contract for update: a row lock on PostgreSQL; on SQLite (no row locks) a no-op write
+    first takes the database write lock, so the read that follows cannot go stale."""
     if session.bind.dialect.name == "postgresql":
         stmt = select(Contract).where(Contract.contract_no == contract_no).with_for_update()
-        contract = (await session.execute(stmt)).scalar_one_or_none()
-    else:
-        # SQLite has no row locks: a no-op write takes the database write lock before we read.
-        await session.execute(
-            update(Contract).where(Contract.contract_no == contract_no).values(seq=Contract.seq)
-        )
-        contract = await session.get(Contract, contract_no, populate_existing=True)
+        return (await session.execute(stmt)).scalar_one_or_none()
+    no_op = update(Contract).where(Contract.contract_no == contract_no).values(seq=Contract.seq)
+    await session.execute(no_op)
+    return await session.get(Contract, contract_no, populate_existing=True)
+
+
+async def _locked_contract(session: AsyncSession, user: User, contract_no: str) -> Contract:
+    contract = await _lock_contract_row(session, contract_no)
     if contract is None or not user.sees_store(contract.dealer_code, contract.store_code):
         raise not_found()
     return contract
@@ -160,11 +163,7 @@ async def refinance_plan(
 async def apply_contract_snapshot(session: AsyncSession, snapshot: ContractSnapshot) -> bool:
     """Newest version wins; older or equal versions change nothing. A store/staff change made here stays
     until TFC itself changes the contract's store or staff."""
-    if session.bind.dialect.name == "postgresql":
-        stmt = select(Contract).where(Contract.contract_no == snapshot.contract_no).with_for_update()
-        existing = (await session.execute(stmt)).scalar_one_or_none()
-    else:
-        existing = await session.get(Contract, snapshot.contract_no)
+    existing = await _lock_contract_row(session, snapshot.contract_no)
     if existing is not None and existing.version >= snapshot.version:
         return False
     values: dict[str, Any] = {
