@@ -16,12 +16,15 @@ from sqlalchemy import (
     String,
     Text,
     event,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.outbox import Inbox, Outbox
 
 STUB_VERSION = -1  # a row created by a selection/request event before TFC's snapshot arrived
+# Rows a list can show: not a stub, not cancelled (the queries use exactly this predicate).
+LISTED_SQL = "version > -1 AND status <> 'cancelled'"
 
 
 class Base(DeclarativeBase):
@@ -94,12 +97,16 @@ class Contract(Base):
     handling_status: Mapped[str] = mapped_column(String(16), default="unselected")
     completed: Mapped[bool] = mapped_column(Boolean, default=False)
 
-    __table_args__ = (
-        Index("ix_contracts_scope_final", "dealer_code", "store_code", "final_payment_date"),
-        Index("ix_contracts_dealer_final", "dealer_code", "final_payment_date"),
-        Index("ix_contracts_scope_staff", "dealer_code", "store_code", "staff_code", "final_payment_date"),
-        Index("ix_contracts_dealer_staff", "dealer_code", "staff_code", "final_payment_date"),
-        Index("ix_contracts_dealer_first_reg", "dealer_code", "first_registration_month"),
+    __table_args__ = tuple(
+        # Partial: exactly the rows a list can show (queries.LISTED), so counts can be index-only.
+        Index(name, *columns, postgresql_where=text(LISTED_SQL), sqlite_where=text(LISTED_SQL))
+        for name, columns in (
+            ("ix_contracts_scope_final", ("dealer_code", "store_code", "final_payment_date")),
+            ("ix_contracts_dealer_final", ("dealer_code", "final_payment_date")),
+            ("ix_contracts_scope_staff", ("dealer_code", "store_code", "staff_code", "final_payment_date")),
+            ("ix_contracts_dealer_staff", ("dealer_code", "staff_code", "final_payment_date")),
+            ("ix_contracts_dealer_first_reg", ("dealer_code", "first_registration_month")),
+        )
     )
 
 

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.search import rules
-from services.search.db import STUB_VERSION, Contract, MemoHistory
+from services.search.db import LISTED_SQL, STUB_VERSION, Contract, MemoHistory
 from shared.identity import User
 
 MAX_ROWS = 100
@@ -27,14 +27,17 @@ def _contains(column: Any, needle: str) -> ColumnElement[bool]:
 
 def scope_filter(user: User) -> list[ColumnElement[bool]]:
     """Contracts the user may see: hq its dealer, staff and store managers their store."""
-    where = [Contract.dealer_code == user.dealer_code, Contract.version > STUB_VERSION]
+    where: list[ColumnElement[bool]] = [
+        Contract.dealer_code == user.dealer_code,
+        Contract.version > STUB_VERSION,
+    ]
     if user.role != "hq":
         where.append(Contract.store_code == (user.store_code or ""))
     return where
 
 
 def criteria_filter(criteria: rules.Criteria, today: date) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = [Contract.status != "cancelled"]
+    where: list[ColumnElement[bool]] = [text(LISTED_SQL)]
     if criteria.mode == "individual":
         if criteria.contract_no:
             where.append(Contract.contract_no == criteria.contract_no)
