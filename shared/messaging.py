@@ -60,6 +60,7 @@ def make_broker(settings: CommonSettings, client_id: str) -> KafkaBroker:
         client_id=client_id,
         enable_idempotence=settings.kafka_enable_idempotence,
         acks="all",
+        allow_auto_create_topics=False,
         graceful_timeout=15.0,
         logger=logging.getLogger(f"jpass.{client_id}.broker"),
     )
@@ -72,7 +73,9 @@ def make_producer(settings: CommonSettings, client_id: str) -> AIOKafkaProducer:
         client_id=f"{client_id}-outbox",
         enable_idempotence=settings.kafka_enable_idempotence,
         acks="all",
-        linger_ms=2,
+        # Fail an in-flight send soon when the broker is gone, so the relay recreates the topics before it
+        # produces again (a restarted memory-only Tansu would auto-create them, unusable for fetches).
+        request_timeout_ms=settings.kafka_request_timeout_ms,
     )
 
 

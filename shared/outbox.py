@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -104,6 +104,8 @@ class Outbox:
             rows = (await session.execute(select(self.table).order_by(self.table.c.id).limit(batch))).all()
             if not rows:
                 return 0
+            # Pipelined, in id order: one producer keeps per-partition order. The relay only produces
+            # after `connect` made sure the topics exist (see `run`).
             futures = []
             for row in rows:
                 headers = (
@@ -119,28 +121,52 @@ class Outbox:
     async def run(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
-        producer: AIOKafkaProducer,
+        connect: Callable[[], Awaitable[AIOKafkaProducer]],
         poll_interval_s: float,
         stopping: asyncio.Event,
+        send_timeout_s: float = 30.0,
     ) -> None:
-        """Drain forever; survive broker and database outages (the rows stay until sent)."""
+        """Drain forever; survive broker and database outages (the rows stay until sent).
+
+        `connect` gives a started producer whose topics exist. After any failure the relay drops its
+        producer and connects afresh: a restarted memory-only Tansu has forgotten its topics, acknowledges
+        produce requests to missing topics without keeping them, and confuses a producer of the old run."""
         backoff = poll_interval_s
-        while not stopping.is_set():
-            try:
-                sent = await self.relay_once(sessionmaker, producer)
-                backoff = poll_interval_s
-                if sent:
-                    continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # broker or database down: keep the rows, try again later
-                log.warning("outbox relay failed, retrying: %s", type(e).__name__)
-                backoff = min(backoff * 2, 10.0)
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
-            except TimeoutError:
-                pass
+        producer: AIOKafkaProducer | None = None
+        try:
+            while not stopping.is_set():
+                try:
+                    if producer is None:
+                        producer = await asyncio.wait_for(connect(), timeout=send_timeout_s)
+                    sent = await asyncio.wait_for(
+                        self.relay_once(sessionmaker, producer), timeout=send_timeout_s
+                    )
+                    backoff = poll_interval_s
+                    if sent:
+                        continue
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:  # broker or database down: keep the rows, try again later
+                    log.warning("outbox relay failed, retrying: %s", type(e).__name__)
+                    backoff = min(backoff * 2, 5.0)
+                    if producer is not None:
+                        await _close_quietly(producer)
+                        producer = None
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+                except TimeoutError:
+                    pass
+        finally:
+            if producer is not None:
+                await _close_quietly(producer)
+
+
+async def _close_quietly(producer: AIOKafkaProducer) -> None:
+    try:
+        await asyncio.wait_for(producer.stop(), timeout=5)
+    except Exception:
+        log.debug("producer did not stop cleanly")
 
 
 class Inbox:

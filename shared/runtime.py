@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from sqlalchemy import MetaData, text
 
@@ -42,7 +43,6 @@ class Runtime:
         self.engine = make_engine(database_url)
         self.sessionmaker = make_sessionmaker(self.engine)
         self.broker = make_broker(settings, client_id=f"jpass-{name}")
-        self.producer = make_producer(settings, client_id=f"jpass-{name}")
         self.broker_ready = False
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -87,14 +87,20 @@ class Runtime:
             await self.create_schema()
         await self.wait_for_broker()
         await self.broker.start()
-        await self.producer.start()
         self.broker_ready = True
         self.spawn(
             self.outbox.run(
-                self.sessionmaker, self.producer, self.settings.outbox_poll_interval_s, self._stopping
+                self.sessionmaker, self.connect_producer, self.settings.outbox_poll_interval_s, self._stopping
             ),
             "outbox-relay",
         )
+
+    async def connect_producer(self) -> AIOKafkaProducer:
+        """A fresh, started producer for the outbox relay, after making sure the topics exist."""
+        await ensure_topics(self.settings, self.topics)
+        producer = make_producer(self.settings, client_id=f"jpass-{self.name}")
+        await producer.start()
+        return producer
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -107,8 +113,6 @@ class Runtime:
         self._tasks.clear()
         with contextlib.suppress(Exception):
             await self.broker.stop()
-        with contextlib.suppress(Exception):
-            await self.producer.stop()
         await self.engine.dispose()
 
     async def database_ok(self) -> bool:

@@ -24,6 +24,7 @@ class CommonSettings(BaseSettings):
     # so tests and the local run may shorten it; production keeps Kafka's usual values.
     kafka_session_timeout_ms: int = 10000
     kafka_heartbeat_interval_ms: int = 3000
+    kafka_request_timeout_ms: int = 5000
     jwt_secret: str = DEV_SIGNING_KEY
     jwt_issuer: str = "jpass-idp"
     public_base_url: str = "http://localhost:8080"

@@ -72,13 +72,22 @@ async def test_outbox_keeps_rows_while_broker_is_unreachable(
     async with sessionmaker() as session, session.begin():
         await outbox.stage(session, topic="t", key="k", value=b"x")
     stopping = asyncio.Event()
-    producer = make_producer(CommonSettings(kafka_bootstrap_servers="127.0.0.1:1"), "down")
-    task = asyncio.create_task(outbox.run(sessionmaker, producer, 0.05, stopping))
-    await asyncio.sleep(0.3)
+    attempts = 0
+
+    async def connect():  # type: ignore[no-untyped-def]
+        nonlocal attempts
+        attempts += 1
+        producer = make_producer(CommonSettings(kafka_bootstrap_servers="127.0.0.1:1"), "down")
+        await producer.start()  # the broker is unreachable: this fails
+        return producer
+
+    task = asyncio.create_task(outbox.run(sessionmaker, connect, 0.05, stopping))
+    await asyncio.sleep(1.0)
     task.cancel()  # as Runtime.stop does
     await asyncio.gather(task, return_exceptions=True)
     async with sessionmaker() as session:
         assert await outbox.backlog(session) == 1
+    assert attempts >= 1
     await engine.dispose()
 
 
