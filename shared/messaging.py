@@ -21,11 +21,13 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from shared.events import RawEnvelope
+from shared.observability import MESSAGES_CONSUMED, attach_from_headers, detach, tracer
 from shared.settings import CommonSettings
 from shared.topics import dead_letter
 
@@ -143,28 +145,28 @@ def subscribe(
 ) -> None:
     """Register `handler` for `topic` under consumer group `group_id` with ack-after-processing."""
 
-    async def consume(msg: KafkaMessage) -> None:
+    async def handle(msg: KafkaMessage) -> str:
         try:
             event = model.model_validate_json(msg.body)
         except ValidationError as e:
             await _dead_letter(broker, msg, f"invalid message: {_short(e)}", group_id)
-            return
+            return "dead_lettered"
         attempt = transient_attempt = 0
         transient_since: float | None = None
         loop = asyncio.get_running_loop()
         while True:
             try:
                 await handler(event)
-                return
+                return "processed"
             except PoisonMessage as e:
                 await _dead_letter(broker, msg, str(e), group_id)
-                return
+                return "dead_lettered"
             except Exception as e:
                 if not is_transient(e):
                     attempt += 1
                     if attempt >= max_attempts:
                         await _dead_letter(broker, msg, f"{type(e).__name__}: {e}"[:500], group_id)
-                        return
+                        return "dead_lettered"
                     log.warning("handler failed on %s (attempt %d): %r", topic, attempt, e)
                     await asyncio.sleep(retry_base_s * 2**attempt)
                     continue
@@ -176,6 +178,25 @@ def subscribe(
                 await asyncio.sleep(min(retry_base_s * 2 ** min(transient_attempt, 5), 5.0))
                 transient_attempt += 1
 
+    async def consume(msg: KafkaMessage) -> None:
+        headers = {k: v.decode(errors="replace") for k, v in (msg.raw_message.headers or ())}
+        token = attach_from_headers(headers)
+        try:
+            with tracer().start_as_current_span(f"consume {topic}", kind=SpanKind.CONSUMER) as span:
+                span.set_attribute("messaging.destination.name", topic)
+                span.set_attribute("messaging.consumer.group.name", group_id)
+                try:
+                    outcome = await handle(msg)
+                except BaseException:
+                    MESSAGES_CONSUMED.labels(group_id, topic, "redelivered").inc()
+                    raise
+                MESSAGES_CONSUMED.labels(group_id, topic, outcome).inc()
+        finally:
+            detach(token)
+
+    if not hasattr(broker, "jpass_subscriptions"):
+        broker.jpass_subscriptions = []  # type: ignore[attr-defined]
+    broker.jpass_subscriptions.append((topic, group_id))  # type: ignore[attr-defined]
     consume.__name__ = f"consume_{topic.replace('.', '_').replace('-', '_')}_{group_id}"
     broker.subscriber(
         topic,

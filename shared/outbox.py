@@ -36,6 +36,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.observability import OUTBOX_PUBLISHED, current_trace_headers
+
 log = logging.getLogger(__name__)
 
 # One relay per service database drains at a time (several instances of a service may run).
@@ -63,6 +65,7 @@ class Outbox:
             Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
         )
         self._wake = asyncio.Event()
+        self.service = "unknown"  # metrics label; set by the Runtime
 
     async def stage(
         self,
@@ -73,13 +76,15 @@ class Outbox:
         value: BaseModel | Mapping[str, Any] | bytes,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        """Stage a message in `session`'s transaction; it is sent only if that transaction commits."""
+        """Stage a message in `session`'s transaction; it is sent only if that transaction commits.
+        The current trace context travels with it (W3C `traceparent` header)."""
+        all_headers = {**current_trace_headers(), **(headers or {})}
         await session.execute(
             self.table.insert().values(
                 topic=topic,
                 key=key,
                 value=_encode(value),
-                headers=json.dumps(dict(headers)) if headers else None,
+                headers=json.dumps(all_headers) if all_headers else None,
             )
         )
 
@@ -115,6 +120,7 @@ class Outbox:
                     await producer.send(row.topic, row.value, key=row.key.encode(), headers=headers)
                 )
             await asyncio.gather(*futures)
+            OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
             await session.execute(delete(self.table).where(self.table.c.id <= rows[-1].id))
             return len(rows)
 

@@ -21,6 +21,37 @@ from shared.settings import CommonSettings
 log = logging.getLogger(__name__)
 
 
+async def consumer_lag(settings: CommonSettings, subscriptions: list[tuple[str, str]]) -> dict[str, int]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    await consumer.start()
+    try:
+        lags: dict[str, int] = {}
+        for topic, group in subscriptions:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            if not partitions:
+                await consumer._client.force_metadata_update()
+                partitions = consumer.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in partitions]
+            ends = await consumer.end_offsets(tps)
+            committed = await admin.list_consumer_group_offsets(group, partitions=tps)
+            lags[topic] = sum(
+                max(
+                    0,
+                    ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0),
+                )
+                for tp in tps
+            )
+        return lags
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
 class Runtime:
     """Everything a service holds for its lifetime. Built in `create_app`, never at import time."""
 
@@ -38,6 +69,7 @@ class Runtime:
         self.settings = settings
         self.metadata = metadata
         self.outbox = outbox
+        outbox.service = name
         self.inbox = inbox
         self.topics = list(topics)
         self.engine = make_engine(database_url)
@@ -114,6 +146,26 @@ class Runtime:
         with contextlib.suppress(Exception):
             await self.broker.stop()
         await self.engine.dispose()
+
+    async def sample_metrics(self) -> None:
+        """At scrape time: outbox backlog and consumer lag (end offset − committed offset per group)."""
+        from shared.observability import CONSUMER_LAG, OUTBOX_BACKLOG
+
+        try:
+            async with self.sessionmaker() as session:
+                OUTBOX_BACKLOG.labels(self.name).set(await self.outbox.backlog(session))
+        except Exception:
+            log.warning("could not read the outbox backlog")
+        subscriptions = getattr(self.broker, "jpass_subscriptions", [])
+        if not subscriptions or not self.broker_ready:
+            return
+        try:
+            lags = await asyncio.wait_for(consumer_lag(self.settings, subscriptions), timeout=5)
+        except Exception:
+            log.warning("could not read consumer lag")
+            return
+        for topic, lag in lags.items():
+            CONSUMER_LAG.labels(self.name, topic).set(lag)
 
     async def database_ok(self) -> bool:
         try:

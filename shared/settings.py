@@ -33,6 +33,8 @@ class CommonSettings(BaseSettings):
     read_your_writes_wait_s: float = 3.0
     # Local run and tests create tables at start; production runs Alembic migrations instead.
     auto_create_schema: bool = True
+    # JSON logs on stdout (structlog); tests keep pytest's own log capture instead.
+    log_json: bool = True
     database_url: str = ""
 
     @model_validator(mode="after")

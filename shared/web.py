@@ -72,6 +72,15 @@ def health_router(runtime: Any) -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": runtime.name}
 
+    @router.get(f"/{runtime.name}/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        from shared.observability import REGISTRY
+
+        await runtime.sample_metrics()
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
     @router.get(f"/{runtime.name}/readyz")
     async def readyz() -> JSONResponse:
         checks = {"database": await runtime.database_ok(), "broker": await runtime.broker_ok()}
@@ -90,6 +99,9 @@ def service_app(
     """A FastAPI app with the project's conventions: docs under /docs/NAME, error format, health,
     and the AsyncAPI page of its topics under /asyncapi/NAME (`channels`: shared.asyncapi.Channel)."""
     from shared.asyncapi import asyncapi_router
+    from shared.observability import configure, instrument_app
+
+    configure(name, json_logs=runtime.settings.log_json)
 
     app = FastAPI(
         title=title,
@@ -105,4 +117,5 @@ def service_app(
     install_error_handlers(app)
     app.include_router(health_router(runtime))
     app.include_router(asyncapi_router(name, title, runtime.settings, channels or []))
+    instrument_app(app, name)
     return app

@@ -13,6 +13,7 @@ import pytest
 os.environ.setdefault("JPASS_KAFKA_SESSION_TIMEOUT_MS", "1000")
 os.environ.setdefault("JPASS_KAFKA_HEARTBEAT_INTERVAL_MS", "200")
 os.environ.setdefault("JPASS_OUTBOX_POLL_INTERVAL_S", "0.2")
+os.environ.setdefault("JPASS_LOG_JSON", "false")
 
 from tests.support import Tansu, create_pg_database, drop_pg_database
 

@@ -1,0 +1,150 @@
+"""Logs, traces and metrics every service shares.
+
+- structlog JSON logs on stdout with the current trace id in every line (stdlib logging routed through it).
+- OpenTelemetry traces across HTTP and Kafka: the FastAPI instrumentation starts a span per request; the
+  outbox stores the W3C `traceparent` with each staged message; consumers continue that trace. Exported by
+  OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (otherwise trace ids still tie the logs together).
+- Prometheus metrics at `/NAME/metrics`: HTTP requests by route template (never by raw path: ids and names
+  stay out of labels), consumed/failed/dead-lettered messages per topic, outbox backlog.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+HTTP_REQUESTS = Counter(
+    "jpass_http_requests_total", "HTTP requests", ["service", "method", "route", "status"], registry=REGISTRY
+)
+HTTP_LATENCY = Histogram(
+    "jpass_http_request_duration_seconds",
+    "HTTP request duration",
+    ["service", "method", "route"],
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+MESSAGES_CONSUMED = Counter(
+    "jpass_messages_consumed_total", "Messages handled", ["service", "topic", "outcome"], registry=REGISTRY
+)
+OUTBOX_BACKLOG = Gauge(
+    "jpass_outbox_backlog", "Staged messages not yet published", ["service"], registry=REGISTRY
+)
+OUTBOX_PUBLISHED = Counter(
+    "jpass_outbox_published_total", "Messages the outbox relay published", ["service"], registry=REGISTRY
+)
+CONSUMER_LAG = Gauge(
+    "jpass_consumer_lag", "Messages behind the end of the topic", ["service", "topic"], registry=REGISTRY
+)
+
+_configured: set[str] = set()
+
+
+def _add_trace_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:
+        event_dict["trace_id"] = format(span.trace_id, "032x")
+        event_dict["span_id"] = format(span.span_id, "016x")
+    return event_dict
+
+
+def configure(service: str, json_logs: bool = True) -> None:
+    """Once per process: the tracer provider and (unless told otherwise) JSON logs with trace ids."""
+    setup_tracing(service)
+    if json_logs and service not in _configured:
+        _configured.add(service)
+        _configure_logging(service)
+
+
+def _configure_logging(service: str) -> None:
+    shared_processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_trace_ids,
+    ]
+    structlog.configure(
+        processors=[*shared_processors, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared_processors,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                structlog.processors.JSONRenderer(ensure_ascii=False),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(os.environ.get("JPASS_LOG_LEVEL", "INFO").upper())
+    structlog.contextvars.bind_contextvars(service=service)
+
+
+def setup_tracing(service: str) -> None:
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        provider = TracerProvider(resource=Resource.create({"service.name": f"jpass-{service}"}))
+        if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        trace.set_tracer_provider(provider)
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer("jpass")
+
+
+def current_trace_headers() -> dict[str, str]:
+    """W3C trace context of the current span, to store beside an outbox message."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def attach_from_headers(headers: Mapping[str, str]) -> object:
+    """Continue the producer's trace in a consumer; returns a token for `detach`."""
+    return otel_context.attach(propagate.extract(dict(headers)))
+
+
+def detach(token: object) -> None:
+    otel_context.detach(token)  # type: ignore[arg-type]
+
+
+def instrument_app(app: Any, service: str) -> None:
+    """Spans and Prometheus metrics for every HTTP request of a FastAPI app."""
+    from fastapi import Request, Response
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls=f"{service}/healthz,{service}/readyz,{service}/metrics"
+    )
+
+    @app.middleware("http")
+    async def _metrics(request: Request, call_next: Any) -> Response:
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(service, request.method, template, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(service, request.method, template).observe(time.perf_counter() - started)
+        return response
