@@ -23,7 +23,9 @@ from shared.messaging import PoisonMessage, parse_data, subscribe
 from shared.runtime import Runtime
 from shared.topics import REQUEST_STATUS, REQUEST_TIMEOUTS
 
-GROUP = "mailer"
+# One consumer group per topic: two consumers of one group on different topics made Tansu's group
+# join stall at start (the second consumer never got its assignment).
+GROUPS = {REQUEST_STATUS: "mailer-status", REQUEST_TIMEOUTS: "mailer-timeouts"}
 M = TypeVar("M", bound=BaseModel)
 Record = Callable[[AsyncSession, str, M, MailRenderer, str], Awaitable[int]]
 
@@ -51,7 +53,7 @@ def register(runtime: Runtime, settings: MailerSettings, renderer: MailRenderer,
             runtime.broker,
             topic,
             settings=settings,
-            group_id=GROUP,
+            group_id=GROUPS[topic],
             model=RawEnvelope,
             handler=consumer(expected, model, record),  # type: ignore[arg-type]
         )
