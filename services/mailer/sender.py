@@ -102,6 +102,9 @@ class MailSender:
             if mail is None:
                 return Outcome.IDLE
             mail.attempts += 1
+            # Take the write lock before sending (SQLite: a later lock upgrade could fail after the
+            # relay accepted the mail, leaving it pending and so sent twice).
+            await session.flush()
             try:
                 await self._send(build_message(mail, self.settings), mail.recipient)
             except Exception as e:
