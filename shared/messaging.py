@@ -143,7 +143,11 @@ def subscribe(
     max_attempts: int = 3,
     retry_base_s: float = 0.2,
 ) -> None:
-    """Register `handler` for `topic` under consumer group `group_id` with ack-after-processing."""
+    """Register `handler` for `topic` with ack-after-processing, in the consumer group `<group_id>.<topic>`.
+
+    One group per (service, topic): several consumers of one group subscribed to *different* topics can
+    leave one of them without partitions forever on Tansu (aiokafka's start then waits on it)."""
+    service, group_id = group_id, f"{group_id}.{topic}"
 
     async def handle(msg: KafkaMessage) -> str:
         try:
@@ -188,9 +192,9 @@ def subscribe(
                 try:
                     outcome = await handle(msg)
                 except BaseException:
-                    MESSAGES_CONSUMED.labels(group_id, topic, "redelivered").inc()
+                    MESSAGES_CONSUMED.labels(service, topic, "redelivered").inc()
                     raise
-                MESSAGES_CONSUMED.labels(group_id, topic, outcome).inc()
+                MESSAGES_CONSUMED.labels(service, topic, outcome).inc()
         finally:
             detach(token)
 
