@@ -1,7 +1,8 @@
 """Incoming events → returns' own copies: contracts, selection (category, store), request statuses.
 
-All instances of returns share one database, so they share one consumer group (`returns`): each event
-is applied once, by whichever instance holds its partition.
+All instances of returns share one database, so they share the consumer groups: each event is applied
+once, by whichever instance holds its partition. One group per topic (`returns-<topic>`), as each topic
+has its own handler: a member joining one of them does not make the consumers of the others rebalance.
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ from shared.messaging import PoisonMessage, parse_data, subscribe
 from shared.runtime import Runtime
 from shared.topics import REQUEST_STATUS, SELECTION_EVENTS, TFC_CONTRACTS
 
-GROUP = "returns"
+GROUPS = {
+    TFC_CONTRACTS: "returns-contracts",
+    SELECTION_EVENTS: "returns-selection",
+    REQUEST_STATUS: "returns-request-status",
+}
 
 
 async def apply_contract(session: AsyncSession, snapshot: ContractSnapshot) -> bool:
@@ -124,7 +129,16 @@ def register(runtime: Runtime) -> None:
             if await inbox.first_time(session, envelope.id):
                 await apply_request_status(session, envelope)
 
-    common = {"settings": runtime.settings, "group_id": GROUP}
-    subscribe(runtime.broker, TFC_CONTRACTS, model=ContractSnapshot, handler=on_contract, **common)
-    subscribe(runtime.broker, SELECTION_EVENTS, model=RawEnvelope, handler=on_selection, **common)
-    subscribe(runtime.broker, REQUEST_STATUS, model=RawEnvelope, handler=on_request_status, **common)
+    for topic, model, handler in (
+        (TFC_CONTRACTS, ContractSnapshot, on_contract),
+        (SELECTION_EVENTS, RawEnvelope, on_selection),
+        (REQUEST_STATUS, RawEnvelope, on_request_status),
+    ):
+        subscribe(
+            runtime.broker,
+            topic,
+            settings=runtime.settings,
+            group_id=GROUPS[topic],
+            model=model,  # type: ignore[arg-type]
+            handler=handler,  # type: ignore[arg-type]
+        )

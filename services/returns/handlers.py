@@ -175,6 +175,10 @@ async def submit_return(
                 return earlier, True
             view = await load_contract(session, contract_no)
             if refusal := check_eligibility(view.facts if view else None, user):
+                if key and refusal is OPEN_REQUEST_EXISTS:
+                    # The same click may have committed between our key lookup and this read.
+                    if earlier := await _replay(session, user, key, fingerprint):
+                        return earlier, True
                 raise ReturnRefused([refusal])
             assert view is not None
             payload, errors = validate_form(form, submitter_role=user.role, today=today_in_tokyo(now))
@@ -206,7 +210,7 @@ async def submit_return(
                     submitted_at=now,
                 )
             )
-            await session.flush()
+            # The primary key of open_returns is what refuses a second open request across instances.
             session.add(OpenReturn(contract_no=contract_no, request_id=request_id, opened_at=now))
             await session.flush()
             event = Envelope[ReturnSubmitted](

@@ -1,0 +1,345 @@
+"""Benchmark of vehicle-return intake (not a test): `python -m bench.returns_bench [--n 300]`.
+
+Runs everything on free ports beside whatever else is running: a throwaway Tansu, a fresh PostgreSQL
+database (DATABASE_URL's server, like the tests), the returns app under uvicorn (one, then two
+instances on the same database and broker; the client spreads requests round-robin, standing in for the
+gateway), and a bare FastAPI endpoint that writes one row (the throughput baseline). Then the latency of
+submit → ReturnSubmitted consumed from the topic, beside a bare produce → consume round trip.
+Prints the figures and their ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import date
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from fastapi import FastAPI
+from sqlalchemy import Column, Integer, MetaData, String, Table
+
+from devtools.broker import tansu_command
+from devtools.demo import USERS_BY_ID
+from services.returns.db import Base, Contract, ContractSelection
+from shared.db import make_engine
+from shared.identity import issue_token
+from shared.messaging import ensure_topics
+from shared.settings import DEV_SIGNING_KEY, CommonSettings
+from shared.topics import RETURN_SUBMISSIONS
+
+PG_ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# ------------------------------------------------------------------------------------ the baseline app
+
+_rows = MetaData()
+bench_rows = Table(
+    "bench_rows",
+    _rows,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("value", String(64)),
+)
+
+
+def baseline_app() -> FastAPI:
+    """A bare FastAPI endpoint writing one row (same database server): the throughput baseline."""
+    engine = make_engine(os.environ["JPASS_DATABASE_URL"])
+    app = FastAPI()
+
+    @app.post("/rows", status_code=202)
+    async def write_row(body: dict[str, str]) -> dict[str, str]:
+        async with engine.begin() as conn:
+            await conn.execute(bench_rows.insert().values(value=body.get("value", "")))
+        return {"ok": "1"}
+
+    @app.get("/ready")
+    async def ready() -> dict[str, str]:
+        return {"ok": "1"}
+
+    return app
+
+
+# ------------------------------------------------------------------------------------ infrastructure
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def tansu() -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(tansu_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextlib.asynccontextmanager
+async def fresh_database() -> AsyncIterator[str]:
+    name = f"bench_returns_{uuid.uuid4().hex[:8]}"
+    admin = PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(admin)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    try:
+        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        conn = await asyncpg.connect(admin)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def uvicorn(target: str, env: dict[str, str], ready_path: str) -> AsyncIterator[str]:
+    """Start `uvicorn --factory target` on a free port; yields its base URL."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        *[
+            sys.executable,
+            "-m",
+            "uvicorn",
+            target,
+            "--factory",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, **env},
+        cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as client:
+            deadline = time.monotonic() + 60
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(base + ready_path)).status_code == 200:
+                        break
+                if time.monotonic() > deadline or proc.returncode is not None:
+                    raise RuntimeError(f"{target} did not become ready")
+                await asyncio.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 20)
+        except TimeoutError:
+            proc.kill()
+
+
+async def prepare(db_url: str, contracts: list[str]) -> None:
+    """Returns' tables plus eligible contracts (TFC copy + 車両返却 selection), and the baseline table."""
+    engine = make_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+        await conn.run_sync(_rows.create_all)
+        await conn.execute(
+            Contract.__table__.insert(),
+            [
+                dict(
+                    contract_no=no,
+                    version=1,
+                    dealer_code="D001",
+                    dealer_name="東都トヨモビ販売株式会社",
+                    tfc_store_code="S0101",
+                    tfc_store_name="品川店",
+                    tfc_staff_code="010101",
+                    contractor_name="山田 太郎",
+                    contractor_name_kana="ヤマダ タロウ",
+                    contractor_postal_code="140-0001",
+                    contractor_address="東京都品川区北品川1-2-3",
+                    registration_no="品川 300 あ 12-34",
+                    model="プリウス",
+                    program="gamma_finance",
+                    contract_kind="installment",
+                    final_payment_date=date(2026, 6, 30),
+                    final_payment_amount=1_200_000,
+                    receivable_purchased=False,
+                    status="active",
+                )
+                for no in contracts
+            ],
+        )
+        await conn.execute(
+            ContractSelection.__table__.insert(),
+            [
+                dict(contract_no=no, category_seq=1, category="vehicle_return", assignment_seq=0)
+                for no in contracts
+            ],
+        )
+    await engine.dispose()
+
+
+# ------------------------------------------------------------------------------------ measurements
+
+TOKEN = issue_token(USERS_BY_ID["d1-hq"], DEV_SIGNING_KEY)
+HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def submission(no: str) -> dict[str, object]:
+    return {
+        "contract_no": no,
+        "contact1": "03-1234-5678",
+        "contact3_email": "hq@dealer.example.jp",
+        "result": "returned",
+        "returned_on": "2026-01-10",
+    }
+
+
+async def throughput(bases: list[str], path: str, bodies: list[dict[str, object]], concurrency: int) -> float:
+    """Requests/s of POSTing `bodies` round-robin over `bases` with `concurrency` in flight."""
+    queue: asyncio.Queue[tuple[int, dict[str, object]]] = asyncio.Queue()
+    for item in enumerate(bodies):
+        queue.put_nowait(item)
+    failures: list[str] = []
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            i, body = queue.get_nowait()
+            r = await client.post(bases[i % len(bases)] + path, json=body, headers=HEADERS)
+            if r.status_code != 202:
+                failures.append(r.text)
+
+    limits = httpx.Limits(max_connections=concurrency * 2)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    if failures:
+        raise RuntimeError(f"{len(failures)} failed, e.g. {failures[0]}")
+    return len(bodies) / elapsed
+
+
+async def _tail(bootstrap: str, topic: str) -> AIOKafkaConsumer:
+    # A short fetch wait, so the measure is the round trip and not the broker's long-poll period.
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=5)
+    await consumer.start()
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+    consumer.assign(partitions)
+    await consumer.seek_to_end(*partitions)
+    for tp in partitions:
+        await consumer.position(tp)
+    return consumer
+
+
+async def _await_key(consumer: AIOKafkaConsumer, match: bytes) -> None:
+    while True:
+        for msgs in (await consumer.getmany(timeout_ms=50)).values():
+            if any(match in m.value for m in msgs):
+                return
+
+
+async def submit_latency(base: str, bootstrap: str, contracts: list[str]) -> list[float]:
+    """Seconds from POST to the ReturnSubmitted event being consumed, one submission at a time."""
+    consumer = await _tail(bootstrap, RETURN_SUBMISSIONS)
+    out = []
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            for no in contracts:
+                started = time.perf_counter()
+                r = await client.post(base + "/api/v1/returns", json=submission(no), headers=HEADERS)
+                assert r.status_code == 202, r.text
+                await _await_key(consumer, r.json()["request_id"].encode())
+                out.append(time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def raw_round_trip(bootstrap: str, count: int) -> list[float]:
+    """Seconds of a bare produce → consume on the same broker (a topic of its own)."""
+    topic = f"bench.roundtrip.{uuid.uuid4().hex[:6]}"
+    await ensure_topics(CommonSettings(kafka_bootstrap_servers=bootstrap), [topic])
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    consumer = await _tail(bootstrap, topic)
+    out = []
+    try:
+        for i in range(count):
+            marker = f"m-{i}-{uuid.uuid4().hex}".encode()
+            started = time.perf_counter()
+            await producer.send_and_wait(topic, marker, key=b"k")
+            await _await_key(consumer, marker)
+            out.append(time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
+
+
+async def main(n: int, concurrency: int, latency_n: int) -> None:
+    contracts = [f"B{uuid.uuid4().hex[:10].upper()}" for _ in range(2 * n + latency_n)]
+    one_set, two_set, lat_set = contracts[:n], contracts[n : 2 * n], contracts[2 * n :]
+    with tansu() as bootstrap:
+        async with fresh_database() as db_url:
+            await prepare(db_url, contracts)
+            env = {
+                "JPASS_DATABASE_URL": db_url,
+                "JPASS_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                "JPASS_KAFKA_SESSION_TIMEOUT_MS": "3000",
+                "JPASS_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+                "JPASS_AUTO_CREATE_SCHEMA": "false",
+            }
+            target = "services.returns.main:create_app"
+            async with uvicorn("bench.returns_bench:baseline_app", env, "/ready") as base:
+                rows = [{"value": str(i)} for i in range(n)]
+                await throughput([base], "/rows", rows[:concurrency], concurrency)  # warm-up
+                baseline = await throughput([base], "/rows", rows, concurrency)
+            async with uvicorn(target, env, "/returns/readyz") as first:
+                single = await throughput(
+                    [first], "/api/v1/returns", [submission(c) for c in one_set], concurrency
+                )
+                async with uvicorn(target, env, "/returns/readyz") as second:
+                    bodies = [submission(c) for c in two_set]
+                    double = await throughput([first, second], "/api/v1/returns", bodies, concurrency)
+                latency = await submit_latency(first, bootstrap, lat_set)
+            raw = await raw_round_trip(bootstrap, latency_n)
+
+    p50, p95, raw50, raw95 = pct(latency, 50), pct(latency, 95), pct(raw, 50), pct(raw, 95)
+    lines = [
+        f"vehicle-return intake: {n} submissions per run, {concurrency} in flight, {os.cpu_count()} CPUs",
+        f"  baseline bare FastAPI, one row per POST  : {baseline:8.1f} req/s",
+        f"  returns 1 instance                       : {single:8.1f} submissions/s"
+        f"  ({single / baseline:.2f}x baseline)",
+        f"  returns 2 instances (client round-robin) : {double:8.1f} submissions/s"
+        f"  ({double / baseline:.2f}x baseline, {double / single:.2f}x one instance)",
+        f"  submit → ReturnSubmitted consumed        : p50 {p50:6.1f} ms  p95 {p95:6.1f} ms",
+        f"  baseline bare produce → consume          : p50 {raw50:6.1f} ms  p95 {raw95:6.1f} ms",
+        f"  latency ratio                            : p50 {p50 / raw50:.1f}x  p95 {p95 / raw95:.1f}x",
+    ]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--latency-n", type=int, default=40)
+    args = parser.parse_args()
+    asyncio.run(main(args.n, args.concurrency, args.latency_n))
