@@ -29,8 +29,14 @@ SERVICES = ("search", "selection", "returns", "approvals", "mailer")
 SECRET_NAME = "jpass-secrets"
 # Oldest and newest Kubernetes minor versions the manifests are checked against.
 KUBERNETES_VERSIONS = ("1.33.0", "1.37.0")
-# Env names a container may set besides its service's settings (JPASS_SERVICE picks the app in the image).
-NOT_SETTINGS = {"JPASS_SERVICE"}
+# Env names a container may set besides its service's settings: JPASS_SERVICE picks the app in the image;
+# the log level and OpenTelemetry's own OTEL_* variables are read by shared/observability.py.
+NOT_SETTINGS = {"JPASS_SERVICE", "JPASS_LOG_LEVEL"}
+
+
+def not_settings(names: set[str]) -> set[str]:
+    return {n for n in names if n in NOT_SETTINGS or n.startswith("OTEL_")}
+
 
 Manifest = dict[str, Any]
 
@@ -215,7 +221,7 @@ def test_each_service_gets_only_settings_it_reads_and_they_load_in_production(
 ) -> None:
     (container,) = pod_spec(named("Deployment", service))["containers"]
     env = container_env(container)
-    unknown = set(env) - settings_env_names(service) - NOT_SETTINGS
+    unknown = set(env) - settings_env_names(service) - not_settings(set(env))
     assert not unknown, f"{service}: not settings of the service: {sorted(unknown)}"
     database_url = {"secretKeyRef": {"name": SECRET_NAME, "key": f"{service}-database-url"}}
     assert env["JPASS_DATABASE_URL"] == database_url
@@ -326,7 +332,7 @@ def test_topic_job_creates_every_topic_with_the_configured_partitions() -> None:
     assert "ensure_topics(CommonSettings(), ALL_TOPICS)" in script
     compile(script, "create-topics", "exec")
     env = container_env(container)
-    assert set(env) <= settings_env_names(None)
+    assert set(env) - not_settings(set(env)) <= settings_env_names(None)
     assert env["JPASS_TOPIC_PARTITIONS"] == "6"
 
 
@@ -337,7 +343,7 @@ def test_each_database_has_a_migration_job(service: str) -> None:
     (container,) = pod_spec(job)["containers"]
     assert container["command"] == ["python", "-m", f"services.{service}.migrate"]
     env = container_env(container)
-    assert set(env) - NOT_SETTINGS <= settings_env_names(service)
+    assert set(env) - not_settings(set(env)) <= settings_env_names(service)
     assert env["JPASS_DATABASE_URL"]["secretKeyRef"]["key"] == f"{service}-database-url"
     assert env["JPASS_AUTO_CREATE_SCHEMA"] == "false"
 
