@@ -18,6 +18,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -114,20 +115,20 @@ async def fresh_database() -> AsyncIterator[str]:
 async def uvicorn(target: str, env: dict[str, str], ready_path: str) -> AsyncIterator[str]:
     """Start `uvicorn --factory target` on a free port; yields its base URL."""
     port = free_port()
+    log = tempfile.NamedTemporaryFile(prefix="returns-bench-", suffix=".log", delete=False)
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        target,
+        "--factory",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     proc = await asyncio.create_subprocess_exec(
-        *[
-            sys.executable,
-            "-m",
-            "uvicorn",
-            target,
-            "--factory",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env={**os.environ, **env},
-        cwd=ROOT,
+        *command, env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=log
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -138,15 +139,17 @@ async def uvicorn(target: str, env: dict[str, str], ready_path: str) -> AsyncIte
                     if (await client.get(base + ready_path)).status_code == 200:
                         break
                 if time.monotonic() > deadline or proc.returncode is not None:
-                    raise RuntimeError(f"{target} did not become ready")
+                    raise RuntimeError(f"{target} did not become ready (log: {log.name})")
                 await asyncio.sleep(0.2)
         yield base
+        os.unlink(log.name)  # kept only when something failed
     finally:
         proc.terminate()
         try:
             await asyncio.wait_for(proc.wait(), 20)
         except TimeoutError:
             proc.kill()
+        log.close()
 
 
 async def prepare(db_url: str, contracts: list[str]) -> None:
