@@ -16,6 +16,7 @@ from fastapi import FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
+from devtools import tfc
 from devtools.contracts import demo_contracts
 from devtools.demo import DEALERS, DEMO_USERS, USERS_BY_ID
 from devtools.mailcatcher import start_mail_catcher
@@ -142,6 +143,7 @@ def create_app(settings: DevtoolsSettings | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": "devtools"}
 
+    app.include_router(tfc.router)  # TFC console: /tfc page and API
     return app
 
 

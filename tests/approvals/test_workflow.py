@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from shared.topics import JPASS_REQUESTS, REQUEST_STATUS
 from tests.approvals.conftest import Env
 from tests.approvals.support import act, cookies, payload, records_for, submit, tfc, wait_request
@@ -378,3 +380,19 @@ async def test_request_page_shows_only_my_actions_and_acts(env: Env) -> None:
     assert (await wait_request(c, rid, STAFF))["status"] == "withdrawn"
     menu = await c.get("/approvals/", cookies=cookies(HQ))
     assert menu.status_code == 200 and "承認フロー設定（本部用）" in menu.text
+
+
+async def test_fifty_concurrent_actions_have_exactly_one_winner(env: Env) -> None:
+    c, b = env.client, env.bootstrap
+    await env.set_flow(True, False)
+    r = await submit(b, c, STAFF)
+    rid = r["request_id"]
+    calls = [act(c, MANAGER, rid, "approve" if i % 2 else "send_back", 1) for i in range(50)]
+    responses = await asyncio.gather(*calls)
+    codes = sorted(x.status_code for x in responses)
+    assert codes == [200] + [409] * 49
+    assert {x.json()["code"] for x in responses if x.status_code == 409} == {"stale_version"}
+    after = await wait_request(c, rid, STAFF)
+    assert after["version"] == 2 and len(after["history"]) == 2
+    events = await records_for(b, REQUEST_STATUS, rid, expect=2)
+    assert [e["data"]["version"] for e in events] == [1, 2]
