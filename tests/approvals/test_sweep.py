@@ -65,7 +65,8 @@ async def test_sweep_once_per_period_across_a_restart(
         events = await eventually(two_hq_periods)
         first = events[0]
         assert first["status"] == "hq_pending" and first["status_label"] == "本部承認者手続中"
-        assert first["contact_email"] == "tanto@example.com" and first["hq_approver_emails"] == ["hq-ap@example.com"]
+        assert first["contact_email"] == "tanto@example.com"
+        assert first["hq_approver_emails"] == ["hq-ap@example.com"]
         assert first["submitter"]["user_id"] == "d1s1-staff1" and first["version"] == 1
 
     # a restart sweeps again at once: nothing is repeated
