@@ -11,6 +11,17 @@ from services.approvals import api, consumers, pages
 from services.approvals.config import ApprovalsSettings
 from services.approvals.db import Base, inbox, outbox
 from services.approvals.handlers import Approvals, Clock, system_clock
+from shared.asyncapi import Channel
+from shared.events import (
+    REQUEST_STATUS_CHANGED,
+    REQUEST_TIMED_OUT,
+    RETURN_SUBMITTED,
+    JpassRequest,
+    RequestStatusChanged,
+    RequestTimedOut,
+    RequestUpdate,
+    ReturnSubmitted,
+)
 from shared.runtime import Runtime
 from shared.topics import (
     JPASS_REQUESTS,
@@ -20,6 +31,53 @@ from shared.topics import (
     TFC_REQUEST_UPDATES,
 )
 from shared.web import service_app
+
+CHANNELS = [
+    Channel(
+        RETURN_SUBMISSIONS,
+        "subscribe",
+        ((RETURN_SUBMITTED, ReturnSubmitted),),
+        key="contract_no",
+        description="A submission creates a request (id = data.request_id; the same id twice creates one)."
+        " An invalid payload or unknown event type goes to the dead-letter topic.",
+    ),
+    Channel(
+        TFC_REQUEST_UPDATES,
+        "subscribe",
+        (("RequestUpdate", RequestUpdate),),
+        key="request_id",
+        description="TFC's answers: accept, hold, message, resume, complete, send_back. Unknown requests,"
+        " impossible transitions and invalid messages go to tfc.request-updates.v1.dlq with the reason"
+        " (header dlq-reason); an update already applied (same update_id or same action) has no effect.",
+        enveloped=False,
+    ),
+    Channel(
+        JPASS_REQUESTS,
+        "publish",
+        (("JpassRequest", JpassRequest),),
+        key="request_id",
+        description="To TFC: `requested` when a request enters 依頼中; `corrected` / `withdrawn` when a"
+        " 依頼中 request is corrected or withdrawn (a correction that lands in 依頼中 again is followed by"
+        " `requested`).",
+        enveloped=False,
+    ),
+    Channel(
+        REQUEST_STATUS,
+        "publish",
+        ((REQUEST_STATUS_CHANGED, RequestStatusChanged),),
+        key="request_id",
+        description="Every change of a request incl. creation (old_status null) and corrections that keep"
+        " the status; `version` + 1 per change: apply newer versions only.",
+    ),
+    Channel(
+        REQUEST_TIMEOUTS,
+        "publish",
+        ((REQUEST_TIMED_OUT, RequestTimedOut),),
+        key="request_id",
+        description="Reminder periods elapsed since the last status change (SPEC §6), once per"
+        " (request, kind, status entry, period_no).",
+    ),
+]
 
 
 def create_app(settings: ApprovalsSettings | None = None, clock: Clock = system_clock) -> FastAPI:
@@ -43,7 +101,7 @@ def create_app(settings: ApprovalsSettings | None = None, clock: Clock = system_
         runtime.spawn(approvals.run_sweep(), "timeout-sweep")
         yield
 
-    app = service_app("approvals", "J-PASS approvals (契約内容変更受付)", runtime)
+    app = service_app("approvals", "J-PASS approvals (契約内容変更受付)", runtime, channels=CHANNELS)
     app.state.approvals = approvals
     app.include_router(APIRouter(lifespan=sweep))
     app.include_router(api.router)

@@ -95,3 +95,15 @@ async def test_tfc_updates_poison_duplicates_and_order(env: Env) -> None:
     await dead_letters(b, TFC_REQUEST_UPDATES, rid, expect=6)
     r = await wait_request(c, rid, STAFF, "completed")
     assert r["version"] == 5
+
+
+async def test_health_docs_and_asyncapi(env: Env) -> None:
+    c = env.client
+    assert (await c.get("/approvals/healthz")).json()["status"] == "ok"
+    assert (await c.get("/approvals/readyz")).status_code == 200
+    assert "/api/v1/requests/{request_id}/approve" in (await c.get("/openapi/approvals.json")).json()["paths"]
+    doc = (await c.get("/asyncapi/approvals.json")).json()
+    text = str(doc)
+    for topic in ("jpass.returns.v1", "tfc.request-updates.v1", "jpass.requests.v1", "jpass.request-status.v1"):
+        assert topic in text, topic
+    assert (await c.get("/asyncapi/approvals")).status_code == 200
