@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +25,22 @@ class ApiError(HTTPException):
         super().__init__(status_code=status_code, detail={"detail": detail, "code": code, **extra})
         self.message = detail
         self.code = code
+
+
+def same_origin(request: Request, public_base_url: str) -> bool:
+    """CSRF defence for cookie-authenticated writes (beside SameSite=Strict): a browser names the page
+    that caused a POST in `Origin` (or `Referer`); it must be our own origin. Requests that carry neither
+    (API clients with a Bearer token, curl) are not cross-site requests from a browser."""
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if not source:
+        return True
+    parsed = urlsplit(source)
+    origin = f"{parsed.scheme}://{parsed.netloc}"
+    allowed = {urlsplit(public_base_url)._replace(path="", query="", fragment="").geturl().rstrip("/")}
+    host = request.headers.get("host")
+    if host:
+        allowed |= {f"http://{host}", f"https://{host}"}
+    return origin in allowed
 
 
 def is_page_request(request: Request) -> bool:
@@ -115,6 +131,18 @@ def service_app(
     app.state.runtime = runtime
     app.state.templates = make_templates(SHARED_TEMPLATES)
     install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _refuse_cross_site_writes(request: Request, call_next: Any) -> Response:
+        if request.method in ("POST", "PUT", "PATCH", "DELETE") and not same_origin(
+            request, runtime.settings.public_base_url
+        ):
+            return JSONResponse(
+                {"detail": "別のサイトからの送信は受け付けられません。", "code": "cross_site_request"},
+                status_code=403,
+            )
+        return await call_next(request)
+
     app.include_router(health_router(runtime))
     app.include_router(asyncapi_router(name, title, runtime.settings, channels or []))
     instrument_app(app, name)
