@@ -17,7 +17,8 @@ install: $(STAMP)
 run: install
 	@mkdir -p var
 	@$(BIN)/python -m devtools.preflight
-	PATH="$(abspath $(BIN)):$$PATH" JPASS_KAFKA_SESSION_TIMEOUT_MS=$${JPASS_KAFKA_SESSION_TIMEOUT_MS:-3000} JPASS_KAFKA_HEARTBEAT_INTERVAL_MS=$${JPASS_KAFKA_HEARTBEAT_INTERVAL_MS:-500} $(BIN)/honcho -f Procfile start
+	@$(BIN)/python -m devtools.migrate_all
+	PATH="$(abspath $(BIN)):$$PATH" JPASS_AUTO_CREATE_SCHEMA=false JPASS_KAFKA_SESSION_TIMEOUT_MS=$${JPASS_KAFKA_SESSION_TIMEOUT_MS:-3000} JPASS_KAFKA_HEARTBEAT_INTERVAL_MS=$${JPASS_KAFKA_HEARTBEAT_INTERVAL_MS:-500} $(BIN)/honcho -f Procfile start
 
 lint: install
 	$(BIN)/ruff check .
