@@ -13,9 +13,50 @@ from services.search import api, consumers, pages
 from services.search.config import SearchSettings
 from services.search.db import Base, inbox, outbox
 from services.search.rules import tokyo_today
+from shared.asyncapi import Channel
+from shared.events import (
+    ASSIGNMENT_CHANGED,
+    MEMO_UPDATED,
+    REQUEST_STATUS_CHANGED,
+    SELECTION_RECORDED,
+    AssignmentChanged,
+    ContractSnapshot,
+    MemoUpdated,
+    RequestStatusChanged,
+    SelectionRecorded,
+)
 from shared.runtime import Runtime
 from shared.topics import REQUEST_STATUS, SELECTION_EVENTS, TFC_CONTRACTS
 from shared.web import SHARED_STATIC, service_app
+
+CHANNELS = [
+    Channel(
+        TFC_CONTRACTS,
+        "subscribe",
+        (("ContractSnapshot", ContractSnapshot),),
+        key="contract_no",
+        description="TFC's contract snapshots: the base of the read model (newest version wins).",
+        enveloped=False,
+    ),
+    Channel(
+        SELECTION_EVENTS,
+        "subscribe",
+        (
+            (SELECTION_RECORDED, SelectionRecorded),
+            (MEMO_UPDATED, MemoUpdated),
+            (ASSIGNMENT_CHANGED, AssignmentChanged),
+        ),
+        key="contract_no",
+        description="Selection, memo and store/staff changes; each type applied only when its seq is newer.",
+    ),
+    Channel(
+        REQUEST_STATUS,
+        "subscribe",
+        ((REQUEST_STATUS_CHANGED, RequestStatusChanged),),
+        key="request_id",
+        description="Request status changes: 手続中 / 完了 and the request link on the list and detail.",
+    ),
+]
 
 
 def create_app(settings: SearchSettings | None = None, clock: Callable[[], date] | None = None) -> FastAPI:
@@ -33,7 +74,7 @@ def create_app(settings: SearchSettings | None = None, clock: Callable[[], date]
     consumers.register(runtime)
     if runtime.engine.dialect.name == "postgresql":
         event.listen(runtime.engine.sync_engine, "connect", _custom_plans)
-    app = service_app("search", "J-PASS search (最終回対象顧客一覧)", runtime)
+    app = service_app("search", "J-PASS search (最終回対象顧客一覧)", runtime, channels=CHANNELS)
     fixed = settings.today
     app.state.clock = clock or ((lambda: fixed) if fixed else tokyo_today)
     app.include_router(api.router)
