@@ -27,7 +27,15 @@ lint: install
 test: install lint
 	$(BIN)/pytest -n 2 --dist loadgroup
 
-bench: install
+BENCH_STAMP := $(VENV)/.bench-installed-stamp
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml constraints.txt
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,bench]'
+	@touch $(BENCH_STAMP)
+
+# Every benchmark in bench/ on free ports (nothing of `make run` needs to be running); sizes by env,
+# e.g. BENCH_CONTRACTS=1000000. Report: artifacts/bench/report.{json,md}.
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
 clean:
