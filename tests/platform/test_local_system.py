@@ -102,6 +102,12 @@ def run_once(tmp_path: Path, env: dict[str, str]) -> None:
             assert {i["store_name"] for i in api["items"]} == {"品川店"}
             page = client.get("/contracts")
             assert page.status_code == 200 and api["items"][0]["contract_no"] in page.text
+            for name in ("search", "selection", "returns", "approvals", "mailer"):  # SPEC §7 documents
+                assert client.get(f"/{name}/healthz").json()["service"] == name
+                assert client.get(f"/docs/{name}").status_code == 200
+                assert client.get(f"/openapi/{name}.json").json()["paths"]
+                assert client.get(f"/asyncapi/{name}.json").json()["channels"]
+                assert client.get(f"/asyncapi/{name}").status_code == 200
             token = client.post("/auth/token", json={"user_id": "d2-hq"}).json()["access_token"]
             other = client.get("/api/v1/contracts", headers={"Authorization": f"Bearer {token}"}).json()
             assert other["items"]
