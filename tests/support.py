@@ -156,3 +156,108 @@ async def eventually(
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(interval_s)
+
+
+# --------------------------------------------------------------------------------------------
+# The whole `make run` system (honcho + Procfile) on free ports in a temporary directory.
+
+SERVICE_NAMES = ("search", "selection", "returns", "approvals", "mailer")
+_SYSTEM_PORTS = (
+    "GATEWAY",
+    "BROKER",
+    "SEARCH",
+    "SELECTION",
+    "RETURNS1",
+    "RETURNS2",
+    "APPROVALS",
+    "MAILER",
+    "DEVTOOLS",
+    "SMTP_CATCHER",
+)
+
+
+def local_system_env(tmp: Any, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for `honcho start` with every port free (never the fixed defaults)."""
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    ports = {name: free_port() for name in _SYSTEM_PORTS}
+    env = dict(os.environ)
+    env.update({f"JPASS_{k}_PORT": str(v) for k, v in ports.items()})
+    env.update(
+        PATH=f"{Path(sys.executable).parent}:{env['PATH']}",
+        JPASS_CADDYFILE=str(root / "deploy/Caddyfile"),
+        JPASS_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{ports['BROKER']}",
+        JPASS_SMTP_PORT=str(ports["SMTP_CATCHER"]),
+        SEARCH_UPSTREAM=f"127.0.0.1:{ports['SEARCH']}",
+        SELECTION_UPSTREAM=f"127.0.0.1:{ports['SELECTION']}",
+        RETURNS_UPSTREAMS=f"127.0.0.1:{ports['RETURNS1']} 127.0.0.1:{ports['RETURNS2']}",
+        APPROVALS_UPSTREAM=f"127.0.0.1:{ports['APPROVALS']}",
+        MAILER_UPSTREAM=f"127.0.0.1:{ports['MAILER']}",
+        DEVTOOLS_UPSTREAM=f"127.0.0.1:{ports['DEVTOOLS']}",
+    )
+    env.update(extra or {})
+    (Path(tmp) / "var").mkdir(exist_ok=True)
+    return env
+
+
+class LocalSystem:
+    """`honcho -f Procfile start` in `tmp` with `local_system_env`; `base` is the gateway's URL."""
+
+    def __init__(self, tmp: Any, extra_env: dict[str, str] | None = None) -> None:
+        from pathlib import Path
+
+        self.root = Path(__file__).resolve().parents[1]
+        self.tmp = Path(tmp)
+        self.env = local_system_env(self.tmp, extra_env)
+        self.base = f"http://127.0.0.1:{self.env['JPASS_GATEWAY_PORT']}"
+        self.bootstrap = self.env["JPASS_KAFKA_BOOTSTRAP_SERVERS"]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = self.tmp / "system.log"
+
+    def start(self, timeout_s: float = 90) -> None:
+        import sys
+        from pathlib import Path
+
+        honcho = Path(sys.executable).parent / "honcho"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [str(honcho), "-f", str(self.root / "Procfile"), "--app-root", str(self.tmp), "start"],
+            cwd=self.tmp,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.wait_ready(timeout_s)
+
+    def wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        pending = set(SERVICE_NAMES)
+        while pending and time.monotonic() < deadline:
+            for name in list(pending):
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{self.base}/{name}/readyz", timeout=2).status_code == 200:
+                        pending.discard(name)
+            time.sleep(0.3)
+        if pending:
+            raise RuntimeError(f"not ready: {pending}\n{self.log()[-4000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGINT)  # Ctrl-C, as a person would
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self._log.close()
+        self.proc = None

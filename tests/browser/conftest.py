@@ -1,0 +1,287 @@
+"""One whole local system (honcho + Procfile on free ports) and one Chromium for the browser suite.
+
+Every test drives the gateway as a person would and saves a screenshot of every screen it sees to
+`artifacts/screenshots/<test>/<step>.png` (git-ignored)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from shared.events import ContractSnapshot
+from shared.pdf import japanese_font_path
+from shared.topics import TFC_CONTRACTS
+from tests.support import LocalSystem
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+REMINDER_S = 4  # the 7-day and 3-day reminder periods, shortened
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """All browser tests share one system: keep them on one xdist worker, marked `browser`."""
+    for item in items:
+        if "tests/browser/" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
+def add_months(d: date, months: int) -> date:
+    y, m = divmod(d.month - 1 + months, 12)
+    for day in (d.day, 30, 29, 28):
+        try:
+            return date(d.year + y, m + 1, day)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class TestContract:
+    contract_no: str
+    name: str
+    kana: str
+    months_to_final: int
+    program: str = "gamma_finance"
+    model: str = "プリウス"
+    plate: str = "あ 12-34"  # after 「品川 300 」
+    store: tuple[str, str] = ("S0101", "品川店")
+    staff_code: str = "010101"
+    first_reg_months_before_final: int = 36
+
+
+# Contracts of dealer D001 品川店 with known dates (relative to today), one per flow.
+CONTRACTS = {
+    c.contract_no: c
+    for c in (
+        TestContract("T9000001", "試験 一郎", "シケン イチロウ", 6, plate="さ 90-01"),
+        TestContract("T9000002", "検証 二郎", "ケンショウ ジロウ", 6, model="アクア", plate="た 90-02"),
+        TestContract("T9000003", "確認 三郎", "カクニン サブロウ", 5, model="ハリアー", plate="な 90-03"),
+        TestContract("T9000004", "返却 四郎", "ヘンキャク シロウ", 3, plate="は 90-04"),
+        TestContract("T9000005", "取下 五郎", "トリサゲ ゴロウ", 3, program="max_value_a", plate="ま 90-05"),
+        TestContract("T9000006", "異動 六子", "イドウ ロクコ", 8, plate="や 90-06"),
+        TestContract("T9000007", "早期 七海", "ソウキ ナナミ", 7, model="カローラ", plate="ら 90-07"),
+        TestContract("T9000008", "開放 八重", "カイホウ ヤエ", 3, "smart_value_open", plate="わ 90-08"),
+    )
+}
+
+
+def snapshot(c: TestContract, today: date) -> ContractSnapshot:
+    final = add_months(today, c.months_to_final)
+    first_reg = add_months(final, -c.first_reg_months_before_final)
+    return ContractSnapshot(
+        contract_no=c.contract_no,
+        version=1,
+        dealer_code="D001",
+        dealer_name="東都トヨモビ販売株式会社",
+        store_code=c.store[0],
+        store_name=c.store[1],
+        staff_code=c.staff_code,
+        contractor_name=c.name,
+        contractor_name_kana=c.kana,
+        contractor_postal_code="140-0001",
+        contractor_address="東京都品川区北品川1-1-1",
+        registration_no=f"品川 300 {c.plate}",
+        brand="toyota",
+        model=c.model,
+        vehicle_use="passenger",
+        first_registration_date=first_reg.isoformat(),
+        program=c.program,
+        contract_kind="installment",
+        final_payment_date=final,
+        final_payment_amount=1_234_000,
+        annual_rate=0.049,
+        tfc_handling=None,
+        receivable_purchased=False,
+        status="active",
+    )
+
+
+async def _publish_contracts(bootstrap: str, today: date) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for c in CONTRACTS.values():
+            raw = snapshot(c, today).model_dump_json().encode()
+            await producer.send_and_wait(TFC_CONTRACTS, raw, key=c.contract_no.encode())
+    finally:
+        await producer.stop()
+
+
+class Api:
+    """The JSON API through the gateway, as a given demo user (for set-up checks, not the flows)."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self._tokens: dict[str, str] = {}
+
+    def token(self, user_id: str) -> str:
+        if user_id not in self._tokens:
+            r = httpx.post(f"{self.base}/auth/token", json={"user_id": user_id}, timeout=10)
+            self._tokens[user_id] = r.json()["access_token"]
+        return self._tokens[user_id]
+
+    def get(self, path: str, user_id: str = "d1-hq", **params: Any) -> Any:
+        r = httpx.get(
+            f"{self.base}{path}",
+            params=params,
+            headers={"Authorization": f"Bearer {self.token(user_id)}"},
+            timeout=15,
+        )
+        r.raise_for_status()
+        return r.json()
+
+    def mails(self) -> list[dict[str, Any]]:
+        return httpx.get(f"{self.base}/dev/mail/messages", timeout=10).json()
+
+
+def wait_until(check: Any, timeout_s: float = 30.0, interval_s: float = 0.3) -> Any:
+    """Retry `check` until it returns a truthy value (its value), or fail with its last value."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; last value: {value!r}")
+        time.sleep(interval_s)
+
+
+@dataclass
+class System:
+    base: str
+    bootstrap: str
+    api: Api
+    today: date
+
+
+@pytest.fixture(scope="session")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    tmp = tmp_path_factory.mktemp("system")
+    local = LocalSystem(
+        tmp,
+        {
+            "JPASS_SEED_CONTRACTS": "300",
+            "JPASS_REMINDER_SUBMITTER_AFTER_S": str(REMINDER_S),
+            "JPASS_REMINDER_HQ_AFTER_S": str(REMINDER_S),
+            "JPASS_SWEEP_INTERVAL_S": "1",
+            "JPASS_KAFKA_SESSION_TIMEOUT_MS": os.environ.get("JPASS_KAFKA_SESSION_TIMEOUT_MS", "1000"),
+            "JPASS_KAFKA_HEARTBEAT_INTERVAL_MS": os.environ.get("JPASS_KAFKA_HEARTBEAT_INTERVAL_MS", "200"),
+        },
+    )
+    local.start()
+    try:
+        api = Api(local.base)
+        today = datetime.now(ZoneInfo("Asia/Tokyo")).date()
+        with ThreadPoolExecutor(1) as pool:  # pytest-asyncio's loop runs in this thread
+            pool.submit(asyncio.run, _publish_contracts(local.bootstrap, today)).result()
+        wait_until(
+            lambda: all(
+                api.get("/api/v1/contracts", mode="individual", contract_no=no)["total"] == 1
+                for no in CONTRACTS
+            ),
+            timeout_s=60,
+        )
+        yield System(local.base, local.bootstrap, api, today)
+    finally:
+        running_log = local.log()  # what the services logged while the flows ran (not their shutdown)
+        local.stop()
+    assert "Traceback" not in running_log, running_log[-6000:]
+
+
+def fontconfig_with_japanese(tmp: Path) -> Path:
+    """A fontconfig file adding the IPAex Gothic font that ships with our Python dependencies, so the
+    screenshots show Japanese on a machine without Japanese system fonts."""
+    conf = tmp / "fonts.conf"
+    conf.write_text(
+        '<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd"><fontconfig>'
+        '<include ignore_missing="yes">/etc/fonts/fonts.conf</include>'
+        f"<dir>{japanese_font_path().parent}</dir><cachedir>{tmp / 'fontcache'}</cachedir>"
+        "</fontconfig>"
+    )
+    return conf
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    fonts = fontconfig_with_japanese(tmp_path_factory.mktemp("fonts"))
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            env={**os.environ, "FONTCONFIG_FILE": str(fonts)},
+        )
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class Screens:
+    """Numbered screenshots of one test: artifacts/screenshots/<test>/<nn>-<step>.png."""
+
+    def __init__(self, test_name: str) -> None:
+        self.dir = SCREENSHOTS / re.sub(r"[^\w.-]+", "_", test_name)
+        if self.dir.exists():
+            for old in self.dir.glob("*.png"):
+                old.unlink()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.n = 0
+
+    def __call__(self, page: Page, step: str, full_page: bool = True) -> Path:
+        self.n += 1
+        path = self.dir / f"{self.n:02d}-{step}.png"
+        page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+
+@pytest.fixture
+def shot(request: pytest.FixtureRequest) -> Screens:
+    return Screens(request.node.name)
+
+
+@pytest.fixture
+def page(browser: Browser, system: System) -> Iterator[Page]:
+    """A fresh browser context (no cookies) at desktop width; every confirm dialog is accepted."""
+    context = browser.new_context(
+        base_url=system.base, viewport={"width": 1366, "height": 900}, locale="ja-JP", accept_downloads=True
+    )
+    context.set_default_timeout(15_000)
+    p = context.new_page()
+    p.on("dialog", lambda d: d.accept())
+    try:
+        yield p
+    finally:
+        context.close()
+
+
+def login(page: Page, user_id: str, next_path: str = "/") -> None:
+    """The demo login page: the row of that user, 「このユーザーでログイン」."""
+    page.context.clear_cookies()
+    page.goto(f"/login?next={quote(next_path)}")
+    page.locator(f"button[data-user='{user_id}']").click()
+    page.wait_for_load_state()

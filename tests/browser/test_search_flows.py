@@ -1,0 +1,100 @@
+"""The manual's customer-list flows in Chromium: login, the three searches (and a refusal beside its
+field), the colour legend, the customer detail, and the CSV export of a store manager."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Screens, System, login
+
+
+def test_login_and_top_menu(page: Page, system: System, shot: Screens) -> None:
+    page.goto("/contracts")
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    expect(page.get_by_role("heading", name="J-PASS ログイン（デモ）")).to_be_visible()
+    shot(page, "login")
+    page.locator("button[data-user='d1s1-staff1']").click()
+    expect(page.get_by_role("heading", name="最終回対象顧客一覧")).to_be_visible()
+    page.goto("/")
+    expect(page.get_by_role("heading", name="J-PASS トップ")).to_be_visible()
+    expect(page.locator(".who")).to_contain_text("佐藤 健一")
+    shot(page, "top-staff")
+    login(page, "d1-hq")
+    expect(page.get_by_role("link", name="承認フロー設定（本部用）")).to_be_visible()
+    shot(page, "top-hq")
+
+
+def test_search_three_ways_with_refusal(page: Page, system: System, shot: Screens) -> None:
+    login(page, "d1s1-staff1", "/contracts")
+    shot(page, "list-empty")
+    # 個別契約検索: the name in hiragana finds 試験 一郎 (シケン イチロウ)
+    individual = page.locator("#mode-individual")
+    individual.get_by_label("②契約者名").fill("しけん")
+    individual.get_by_role("button", name="検索").click()
+    expect(page.locator("#contracts tr[data-contract='T9000001']")).to_be_visible()
+    expect(page.locator(".legend")).to_contain_text("グレー")
+    shot(page, "individual-by-kana")
+    # 汎用検索: 車種 ハリアー, all months
+    general = page.locator("#mode-general")
+    general.get_by_label("②車種").fill("ハリアー")
+    general.get_by_role("button", name="検索").click()
+    expect(page.locator("#contracts tr[data-contract='T9000003']")).to_be_visible()
+    for model_cell in page.locator("#contracts tbody tr td:nth-child(8)").all():
+        expect(model_cell).to_contain_text("ハリアー")
+    shot(page, "general-by-model")
+    # 車検軸検索: 2回目 0–30 months is refused beside the field (0–23 only)
+    inspection = page.locator("#mode-inspection")
+    inspection.get_by_label("車検の種類").select_option("2")
+    inspection.get_by_label("車検前の月数（から）").fill("0")
+    inspection.get_by_label("車検前の月数（まで）").fill("30")
+    inspection.get_by_label("車検前の月数（まで）").evaluate("el => el.removeAttribute('max')")
+    inspection.get_by_role("button", name="検索").click()
+    error = page.locator("#mode-inspection .field-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("23")
+    shot(page, "inspection-refused")
+    # 車検軸検索: 初回 within 0–12 months finds T9000001 (first inspection = its final month, +6)
+    inspection = page.locator("#mode-inspection")
+    inspection.get_by_label("車検の種類").select_option("1")
+    inspection.get_by_label("車検前の月数（から）").fill("0")
+    inspection.get_by_label("車検前の月数（まで）").fill("12")
+    inspection.get_by_role("button", name="検索").click()
+    expect(page.locator("#contracts tr[data-contract='T9000001']")).to_be_visible()
+    shot(page, "inspection-first")
+
+
+def test_detail_and_tablet_width(page: Page, system: System, shot: Screens) -> None:
+    login(page, "d1s1-staff1", "/contracts?mode=individual&contract_no=T9000002")
+    page.locator("#contracts").get_by_role("link", name="顧客詳細").click()
+    expect(page.get_by_role("heading", name="顧客詳細")).to_be_visible()
+    expect(page.locator("#contract")).to_contain_text("検証 二郎")
+    expect(page.locator("#action-selection")).to_be_visible()
+    shot(page, "detail")
+    page.set_viewport_size({"width": 820, "height": 1180})
+    shot(page, "detail-tablet")
+    page.goto("/contracts")
+    shot(page, "list-tablet")
+    page.goto("/contracts?mode=general")
+    shot(page, "list-results-tablet")
+    # no horizontal scrolling of the page itself at tablet width (wide tables scroll in their box)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 820
+
+
+def test_csv_export_as_store_manager(page: Page, system: System, shot: Screens) -> None:
+    login(page, "d1s1-manager", "/contracts?mode=general&model=プリウス")
+    expect(page.locator("#total")).not_to_have_text("0")
+    shot(page, "list-manager")
+    with page.expect_download() as info:
+        page.get_by_role("button", name="顧客リスト（csv）出力").click()
+    shot(page, "export-started")
+    download = info.value
+    body = open(download.path(), "rb").read()
+    text = body.decode("cp932")
+    assert text.splitlines()[0].startswith("最終回")
+    assert "T9000001" in text
+    assert download.suggested_filename.endswith(".csv")
+    # staff have no export button
+    login(page, "d1s1-staff1", "/contracts?mode=general&model=プリウス")
+    expect(page.get_by_role("button", name="顧客リスト（csv）出力")).to_have_count(0)
