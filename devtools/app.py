@@ -24,7 +24,7 @@ from devtools.settings import DevtoolsSettings
 from shared.identity import TOKEN_COOKIE, TOKEN_TTL_S, issue_token
 from shared.messaging import ensure_topics
 from shared.topics import ALL_TOPICS, TFC_CONTRACTS
-from shared.web import install_error_handlers, make_templates
+from shared.web import install_error_handlers, install_request_guards, make_templates
 
 log = logging.getLogger("jpass.devtools")
 templates = make_templates(Path(__file__).parent / "templates")
@@ -82,6 +82,7 @@ def create_app(settings: DevtoolsSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_request_guards(app, settings)
 
     @app.get("/auth/demo-users")
     async def demo_users() -> list[dict[str, Any]]:

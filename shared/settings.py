@@ -36,6 +36,8 @@ class CommonSettings(BaseSettings):
     # JSON logs on stdout (structlog); tests keep pytest's own log capture instead.
     log_json: bool = True
     database_url: str = ""
+    # Requests with a larger body are refused with 413 (JPASS_MAX_BODY_BYTES; 0 = no limit).
+    max_body_bytes: int = 1_048_576
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> CommonSettings:

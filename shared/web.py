@@ -11,6 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.identity import ROLE_LABELS
 
@@ -43,6 +46,61 @@ def same_origin(request: Request, public_base_url: str) -> bool:
     return origin in allowed
 
 
+TOO_LARGE = {"detail": "送信されたデータが大きすぎます。", "code": "body_too_large"}
+UNAVAILABLE = {
+    "detail": "ただいまシステムが一時的に利用できません。しばらくしてから再度お試しください。",
+    "code": "service_unavailable",
+}
+
+
+class BodySizeLimit:
+    """Refuse request bodies over `max_bytes` with 413: by Content-Length up front, else while reading a body
+    sent without one (chunked). A write's body (at most `max_bytes`) is read here and handed on whole."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.max_bytes <= 0 or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await JSONResponse(TOO_LARGE, status_code=413)(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                await JSONResponse(TOO_LARGE, status_code=413)(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """The database is down or restarting (not a bug): the client should retry later (503)."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or type(exc).__name__ in ("OperationalError", "InterfaceError")
+    return isinstance(exc, PoolTimeoutError | ConnectionError | TimeoutError)
+
+
 def is_page_request(request: Request) -> bool:
     return not request.url.path.startswith("/api/")
 
@@ -69,6 +127,14 @@ def install_error_handlers(app: FastAPI) -> None:
             {"detail": "入力内容に誤りがあります。", "code": "invalid_input", "errors": errors},
             status_code=422,
         )
+
+    async def _unavailable(request: Request, exc: Exception) -> Response:
+        if not database_unreachable(exc):
+            raise exc
+        return JSONResponse(UNAVAILABLE, status_code=503, headers={"Retry-After": "5"})
+
+    for exc_class in (DBAPIError, PoolTimeoutError, ConnectionError, TimeoutError):
+        app.add_exception_handler(exc_class, _unavailable)
 
 
 def make_templates(service_templates: Path) -> Jinja2Templates:
@@ -109,6 +175,23 @@ def health_router(runtime: Any) -> APIRouter:
     return router
 
 
+def install_request_guards(app: FastAPI, settings: Any) -> None:
+    """Cross-site writes refused (CSRF, beside SameSite=Strict) and request bodies limited in size."""
+
+    @app.middleware("http")
+    async def _refuse_cross_site_writes(request: Request, call_next: Any) -> Response:
+        if request.method in ("POST", "PUT", "PATCH", "DELETE") and not same_origin(
+            request, settings.public_base_url
+        ):
+            return JSONResponse(
+                {"detail": "別のサイトからの送信は受け付けられません。", "code": "cross_site_request"},
+                status_code=403,
+            )
+        return await call_next(request)
+
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+
 def service_app(
     name: str, title: str, runtime: Any, description: str = "", channels: list[Any] | None = None
 ) -> FastAPI:
@@ -132,17 +215,7 @@ def service_app(
     app.state.templates = make_templates(SHARED_TEMPLATES)
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def _refuse_cross_site_writes(request: Request, call_next: Any) -> Response:
-        if request.method in ("POST", "PUT", "PATCH", "DELETE") and not same_origin(
-            request, runtime.settings.public_base_url
-        ):
-            return JSONResponse(
-                {"detail": "別のサイトからの送信は受け付けられません。", "code": "cross_site_request"},
-                status_code=403,
-            )
-        return await call_next(request)
-
+    install_request_guards(app, runtime.settings)
     app.include_router(health_router(runtime))
     app.include_router(asyncapi_router(name, title, runtime.settings, channels or []))
     instrument_app(app, name)

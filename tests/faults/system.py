@@ -1,0 +1,244 @@
+"""The five services in-process on one broker and their own PostgreSQL databases, with a gateway-like router
+(`System.request` picks the service by path as Caddy does) and helpers that drive the real flow:
+TFC contract → selection → return submission → approval request."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from shared.events import ContractSnapshot
+from shared.topics import TFC_CONTRACTS
+from tests.mailer.conftest import Smtp
+from tests.support import auth, create_pg_database, drop_pg_database, eventually, publish, running
+
+NOW = datetime(2026, 5, 15, 1, 0, tzinfo=UTC)  # 10:00 in Tokyo
+TODAY = date(2026, 5, 15)
+SERVICES = ("search", "selection", "returns", "approvals", "mailer")
+STORES = {
+    "S0101": ("D001", "品川店"),
+    "S0102": ("D001", "世田谷店"),
+    "S0201": ("D002", "梅田店"),
+    "S0202": ("D002", "難波店"),
+}
+_SELECTION_API = re.compile(
+    r"^/api/v1/contracts/[^/]+/(selection|memo|confirmation\.pdf|refinance-simulation|assignment)$"
+)
+
+
+def service_for(path: str) -> str:
+    """The gateway's routing (deploy/Caddyfile) by path prefix."""
+    if _SELECTION_API.match(path) or path.startswith("/selection"):
+        return "selection"
+    if path.startswith(("/returns", "/api/v1/returns")):
+        return "returns"
+    if path.startswith(
+        ("/requests", "/approval-flow", "/approvals", "/api/v1/approval-flow", "/api/v1/requests")
+    ):
+        return "approvals"
+    if path.startswith(("/mail-log", "/mailer", "/api/v1/mail-log")):
+        return "mailer"
+    return "search"
+
+
+def contract(no: str, store: str = "S0101", **kw: Any) -> ContractSnapshot:
+    dealer, store_name = STORES[store]
+    base: dict[str, Any] = dict(
+        contract_no=no,
+        version=1,
+        dealer_code=dealer,
+        dealer_name="東都トヨモビ販売株式会社" if dealer == "D001" else "浪速オートモービル株式会社",
+        store_code=store,
+        store_name=store_name,
+        staff_code=f"{store[1:]}01",
+        contractor_name="山田 太郎",
+        contractor_name_kana="ヤマダ タロウ",
+        contractor_postal_code="140-0001",
+        contractor_address="東京都品川区北品川1-2-3",
+        registration_no="品川 300 あ 12-34",
+        brand="toyota",
+        model="プリウス",
+        first_registration_date="2021-06-10",
+        program="gamma_finance",
+        final_payment_date=date(2026, 6, 30),
+        final_payment_amount=1_200_000,
+        annual_rate=0.049,
+    )
+    base.update(kw)
+    return ContractSnapshot(**base)
+
+
+def new_no(prefix: str = "F") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:9].upper()}"
+
+
+def return_body(no: str, **kw: Any) -> dict[str, Any]:
+    return {
+        "contract_no": no,
+        "contact1": "03-1234-5678",
+        "contact3_email": "tanto@dealer.example.jp",
+        "notify_on_completion": True,
+        "result": "returned",
+        "returned_on": "2026-05-14",
+        **kw,
+    }
+
+
+@dataclass
+class System:
+    bootstrap: str
+    apps: dict[str, FastAPI]
+    clients: dict[str, httpx.AsyncClient]
+    database_urls: dict[str, str]
+    smtp: Smtp | None
+    hq_of: dict[str, str] = field(default_factory=lambda: {"D001": "d1-hq", "D002": "d2-hq"})
+
+    async def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        return await self.clients[service_for(path)].request(method, path, **kw)
+
+    async def get(self, path: str, user: str | None = None, **kw: Any) -> httpx.Response:
+        return await self.request("GET", path, headers=auth(user) if user else {}, **kw)
+
+    async def add_contract(self, snapshot: ContractSnapshot) -> None:
+        """Publish TFC's snapshot; wait until every service that keeps contracts has this version."""
+        await publish(self.bootstrap, TFC_CONTRACTS, snapshot.contract_no, snapshot)
+        hq = self.hq_of[snapshot.dealer_code]
+        no = snapshot.contract_no
+
+        async def seen() -> None:
+            if "search" in self.clients:
+                r = await self.get(f"/api/v1/contracts/{no}", hq)
+                assert r.status_code == 200 and r.json()["contractor_name"] == snapshot.contractor_name, (
+                    r.text
+                )
+            if "selection" in self.clients:
+                r = await self.get(f"/api/v1/contracts/{no}/selection", hq)
+                assert r.status_code == 200, r.text
+            if "returns" in self.clients:
+                r = await self.get("/api/v1/returns/eligibility", hq, params={"contract_no": no})
+                assert r.status_code == 200 and r.json()["contract"] is not None, r.text
+
+        await eventually(seen, timeout_s=30)
+
+    async def record_selection(self, no: str, user: str, category: str = "vehicle_return") -> dict[str, Any]:
+        r = await self.request(
+            "PUT",
+            f"/api/v1/contracts/{no}/selection",
+            json={"category": category, "replacement": "no", "confirmation_received_on": TODAY.isoformat()},
+            headers=auth(user),
+        )
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    async def wait_eligible(self, no: str, user: str) -> None:
+        async def eligible() -> None:
+            r = await self.get("/api/v1/returns/eligibility", user, params={"contract_no": no})
+            assert r.status_code == 200 and r.json()["eligible"], r.text
+
+        await eventually(eligible, timeout_s=30)
+
+    async def submit_return(self, no: str, user: str, **kw: Any) -> str:
+        r = await self.request("POST", "/api/v1/returns", json=return_body(no, **kw), headers=auth(user))
+        assert r.status_code == 202, r.text
+        return str(r.json()["request_id"])
+
+    async def wait_request(self, request_id: str, user: str, status: str | None = None) -> dict[str, Any]:
+        async def exists() -> dict[str, Any]:
+            r = await self.get(f"/api/v1/requests/{request_id}", user)
+            assert r.status_code == 200, r.text
+            if status is not None:
+                assert r.json()["status"] == status, r.json()["status"]
+            return r.json()
+
+        return await eventually(exists, timeout_s=30)
+
+    async def request_for(self, snapshot: ContractSnapshot, submitter: str) -> str:
+        """The whole intake: contract from TFC, selection 車両返却, return submitted, request created."""
+        await self.add_contract(snapshot)
+        await self.record_selection(snapshot.contract_no, submitter)
+        await self.wait_eligible(snapshot.contract_no, submitter)
+        request_id = await self.submit_return(snapshot.contract_no, submitter)
+        await self.wait_request(request_id, submitter)
+        return request_id
+
+
+def create(name: str, bootstrap: str, database_url: str, smtp: Smtp | None, **extra: Any) -> FastAPI:
+    common: dict[str, Any] = {"kafka_bootstrap_servers": bootstrap, "database_url": database_url, **extra}
+    if name == "search":
+        from services.search.config import SearchSettings
+        from services.search.main import create_app
+
+        return create_app(SearchSettings(**common), clock=lambda: TODAY)
+    if name == "selection":
+        from services.selection.config import SelectionSettings
+        from services.selection.main import create_app as create_selection
+
+        settings = SelectionSettings(**common, consumer_group=f"selection-{uuid.uuid4().hex[:8]}")
+        return create_selection(settings, clock=lambda: TODAY)
+    if name == "returns":
+        from services.returns.config import ReturnsSettings
+        from services.returns.main import create_app as create_returns
+
+        return create_returns(ReturnsSettings(**common, status_wait_s=0.2), clock=lambda: NOW)
+    if name == "approvals":
+        from services.approvals.config import ApprovalsSettings
+        from services.approvals.main import create_app as create_approvals
+
+        return create_approvals(ApprovalsSettings(**common, sweep_interval_s=3600), clock=lambda: NOW)
+    if name == "mailer":
+        from services.mailer.config import MailerSettings
+        from services.mailer.main import create_app as create_mailer
+
+        assert smtp is not None
+        settings = MailerSettings(
+            **common,
+            smtp_host="127.0.0.1",
+            smtp_port=smtp.port,
+            smtp_timeout_s=2.0,
+            mail_poll_interval_s=0.05,
+            mail_retry_base_s=0.1,
+            mail_retry_max_s=0.5,
+        )
+        return create_mailer(settings)
+    raise ValueError(name)
+
+
+@contextlib.asynccontextmanager
+async def system(
+    bootstrap: str,
+    names: Iterable[str] = SERVICES,
+    database_urls: dict[str, str] | None = None,
+    **settings: Any,
+) -> AsyncIterator[System]:
+    """Start the named services (fresh PostgreSQL databases unless given), an SMTP server for the mailer."""
+    names = list(names)
+    made: list[str] = []
+    urls = dict(database_urls or {})
+    for name in names:
+        if name not in urls:
+            urls[name] = await create_pg_database(f"t_sys_{name}")
+            made.append(urls[name])
+    smtp = Smtp() if "mailer" in names else None
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if smtp is not None:
+                await smtp.start()
+                stack.push_async_callback(smtp.stop)
+            apps: dict[str, FastAPI] = {}
+            clients: dict[str, httpx.AsyncClient] = {}
+            for name in names:
+                apps[name] = create(name, bootstrap, urls[name], smtp, **settings)
+                clients[name] = await stack.enter_async_context(running(apps[name]))
+            yield System(bootstrap, apps, clients, urls, smtp)
+    finally:
+        for url in made:
+            with contextlib.suppress(Exception):
+                await drop_pg_database(url)
