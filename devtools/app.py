@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from aiokafka import AIOKafkaProducer
-from fastapi import FastAPI, Form, HTTPException, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
@@ -20,6 +20,7 @@ from devtools import tfc
 from devtools.contracts import demo_contracts
 from devtools.demo import DEALERS, DEMO_USERS, USERS_BY_ID
 from devtools.mailcatcher import start_mail_catcher
+from devtools.ratelimit import TokenBuckets, limit
 from devtools.settings import DevtoolsSettings
 from shared.identity import TOKEN_COOKIE, TOKEN_TTL_S, issue_token
 from shared.messaging import ensure_topics
@@ -92,7 +93,9 @@ def create_app(settings: DevtoolsSettings | None = None) -> FastAPI:
             for u in DEMO_USERS
         ]
 
-    @app.post("/auth/token")
+    rate_limited = [Depends(limit(TokenBuckets(settings.auth_rate_burst, settings.auth_rate_per_s)))]
+
+    @app.post("/auth/token", dependencies=rate_limited)
     async def token(body: TokenRequest) -> dict[str, str]:
         user = USERS_BY_ID.get(body.user_id)
         if user is None:
@@ -110,7 +113,7 @@ def create_app(settings: DevtoolsSettings | None = None) -> FastAPI:
             {"user": None, "users": DEMO_USERS, "dealers": DEALERS, "next": _safe_next(next)},
         )
 
-    @app.post("/login")
+    @app.post("/login", dependencies=rate_limited)
     async def login(user_id: Annotated[str, Form()], next: Annotated[str, Form()] = "/") -> Response:
         user = USERS_BY_ID.get(user_id)
         if user is None:

@@ -8,3 +8,6 @@ class DevtoolsSettings(CommonSettings):
     smtp_catcher_port: int = 1025
     seed_contracts: int = 2000
     seed_on_start: bool = True
+    # Demo login and token endpoints: a token bucket per client address (burst, then per second).
+    auth_rate_burst: int = 30
+    auth_rate_per_s: float = 5.0
