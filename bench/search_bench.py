@@ -236,8 +236,19 @@ class Service:
             "JPASS_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
             "JPASS_TODAY": self.today.isoformat(),
         }
-        cmd = [sys.executable, "-m", "uvicorn", "services.search.main:create_app", "--factory",
-               "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "services.search.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+        ]
         self.procs.append(subprocess.Popen(cmd, env=env, cwd=Path(__file__).resolve().parent.parent))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -1,0 +1,210 @@
+"""What every benchmark shares: free ports, throwaway databases and brokers, percentiles, the report.
+
+A figure is always reported beside a baseline measured in the same run (this machine is shared and
+noisy: a number from another run means nothing) and the ratio figure / baseline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import asyncpg
+
+from devtools.broker import tansu_command
+
+PG_ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def dsn(url: str) -> str:
+    """asyncpg wants a plain postgresql:// URL."""
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def create_database(prefix: str) -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(dsn(PG_ADMIN_URL))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+
+
+async def drop_database(url: str) -> None:
+    conn = await asyncpg.connect(dsn(PG_ADMIN_URL))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def databases(prefix: str, names: list[str]) -> AsyncIterator[dict[str, str]]:
+    """One fresh PostgreSQL database per name, dropped afterwards (even after a failure)."""
+    urls: dict[str, str] = {}
+    try:
+        for name in names:
+            urls[name] = await create_database(f"{prefix}_{name}")
+        yield urls
+    finally:
+        for url in urls.values():
+            with contextlib.suppress(Exception):
+                await drop_database(url)
+
+
+def wait_for_port(port: int, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@contextlib.contextmanager
+def tansu() -> Iterator[str]:
+    """A throwaway Tansu broker (memory storage) on a free port; yields its bootstrap address."""
+    port = free_port()
+    proc = subprocess.Popen(tansu_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-th percentile (nearest rank on the sorted values); NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+# --------------------------------------------------------------------------------------------
+# the report
+
+
+@dataclass
+class Figure:
+    """One measured figure beside its same-run baseline. `target` is the ratio or absolute bound."""
+
+    bench: str
+    name: str
+    value: float
+    unit: str
+    baseline_name: str = ""
+    baseline: float | None = None
+    # "ratio<=2", "ratio>=1.7", "value<=50": checked by `met`
+    target: str | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.baseline is None or not self.baseline or math.isnan(self.baseline):
+            return None
+        return self.value / self.baseline
+
+    @property
+    def met(self) -> bool | None:
+        if not self.target:
+            return None
+        checks = []
+        for clause in self.target.split(","):
+            what, op, bound = _parse_target(clause.strip())
+            subject = self.ratio if what == "ratio" else self.value
+            if subject is None or math.isnan(subject):
+                return False
+            checks.append(subject <= bound if op == "<=" else subject >= bound)
+        return all(checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ratio": self.ratio, "met": self.met}
+
+
+def _parse_target(clause: str) -> tuple[str, str, float]:
+    for op in ("<=", ">="):
+        if op in clause:
+            what, bound = clause.split(op)
+            return what.strip(), op, float(bound)
+    raise ValueError(f"bad target {clause!r}")
+
+
+@dataclass
+class Section:
+    """A benchmark's result: its figures, free-form details (sizes, counts) and notes."""
+
+    bench: str
+    title: str
+    figures: list[Figure] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, name: str, value: float, unit: str, **kw: Any) -> Figure:
+        figure = Figure(self.bench, name, value, unit, **kw)
+        self.figures.append(figure)
+        return figure
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "bench": self.bench,
+            "title": self.title,
+            "figures": [f.as_dict() for f in self.figures],
+            "details": self.details,
+            "notes": self.notes,
+        }
+
+
+def _num(value: float | None, unit: str = "") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
+    return f"{text} {unit}".strip()
+
+
+def _target_text(target: str | None) -> str:
+    if not target:
+        return ""
+    return target.replace("ratio", "ratio ").replace("value", "").replace("<=", "≤ ").replace(">=", "≥ ")
+
+
+def section_markdown(section: Section) -> str:
+    lines = [f"### {section.title}", ""]
+    scalars = {k: v for k, v in section.details.items() if not isinstance(v, dict | list)}
+    if scalars:
+        lines.append(", ".join(f"{k}: {v}" for k, v in scalars.items()))
+        lines.append("")
+    lines += [
+        "| figure | value | baseline (same run) | baseline value | ratio | target | met |",
+        "|---|---:|---|---:|---:|---|:-:|",
+    ]
+    for f in section.figures:
+        met = {True: "✅", False: "❌", None: ""}[f.met]
+        ratio = f"{f.ratio:.2f}×" if f.ratio is not None else "–"
+        lines.append(
+            f"| {f.name} | {_num(f.value, f.unit)} | {f.baseline_name} | {_num(f.baseline, f.unit)} | "
+            f"{ratio} | {_target_text(f.target)} | {met} |"
+        )
+    for note in section.notes:
+        lines.append(f"\n{note}")
+    return "\n".join(lines) + "\n"
