@@ -7,9 +7,10 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
 
-from services.search import queries, rules, views
+from services.search import queries, rules, saved, views
 from services.search.deps import Today, read_your_writes
 from services.search.export import ENCODINGS, csv_chunks
 from shared.identity import CurrentUser
@@ -17,21 +18,7 @@ from shared.web import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["contracts"])
 
-SEARCH_PARAMS = (
-    "mode",
-    "registration_no",
-    "contractor_name",
-    "contract_no",
-    "final_from",
-    "final_to",
-    "model",
-    "handling_status",
-    "program",
-    "inspection",
-    "months_from",
-    "months_to",
-    "sort",
-)
+SEARCH_PARAMS = saved.SEARCH_PARAMS
 
 
 def validated(request: Request) -> rules.Criteria:
@@ -137,3 +124,55 @@ async def load_detail(request: Request, user: Any, contract_no: str, today: date
             raise ApiError(404, "指定された契約は見つかりません。", "contract_not_found")
         history = await queries.memo_history(session, contract_no)
     return views.detail(c, today, user.role, history)
+
+
+# --------------------------------------------------------------------------------------------
+# Dashboard and saved searches (beyond the manual)
+
+
+@router.get(
+    "/dashboard", summary="ダッシュボード（本部：販売会社全体・店舗別、店長：自店舗）", tags=["dashboard"]
+)
+async def dashboard(request: Request, user: CurrentUser, today: Today) -> dict[str, Any]:
+    if user.role not in views.DASHBOARD_ROLES:
+        raise ApiError(403, views.DASHBOARD_FORBIDDEN, "dashboard_forbidden")
+    async with request.app.state.runtime.sessionmaker() as session:
+        return await views.load_dashboard(session, user, today)
+
+
+class SavedSearchIn(BaseModel):
+    name: str = Field(description="保存名（50文字以内）")
+    params: dict[str, Any] = Field(description="最終回対象顧客一覧の検索条件（mode, model, final_from …）")
+
+
+def _saved_error(e: saved.SavedSearchError) -> ApiError:
+    return ApiError(e.status, e.message, e.code, field=e.field)
+
+
+@router.get("/saved-searches", summary="保存した検索条件の一覧（本人のみ）", tags=["saved-searches"])
+async def list_saved_searches(request: Request, user: CurrentUser) -> dict[str, Any]:
+    async with request.app.state.runtime.sessionmaker() as session:
+        return {"items": [v.as_json() for v in await saved.list_for(session, user)]}
+
+
+@router.post(
+    "/saved-searches", status_code=201, summary="検索条件を名前を付けて保存", tags=["saved-searches"]
+)
+async def create_saved_search(request: Request, user: CurrentUser, body: SavedSearchIn) -> dict[str, Any]:
+    try:
+        async with request.app.state.runtime.sessionmaker() as session, session.begin():
+            return (await saved.save(session, user, body.name, body.params)).as_json()
+    except saved.SavedSearchError as e:
+        raise _saved_error(e) from e
+
+
+@router.delete(
+    "/saved-searches/{saved_id}", status_code=204, summary="保存した検索条件の削除", tags=["saved-searches"]
+)
+async def delete_saved_search(request: Request, user: CurrentUser, saved_id: int) -> Response:
+    try:
+        async with request.app.state.runtime.sessionmaker() as session, session.begin():
+            await saved.delete(session, user, saved_id)
+    except saved.SavedSearchError as e:
+        raise _saved_error(e) from e
+    return Response(status_code=204)

@@ -16,7 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.search import rules
-from services.search.db import STUB_VERSION, Contract, ContractRequest, MemoHistory, inbox
+from services.search.db import (
+    STUB_VERSION,
+    Contract,
+    ContractRequest,
+    MemoHistory,
+    RequestStatusEvent,
+    inbox,
+)
 from shared.events import (
     ASSIGNMENT_CHANGED,
     MEMO_UPDATED,
@@ -190,6 +197,20 @@ async def apply_assignment(session: AsyncSession, e: AssignmentChanged) -> None:
 
 async def apply_request_status(session: AsyncSession, e: RequestStatusChanged) -> None:
     c = await _contract_for_event(session, e.contract_no, e.dealer_code, e.store_code)
+    if await session.get(RequestStatusEvent, (e.request_id, e.version)) is None:
+        session.add(
+            RequestStatusEvent(
+                request_id=e.request_id,
+                version=e.version,
+                contract_no=e.contract_no,
+                dealer_code=e.dealer_code,
+                store_code=e.store_code,
+                type=e.type,
+                old_status=e.old_status,
+                new_status=e.new_status,
+                at=e.at,
+            )
+        )
     known = await session.get(ContractRequest, e.request_id, with_for_update=True)
     if known is None:
         session.add(

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    UniqueConstraint,
     event,
     text,
 )
@@ -135,6 +136,40 @@ class ContractRequest(Base):
     status: Mapped[str] = mapped_column(String(32))
     status_label: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RequestStatusEvent(Base):
+    """Every status change of every request (RequestStatusChanged), for the dashboard's step times."""
+
+    __tablename__ = "request_status_events"
+
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contract_no: Mapped[str] = mapped_column(String(32))
+    dealer_code: Mapped[str] = mapped_column(String(16))
+    store_code: Mapped[str] = mapped_column(String(16))
+    type: Mapped[str] = mapped_column(String(32))
+    old_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    new_status: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_request_status_events_scope", "dealer_code", "store_code", "at"),)
+
+
+class SavedSearch(Base):
+    """A user's named search parameters (保存した検索条件), private to that user."""
+
+    __tablename__ = "saved_searches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    dealer_code: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100))
+    params: Mapped[str] = mapped_column(Text)  # JSON object of the list's query parameters
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_saved_searches_user_name"),)
 
 
 # Partial name/plate/model search: trigram GIN indexes, PostgreSQL only (SQLite scans).

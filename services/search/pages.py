@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.search import queries, rules, views
+from services.search import dashboard, queries, rules, saved, views
 from services.search.api import SEARCH_PARAMS, too_many_message
 from services.search.deps import Today, read_your_writes
 from shared.events import PROGRAM_LABELS
@@ -45,6 +46,8 @@ async def contract_list(request: Request, user: CurrentUser, today: Today) -> Re
         "inspection_max": rules.INSPECTION_MAX_MONTHS,
         "mode_labels": rules.MODE_LABELS,
         "can_export": user.role in ("hq", "store_manager"),
+        "save_error": saved.message_for(request.query_params.get("save_error", "")),
+        "save_name": request.query_params.get("save_name", ""),
         "query": {k: v for k, v in form.items() if v and k != "sort"},
         "sort_query": lambda sort: urlencode(
             {**{k: v for k, v in form.items() if v and k != "sort"}, "sort": sort}
@@ -54,6 +57,7 @@ async def contract_list(request: Request, user: CurrentUser, today: Today) -> Re
         await read_your_writes(request, request.query_params.get("after"))
     async with request.app.state.runtime.sessionmaker() as session:
         context["models"] = await queries.model_names(session, user)
+        context["saved_searches"] = await saved.list_for(session, user)
         if validation.criteria is None:
             return templates.TemplateResponse(request, "contracts.html", context, status_code=422)
         total, contracts = await queries.search(session, user, validation.criteria, today)
@@ -82,3 +86,106 @@ async def contract_detail(request: Request, user: CurrentUser, today: Today, con
             "legend": dict((k, label) for k, label, _ in rules.COLOUR_LEGEND),
         },
     )
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+async def dashboard_page(request: Request, user: CurrentUser, today: Today) -> Response:
+    if user.role not in views.DASHBOARD_ROLES:
+        return templates.TemplateResponse(
+            request, "forbidden.html", {"user": user, "message": views.DASHBOARD_FORBIDDEN}, status_code=403
+        )
+    async with request.app.state.runtime.sessionmaker() as session:
+        d = await views.load_dashboard(session, user, today)
+    selections = d["selections"]
+    groups = selections["by_store"] if user.role == "hq" else selections["by_staff"]
+    staff_groups = selections["by_staff"]
+    returns_by_status = d["returns_in_progress"]["by_status"]
+    charts = {
+        "replacement": dashboard.bar_chart(
+            [(g["label"], g["replacement_rate"], g["replacement_rate_label"]) for g in groups], max_value=1.0
+        ),
+        "replacement_staff": dashboard.bar_chart(
+            [(g["label"], g["replacement_rate"], g["replacement_rate_label"]) for g in staff_groups],
+            max_value=1.0,
+        ),
+        "on_time": dashboard.bar_chart(
+            [(g["label"], g["on_time_rate"], g["on_time_rate_label"]) for g in groups], max_value=1.0
+        ),
+        "returns": dashboard.bar_chart(
+            [(r["status_label"], r["count"], f"{r['count']}件") for r in returns_by_status]
+        ),
+        "steps": dashboard.bar_chart(
+            [(s["label"], s["median_seconds"], s["median_label"]) for s in d["approval_steps"]],
+            label_width=160,
+        ),
+    }
+    return templates.TemplateResponse(
+        request,
+        "dashboard.html",
+        {
+            "user": user,
+            "d": d,
+            "charts": charts,
+            "group_title": "店舗別" if user.role == "hq" else "スタッフ別",
+            "caveat": rules.INSPECTION_CAVEAT,
+        },
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 保存した検索条件
+
+
+async def _saved_page(
+    request: Request, user: Any, *, error: saved.SavedSearchError | None = None, status_code: int = 200
+) -> Response:
+    async with request.app.state.runtime.sessionmaker() as session:
+        items = await saved.list_for(session, user)
+    return templates.TemplateResponse(
+        request,
+        "saved_searches.html",
+        {
+            "user": user,
+            "items": items,
+            "error": error,
+            "done": request.query_params.get("done", ""),
+            "name": request.query_params.get("name", ""),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/saved-searches", response_class=HTMLResponse)
+async def saved_searches_page(request: Request, user: CurrentUser) -> Response:
+    return await _saved_page(request, user)
+
+
+@router.post("/saved-searches", response_class=HTMLResponse)
+async def save_search(request: Request, user: CurrentUser) -> Response:
+    form = await request.form()
+    raw = {k: str(form.get(k) or "") for k in saved.SEARCH_PARAMS}
+    try:
+        async with request.app.state.runtime.sessionmaker() as session, session.begin():
+            item = await saved.save(session, user, str(form.get("name") or ""), raw)
+    except saved.SavedSearchError as e:
+        return await _contracts_with_save_error(request, user, raw, str(form.get("name") or ""), e)
+    return RedirectResponse(f"/saved-searches?{urlencode({'done': 'saved', 'name': item.name})}", 303)
+
+
+async def _contracts_with_save_error(
+    request: Request, user: Any, raw: dict[str, str], name: str, error: saved.SavedSearchError
+) -> Response:
+    """Back to the list page with the message beside the 保存名 field (nothing saved)."""
+    query = urlencode({k: v for k, v in saved.normalise_params(raw).items()})
+    target = f"/contracts?{query}&{urlencode({'save_error': error.code, 'save_name': name})}"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/saved-searches/{saved_id}/delete", response_class=HTMLResponse)
+async def delete_saved_search(request: Request, user: CurrentUser, saved_id: int) -> Response:
+    try:
+        async with request.app.state.runtime.sessionmaker() as session, session.begin():
+            await saved.delete(session, user, saved_id)
+    except saved.SavedSearchError as e:
+        return await _saved_page(request, user, error=e, status_code=e.status)
+    return RedirectResponse("/saved-searches?done=deleted", status_code=303)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, text
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.search import rules
-from services.search.db import LISTED_SQL, STUB_VERSION, Contract, MemoHistory
+from services.search import dashboard, rules
+from services.search.db import LISTED_SQL, STUB_VERSION, Contract, MemoHistory, RequestStatusEvent
 from shared.identity import User
 
 MAX_ROWS = 100
@@ -151,3 +151,91 @@ async def wait_for_seq(
             return False
         await asyncio.sleep(min(delay, max(deadline - loop.time(), 0)))
         delay = min(delay * 1.5, 0.2)
+
+
+# --------------------------------------------------------------------------------------------
+# Dashboard (store_manager: own store; hq: the whole dealer)
+
+
+def _listed_in_scope(user: User) -> list[ColumnElement[bool]]:
+    return [*scope_filter(user), text(LISTED_SQL)]
+
+
+async def selection_counts(session: AsyncSession, user: User, by: str) -> list[dashboard.SelectionCounts]:
+    """Selections per store (`by="store"`) or per staff code (`by="staff"`) in the user's scope."""
+    yes = func.sum(case((Contract.replacement == "yes", 1), else_=0))
+    on_time = func.sum(case((Contract.selection_late.is_(False), 1), else_=0))
+    keys = (Contract.store_code, Contract.store_name) if by == "store" else (Contract.staff_code,)
+    stmt = (
+        select(*keys, func.count(), yes, on_time)
+        .where(*_listed_in_scope(user), Contract.selection_category.is_not(None))
+        .group_by(*keys)
+        .order_by(*keys)
+    )
+    out = []
+    for row in (await session.execute(stmt)).all():
+        if by == "store":
+            key, label, n, y, t = row
+        else:
+            key, n, y, t = row
+            label = key
+        out.append(dashboard.SelectionCounts(key, label, int(n), int(y or 0), int(t or 0)))
+    return out
+
+
+async def returns_in_progress(session: AsyncSession, user: User) -> list[tuple[str, str, str, int]]:
+    """(store_code, store_name, status_label, count) of vehicle-return requests in progress (手続中)."""
+    stmt = (
+        select(Contract.store_code, Contract.store_name, Contract.request_status_label, func.count())
+        .where(
+            *_listed_in_scope(user),
+            Contract.handling_status == "in_progress",
+            Contract.request_type == "vehicle_return",
+        )
+        .group_by(Contract.store_code, Contract.store_name, Contract.request_status_label)
+        .order_by(Contract.store_code, Contract.request_status_label)
+    )
+    return [(s, n, label or "", int(c)) for s, n, label, c in (await session.execute(stmt)).all()]
+
+
+async def status_changes(session: AsyncSession, user: User) -> list[dashboard.StatusChange]:
+    where = [RequestStatusEvent.dealer_code == user.dealer_code]
+    if user.role != "hq":
+        where.append(RequestStatusEvent.store_code == (user.store_code or ""))
+    stmt = select(
+        RequestStatusEvent.request_id,
+        RequestStatusEvent.version,
+        RequestStatusEvent.new_status,
+        RequestStatusEvent.at,
+    ).where(*where)
+    return [
+        dashboard.StatusChange(r, v, s, at if at.tzinfo else at.replace(tzinfo=UTC))
+        for r, v, s, at in (await session.execute(stmt)).all()
+    ]
+
+
+async def inspection_highlights(session: AsyncSession, user: User, today: date) -> tuple[int, list[Any]]:
+    """Contracts (not complete) whose final-payment month is a predicted inspection month, in the next
+    months (dashboard.highlight_windows): (total, the first HIGHLIGHT_LIMIT, final date first)."""
+    windows = dashboard.highlight_windows(today)
+    matches = or_(
+        *(
+            and_(
+                Contract.final_payment_date >= w.first_day,
+                Contract.final_payment_date < w.next_month_first_day,
+                Contract.first_registration_month.in_(w.first_registration_months),
+            )
+            for w in windows
+        )
+    )
+    where = [*_listed_in_scope(user), Contract.completed.is_(False), matches]
+    total = (await session.execute(select(func.count()).select_from(Contract).where(*where))).scalar_one()
+    rows = (
+        await session.execute(
+            select(*Contract.__table__.columns)
+            .where(*where)
+            .order_by(Contract.final_payment_date, Contract.contract_no)
+            .limit(dashboard.HIGHLIGHT_LIMIT)
+        )
+    ).all()
+    return int(total), list(rows)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from services.search import rules
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.search import dashboard, queries, rules
 from services.search.db import Contract, MemoHistory
 from shared.events import PROGRAM_LABELS
+from shared.identity import User
 
 
 def _ym(year_month: tuple[int, int, int] | None) -> str | None:
@@ -126,4 +129,79 @@ def detail(c: Contract, today: date, role: str, history: list[MemoHistory]) -> d
                 program=c.program,
             )
         ],
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Dashboard
+
+
+DASHBOARD_ROLES = ("hq", "store_manager")
+DASHBOARD_FORBIDDEN = "ダッシュボードは本部または店長のみ利用できます。"
+
+
+def _selection_group(g: dashboard.SelectionCounts) -> dict[str, Any]:
+    return {
+        "key": g.key,
+        "label": g.label,
+        "selections": g.selections,
+        "replacement_yes": g.replacement_yes,
+        "replacement_rate": g.replacement_rate,
+        "replacement_rate_label": dashboard.percent_label(g.replacement_rate),
+        "on_time": g.on_time,
+        "on_time_rate": g.on_time_rate,
+        "on_time_rate_label": dashboard.percent_label(g.on_time_rate),
+    }
+
+
+async def load_dashboard(session: AsyncSession, user: User, today: date) -> dict[str, Any]:
+    """Every figure of the dashboard for the user's scope (hq: the dealer; store_manager: the store)."""
+    by_store = await queries.selection_counts(session, user, "store")
+    by_staff = await queries.selection_counts(session, user, "staff")
+    returns = await queries.returns_in_progress(session, user)
+    steps = dashboard.step_figures(await queries.status_changes(session, user))
+    highlight_total, highlight_rows = await queries.inspection_highlights(session, user, today)
+    returns_by_store: dict[tuple[str, str], int] = {}
+    returns_by_status: dict[str, int] = {}
+    for store_code, store_name, status_label, count in returns:
+        returns_by_store[(store_code, store_name)] = returns_by_store.get((store_code, store_name), 0) + count
+        returns_by_status[status_label] = returns_by_status.get(status_label, 0) + count
+    return {
+        "today": today.isoformat(),
+        "scope": {
+            "level": "dealer" if user.role == "hq" else "store",
+            "dealer_code": user.dealer_code,
+            "dealer_name": user.dealer_name,
+            "store_code": None if user.role == "hq" else user.store_code,
+            "store_name": None if user.role == "hq" else user.store_name,
+        },
+        "selections": {
+            "total": _selection_group(dashboard.total_counts(by_store)),
+            "by_store": [_selection_group(g) for g in by_store],
+            "by_staff": [_selection_group(g) for g in by_staff],
+        },
+        "returns_in_progress": {
+            "total": sum(returns_by_store.values()),
+            "by_store": [
+                {"store_code": code, "store_name": name, "count": n}
+                for (code, name), n in sorted(returns_by_store.items())
+            ],
+            "by_status": [{"status_label": label, "count": n} for label, n in returns_by_status.items()],
+        },
+        "approval_steps": [
+            {
+                "status": s.status,
+                "label": s.label,
+                "count": s.count,
+                "median_seconds": s.median_seconds,
+                "median_label": s.median_label,
+            }
+            for s in steps
+        ],
+        "inspection_highlights": {
+            "total": highlight_total,
+            "months_ahead": dashboard.HIGHLIGHT_MONTHS_AHEAD,
+            "limit": dashboard.HIGHLIGHT_LIMIT,
+            "items": [row(c, today) for c in highlight_rows],
+        },
     }
