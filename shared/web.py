@@ -175,6 +175,34 @@ def health_router(runtime: Any) -> APIRouter:
     return router
 
 
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Every 4xx: a Japanese message and a stable machine code (SPEC §7); 422 adds `errors`.",
+    "properties": {
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+    "required": ["detail", "code"],
+}
+
+
+def document_error_format(app: FastAPI) -> None:
+    """The OpenAPI document describes 422 bodies as we send them (not FastAPI's default list of errors)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        schemas = schema.get("components", {}).get("schemas", {})
+        if "HTTPValidationError" in schemas:
+            schemas["HTTPValidationError"] = {"title": "HTTPValidationError", **ERROR_SCHEMA}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_request_guards(app: FastAPI, settings: Any) -> None:
     """Cross-site writes refused (CSRF, beside SameSite=Strict) and request bodies limited in size."""
 
@@ -216,6 +244,7 @@ def service_app(
     install_error_handlers(app)
 
     install_request_guards(app, runtime.settings)
+    document_error_format(app)
     app.include_router(health_router(runtime))
     app.include_router(asyncapi_router(name, title, runtime.settings, channels or []))
     instrument_app(app, name)
