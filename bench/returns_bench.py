@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fastapi import FastAPI
 from sqlalchemy import Column, Integer, MetaData, String, Table
 
+from bench.common import Section
 from devtools.broker import tansu_command
 from devtools.demo import USERS_BY_ID
 from services.returns.db import Base, Contract, ContractSelection
@@ -296,7 +297,8 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
 
 
-async def main(n: int, concurrency: int, latency_n: int) -> None:
+async def main(n: int, concurrency: int, latency_n: int) -> Section:
+    """Measure, print; returns the figures for the common report (bench/__main__.py)."""
     contracts = [f"B{uuid.uuid4().hex[:10].upper()}" for _ in range(2 * n + latency_n)]
     one_set, two_set, lat_set = contracts[:n], contracts[n : 2 * n], contracts[2 * n :]
     with tansu() as bootstrap:
@@ -337,6 +339,39 @@ async def main(n: int, concurrency: int, latency_n: int) -> None:
         f"  latency ratio                            : p50 {p50 / raw50:.1f}x  p95 {p95 / raw95:.1f}x",
     ]
     print("\n".join(lines))
+    section = Section("returns", "Vehicle-return intake: one vs two instances, submit → consumed")
+    section.details.update(submissions_per_run=n, in_flight=concurrency, latency_samples=latency_n)
+    section.add(
+        "returns, 1 instance",
+        single,
+        "req/s",
+        baseline_name="bare FastAPI, one row per POST",
+        baseline=baseline,
+    )
+    section.add(
+        "returns, 2 instances (round robin)",
+        double,
+        "req/s",
+        baseline_name="returns, 1 instance",
+        baseline=single,
+        target="ratio>=1.7",
+    )
+    section.add(
+        "submit → ReturnSubmitted consumed p50",
+        p50,
+        "ms",
+        baseline_name="bare produce → consume p50",
+        baseline=raw50,
+    )
+    section.add(
+        "submit → ReturnSubmitted consumed p95",
+        p95,
+        "ms",
+        baseline_name="bare produce → consume p95",
+        baseline=raw95,
+        target="ratio<=3",
+    )
+    return section
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ import asyncpg
 import httpx
 from sqlalchemy.dialects import postgresql
 
+from bench.common import Section
 from devtools.broker import tansu_command
 from devtools.contracts import FAMILY, FAMILY_KANA, GIVEN, GIVEN_KANA, TOYOTA
 from services.search import queries, rules
@@ -443,7 +444,8 @@ async def measure_csv(service: Service) -> dict[str, Any]:
     }
 
 
-async def run(total: int, repeat: int, warmup: int, keep: bool) -> None:
+async def run(total: int, repeat: int, warmup: int, keep: bool) -> Section:
+    """Seed, measure, print the table; returns the figures for the common report (bench/__main__.py)."""
     today = date.today()
     name = f"jpass_bench_search_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(dsn(ADMIN_URL))
@@ -484,6 +486,28 @@ async def run(total: int, repeat: int, warmup: int, keep: bool) -> None:
             f"worst ratio {worst_ratio:.2f}x (target ≤ 2x)"
         )
         csv_stats = await measure_csv(service)
+        section = Section("search", f"Customer list API vs raw SQL, idle ({total:,} contracts, 10 dealers)")
+        section.details.update(
+            contracts=total, repeat=repeat, big_dealer_rows=dealer_sizes(total)[BIG_DEALER]
+        )
+        for label, matched, api, sql in results:
+            section.add(
+                f"{' '.join(label.split())} p95",
+                percentile(api, 95),
+                "ms",
+                baseline_name="same SQL via asyncpg p95",
+                baseline=percentile(sql, 95),
+                target="value<=50,ratio<=2",
+                note=f"{matched:,} rows match; API p50 {statistics.median(api):.1f} ms",
+            )
+        section.add(
+            f"CSV export ({csv_stats['rows']:,} rows): server peak RSS",
+            csv_stats["rss_peak_kib"] / 1024,
+            "MiB",
+            baseline_name="server RSS before the export",
+            baseline=csv_stats["rss_before_kib"] / 1024,
+            note=f"{csv_stats['bytes'] / 1e6:.1f} MB in {csv_stats['seconds']:.1f}s (streamed)",
+        )
         print(
             f"\nCSV (hq, cp932): {csv_stats['rows']:,} rows, {csv_stats['bytes'] / 1e6:.1f} MB in "
             f"{csv_stats['seconds']:.1f}s; server RSS {csv_stats['rss_before_kib'] / 1024:.0f} MiB before, "
@@ -496,6 +520,7 @@ async def run(total: int, repeat: int, warmup: int, keep: bool) -> None:
             admin = await asyncpg.connect(dsn(ADMIN_URL))
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await admin.close()
+    return section
 
 
 def main() -> None:

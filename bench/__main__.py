@@ -1,0 +1,104 @@
+"""`make bench` = `python -m bench`: every benchmark of bench/, one report.
+
+Each benchmark starts what it needs on free ports (throwaway PostgreSQL databases on DATABASE_URL's
+server, Tansu brokers, the services) and measures its baselines in the same run. Writes
+artifacts/bench/report.json and report.md and prints the table.
+
+Sizes by environment (defaults keep a run under about ten minutes on a 2-core machine):
+  BENCH_CONTRACTS          contracts of the load dealer (default 100000; the issue's figure: 1000000)
+  BENCH_LIVE_CONTRACTS     of those, produced through tfc.contracts.v1 (default 1000)
+  BENCH_DURATION           seconds of month-end rush (default 60)
+  BENCH_STAFF_USERS        staff users (default 50: one per store)
+  BENCH_SEARCH_CONTRACTS   contracts of the idle search benchmark (default 100000)
+  BENCH_SEARCH_REPEAT      timed requests per search scenario (default 30)
+  BENCH_RETURNS_N          submissions per intake run (default 300)
+  BENCH_PROFILE            1 (default) = py-spy profiles of the services during the load
+  BENCH_ONLY               comma-separated subset of: search, returns, load
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import load, returns_bench, search_bench
+from bench.common import ROOT, Section, section_markdown
+
+OUT = Path(ROOT) / "artifacts" / "bench"
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def profile_markdown(profiles: dict[str, dict]) -> str:
+    lines = ["#### Where the services spend their CPU during the rush (py-spy)", ""]
+    for name, p in profiles.items():
+        if "error" in p:
+            lines.append(f"- {name}: py-spy failed: {p['error']}")
+            continue
+        own = "; ".join(f"{f['function']} {f['percent']}%" for f in p["own_code_inclusive_top"][:6])
+        leaf = "; ".join(f"{f['function']} {f['percent']}%" for f in p["self_top"][:6])
+        lines.append(f"- **{name}** ({p['samples']} samples, `{Path(p['file']).name}`)")
+        lines.append(f"  - our code, inclusive: {own}")
+        lines.append(f"  - self time: {leaf}")
+    return "\n".join(lines) + "\n"
+
+
+async def run_all(only: set[str]) -> list[Section]:
+    sections: list[Section] = []
+    if "search" in only:
+        sections.append(
+            await search_bench.run(
+                env_int("BENCH_SEARCH_CONTRACTS", 100_000), env_int("BENCH_SEARCH_REPEAT", 30), 5, keep=False
+            )
+        )
+    if "returns" in only:
+        sections.append(await returns_bench.main(env_int("BENCH_RETURNS_N", 300), 16, 40))
+    if "load" in only:
+        args = load.parser().parse_args([])
+        if os.environ.get("BENCH_PROFILE", "1") == "1":
+            args.profile_dir = str(OUT / "profiles")
+        sections.append(await load.run(args))
+    return sections
+
+
+def main() -> int:
+    only = set(os.environ.get("BENCH_ONLY", "search,returns,load").split(","))
+    started = time.monotonic()
+    sections = asyncio.run(run_all(only))
+    OUT.mkdir(parents=True, exist_ok=True)
+    figures = [f for s in sections for f in s.figures]
+    missed = [f for f in figures if f.met is False]
+    header = (
+        f"# J-PASS benchmark report\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs "
+        f"({platform.machine()}, Python {platform.python_version()}), {time.monotonic() - started:.0f}s. "
+        "Every baseline was measured in this same run.\n\n"
+        f"Targets: {sum(f.met is True for f in figures)} met, {len(missed)} missed.\n"
+    )
+    body = "\n".join(section_markdown(s) for s in sections)
+    profiles = [s.details.get("profiles") for s in sections if s.details.get("profiles")]
+    markdown = header + "\n" + body + "".join("\n" + profile_markdown(p) for p in profiles)
+    report = {
+        "generated_at": datetime.now(UTC).isoformat(),
+        "cpus": os.cpu_count(),
+        "python": sys.version,
+        "seconds": round(time.monotonic() - started, 1),
+        "sections": [s.as_dict() for s in sections],
+        "targets": {"met": sum(f.met is True for f in figures), "missed": [f.as_dict() for f in missed]},
+    }
+    (OUT / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1, default=str))
+    (OUT / "report.md").write_text(markdown)
+    print("\n" + markdown)
+    print(f"report: {OUT / 'report.json'}, {OUT / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
