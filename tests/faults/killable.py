@@ -1,0 +1,33 @@
+"""App factories for fault tests that run a real service in a subprocess (uvicorn --factory).
+
+`approvals_killed_after_commit`: the real approvals service, except that after the N-th submission it
+created (`JPASS_FAULT_KILL_AFTER`) the process SIGKILLs itself — its database transaction is committed, the
+Kafka offset is not (the consumer acknowledges only after the handler returns)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from fastapi import FastAPI
+
+from services.approvals.handlers import Approvals
+from services.approvals.main import create_app
+
+
+def approvals_killed_after_commit() -> FastAPI:
+    kill_after = int(os.environ.get("JPASS_FAULT_KILL_AFTER", "0"))
+    if kill_after:
+        original = Approvals.submit
+        created = 0
+
+        async def submit_then_die(self, envelope_id, event, request_type):  # type: ignore[no-untyped-def]
+            nonlocal created
+            result = await original(self, envelope_id, event, request_type)  # committed here
+            created += 1
+            if created >= kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return result
+
+        Approvals.submit = submit_then_die  # type: ignore[method-assign]
+    return create_app()
