@@ -86,6 +86,7 @@ CONTRACTS = {
         TestContract("T9000006", "異動 六子", "イドウ ロクコ", 8, plate="や 90-06"),
         TestContract("T9000007", "早期 七海", "ソウキ ナナミ", 7, model="カローラ", plate="ら 90-07"),
         TestContract("T9000008", "開放 八重", "カイホウ ヤエ", 3, "smart_value_open", plate="わ 90-08"),
+        TestContract("T9000009", "再考 九平", "サイコウ キュウヘイ", 3, plate="を 90-09"),
     )
 }
 

@@ -88,8 +88,10 @@ def test_csv_export_as_store_manager(page: Page, system: System, shot: Screens) 
     shot(page, "list-manager")
     with page.expect_download() as info:
         page.get_by_role("button", name="顧客リスト（csv）出力").click()
-    shot(page, "export-started")
     download = info.value
+    expect(page.locator("#export-progress")).to_contain_text("出力が完了しました")
+    expect(page.get_by_role("button", name="顧客リスト（csv）出力")).to_be_enabled()
+    shot(page, "export-done")
     body = open(download.path(), "rb").read()
     text = body.decode("cp932")
     assert text.splitlines()[0].startswith("最終回")
@@ -98,3 +100,54 @@ def test_csv_export_as_store_manager(page: Page, system: System, shot: Screens) 
     # staff have no export button
     login(page, "d1s1-staff1", "/contracts?mode=general&model=プリウス")
     expect(page.get_by_role("button", name="顧客リスト（csv）出力")).to_have_count(0)
+
+
+def test_saved_searches(page: Page, system: System, shot: Screens) -> None:
+    login(page, "d1s1-staff2", "/contracts")
+    general = page.locator("#mode-general")
+    general.get_by_label("②車種").fill("アクア")
+    general.get_by_role("button", name="検索").click()
+    expect(page.locator("#contracts tr[data-contract='T9000002']")).to_be_visible()
+    page.get_by_role("button", name="保存").click()  # no name: refused beside the field
+    expect(page.locator("#save-error")).to_have_text("保存名を入力してください。")
+    shot(page, "save-refused")
+    page.get_by_label("この検索条件を保存").fill("アクアの顧客")
+    page.get_by_role("button", name="保存").click()
+    expect(page.locator("#done")).to_contain_text("アクアの顧客")
+    expect(page.locator("#saved-searches")).to_contain_text("車種 アクア")
+    shot(page, "saved-list")
+    # apply it from the list page's selector
+    page.goto("/contracts")
+    page.get_by_label("保存した検索条件").select_option(label="アクアの顧客")
+    expect(page.locator("#contracts tr[data-contract='T9000002']")).to_be_visible()
+    expect(page.locator("#mode-general").get_by_label("②車種")).to_have_value("アクア")
+    shot(page, "saved-applied")
+    # private to its owner
+    login(page, "d1s1-staff1", "/saved-searches")
+    expect(page.locator("#saved-searches")).to_have_count(0)
+    login(page, "d1s1-staff2", "/saved-searches")
+    page.get_by_role("button", name="アクアの顧客 を削除").click()
+    expect(page.locator("#done")).to_contain_text("削除しました")
+    expect(page.locator("#saved-searches")).to_have_count(0)
+
+
+def test_dashboard(page: Page, system: System, shot: Screens) -> None:
+    login(page, "d1s1-staff1", "/dashboard")
+    expect(page.locator("#forbidden")).to_contain_text("本部または店長のみ")
+    expect(page.locator(".main-nav").get_by_role("link", name="ダッシュボード")).to_have_count(0)
+    login(page, "d1s1-manager", "/")
+    page.get_by_role("link", name=re.compile("ダッシュボード（")).click()
+    expect(page.get_by_role("heading", name="ダッシュボード")).to_be_visible()
+    expect(page.locator("#highlights tr[data-contract='T9000001']")).to_be_visible()
+    expect(page.locator("#replacement svg, #replacement .caveat").first).to_be_visible()
+    shot(page, "dashboard-manager")
+    login(page, "d1-hq", "/dashboard")
+    expect(page.locator("#selection-table")).to_contain_text("品川店")
+    figures = system.api.get("/api/v1/dashboard", "d1-hq")
+    total = figures["selections"]["total"]
+    counts = f"{total['replacement_yes']} / {total['selections']}"
+    expect(page.locator("#kpi-replacement")).to_contain_text(counts)
+    shot(page, "dashboard-hq")
+    page.set_viewport_size({"width": 820, "height": 1180})
+    shot(page, "dashboard-hq-tablet")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 820
