@@ -25,6 +25,7 @@ lint: install
 	$(BIN)/lint-imports
 
 test: install lint
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)  # the browser suite (tests/browser)
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 BENCH_STAMP := $(VENV)/.bench-installed-stamp

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from shared.events import ContractSnapshot
 from shared.pdf import japanese_font_path
@@ -30,7 +31,9 @@ from tests.support import LocalSystem
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's (make test installs it)
+# Every browser test module: one xdist worker for the whole suite (one system, one browser).
+BROWSER_SUITE = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -40,14 +43,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 REMINDER_S = 4  # the 7-day and 3-day reminder periods, shortened
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """All browser tests share one system: keep them on one xdist worker, marked `browser`."""
-    for item in items:
-        if "tests/browser/" in str(item.fspath):
-            item.add_marker(pytest.mark.browser)
-            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 def add_months(d: date, months: int) -> date:
@@ -286,3 +281,18 @@ def login(page: Page, user_id: str, next_path: str = "/") -> None:
     page.goto(f"/login?next={quote(next_path)}")
     page.locator(f"button[data-user='{user_id}']").click()
     page.wait_for_load_state()
+
+
+def open_detail(page: Page, contract_no: str) -> None:
+    page.goto(f"/contracts/{contract_no}")
+    expect(page.get_by_role("heading", name="顧客詳細")).to_be_visible()
+
+
+def record_selection(page: Page, category_label: str, replacement: str, model: str | None, day: str) -> None:
+    page.locator("#action-selection").click()
+    expect(page.get_by_role("heading", name="進捗・結果入力")).to_be_visible()
+    page.get_by_label(category_label, exact=True).check()
+    page.get_by_label(replacement, exact=True).check()
+    if model:
+        page.locator("#replacement_model").select_option(model)
+    page.locator("#confirmation_received_on").fill(day)

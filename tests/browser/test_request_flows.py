@@ -9,11 +9,21 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Screens, System, login, wait_until
-from tests.browser.test_selection_flows import open_detail, record_selection
+from tests.browser.conftest import (
+    BROWSER_SUITE,
+    Screens,
+    System,
+    login,
+    open_detail,
+    record_selection,
+    wait_until,
+)
 
 APPROVER = "approver@d1.example"
 SUBMITTER_MAIL = "sato@d1.example"
+
+
+pytestmark = BROWSER_SUITE
 
 
 def set_approval_flow(page: Page, shot: Screens | None, store: bool, hq: bool) -> None:

@@ -7,7 +7,9 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Screens, System, login
+from tests.browser.conftest import BROWSER_SUITE, Screens, System, login
+
+pytestmark = BROWSER_SUITE
 
 
 def test_login_and_top_menu(page: Page, system: System, shot: Screens) -> None:

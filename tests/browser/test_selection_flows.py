@@ -5,22 +5,9 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Screens, System, login
+from tests.browser.conftest import BROWSER_SUITE, Screens, System, login, open_detail, record_selection
 
-
-def open_detail(page: Page, contract_no: str) -> None:
-    page.goto(f"/contracts/{contract_no}")
-    expect(page.get_by_role("heading", name="顧客詳細")).to_be_visible()
-
-
-def record_selection(page: Page, category_label: str, replacement: str, model: str | None, day: str) -> None:
-    page.locator("#action-selection").click()
-    expect(page.get_by_role("heading", name="進捗・結果入力")).to_be_visible()
-    page.get_by_label(category_label, exact=True).check()
-    page.get_by_label(replacement, exact=True).check()
-    if model:
-        page.locator("#replacement_model").select_option(model)
-    page.locator("#confirmation_received_on").fill(day)
+pytestmark = BROWSER_SUITE
 
 
 def test_memo(page: Page, system: System, shot: Screens) -> None:
