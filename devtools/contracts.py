@@ -6,7 +6,7 @@ import random
 from datetime import date, timedelta
 
 from devtools.demo import DEALERS, staff_codes
-from shared.events import ContractSnapshot
+from shared.events import PROGRAM_LABELS, ContractSnapshot
 
 FAMILY = [
     "山田",
@@ -119,19 +119,7 @@ TOYOTA = [
 ]
 LEXUS = ["LS", "ES", "IS", "NX", "RX", "UX", "LX", "LBX"]
 COMMERCIAL = {"ハイエース", "プロボックス"}
-PROGRAMS = [
-    "gamma_finance",
-    "max_value_a",
-    "max_value_r",
-    "deferred_dealer",
-    "deferred_tfc",
-    "smart_value_a",
-    "smart_value_r",
-    "smart_twice_a",
-    "smart_twice_r",
-    "smart_value_open",
-    "smart_twice_open",
-]
+PROGRAMS = list(PROGRAM_LABELS)
 AREAS = {
     "D001": [
         ("品川", "東京都品川区東品川2-3-14", "140-0002"),
