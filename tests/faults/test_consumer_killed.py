@@ -94,7 +94,8 @@ async def test_sigkill_between_database_commit_and_offset_commit(tmp_path: Path)
     distinct_events = {m["id"] for m in events}
     duplicate_effects = (history - requests) + (len(distinct_events) - len(effects))
     figure(
-        f"consumer SIGKILL between DB commit and offset commit: {SUBMISSIONS} submitted, {KILL_AFTER} committed "
+        f"consumer SIGKILL between DB commit and offset commit: {SUBMISSIONS} submitted, "
+        f"{KILL_AFTER} committed "
         f"before the kill, {delivered_after:.0f} delivered after restart (incl. the redelivered one), "
         f"{requests} requests, {duplicate_effects} duplicate effects, recovered in {recovered_s:.1f} s"
     )
