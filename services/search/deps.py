@@ -10,8 +10,8 @@ from fastapi import Depends, Request
 from services.search import queries
 
 
-def today(request: Request) -> date:
-    """Today in Asia/Tokyo, from the app's injectable clock."""
+async def today(request: Request) -> date:
+    """Today in Asia/Tokyo, from the app's injectable clock (async: no thread-pool hand-off per request)."""
     return request.app.state.clock()
 
 

@@ -58,6 +58,7 @@ async def contract_list(request: Request, user: CurrentUser, today: Today) -> Re
     async with request.app.state.runtime.sessionmaker() as session:
         context["models"] = await queries.model_names(session, user)
         context["saved_searches"] = await saved.list_for(session, user)
+        context["current_href"] = saved.list_href(saved.normalise_params(form))
         if validation.criteria is None:
             return templates.TemplateResponse(request, "contracts.html", context, status_code=422)
         total, contracts = await queries.search(session, user, validation.criteria, today)

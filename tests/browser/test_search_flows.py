@@ -123,6 +123,7 @@ def test_saved_searches(page: Page, system: System, shot: Screens) -> None:
     page.get_by_label("保存した検索条件").select_option(label="アクアの顧客")
     expect(page.locator("#contracts tr[data-contract='T9000002']")).to_be_visible()
     expect(page.locator("#mode-general").get_by_label("②車種")).to_have_value("アクア")
+    expect(page.get_by_label("保存した検索条件")).to_have_value(re.compile(r"model=%E3%82%A2"))
     shot(page, "saved-applied")
     # private to its owner
     login(page, "d1s1-staff1", "/saved-searches")
