@@ -1,0 +1,150 @@
+"""Concurrency on the real services: one winner among 50 mixed actions on a request, one request from
+concurrent submissions for one contract, and per-key order of status events kept end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest_asyncio
+
+from shared.events import RequestUpdate
+from shared.topics import REQUEST_STATUS, RETURN_SUBMISSIONS, TFC_REQUEST_UPDATES
+from tests.faults.support import figure
+from tests.faults.system import System, contract, new_no, return_body, system
+from tests.returns.factory import read_all
+from tests.support import auth, eventually, publish
+
+STAFF, MANAGER, HQ = "d1s1-staff1", "d1s1-manager", "d1-hq"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def sys(kafka_bootstrap: str) -> AsyncIterator[System]:
+    async with system(kafka_bootstrap, ["search", "selection", "returns", "approvals"]) as s:
+        r = await s.request(
+            "PUT",
+            "/api/v1/approval-flow",
+            json={"store_approval": True, "hq_approval": False, "hq_approver_emails": []},
+            headers=auth(HQ),
+        )
+        assert r.status_code == 200
+        yield s
+
+
+async def status_events(s: System, request_id: str) -> list[dict]:
+    records = await read_all(s.bootstrap, REQUEST_STATUS)
+    return [json.loads(r.value)["data"] for r in records if r.key == request_id.encode()]
+
+
+async def test_fifty_concurrent_approve_send_back_withdraw_one_winner(sys: System) -> None:
+    s = sys
+    rid = await s.request_for(contract(new_no("CC")), STAFF)
+    await s.wait_request(rid, STAFF, "store_pending")
+
+    def call(i: int):  # type: ignore[no-untyped-def]
+        action, user = [("approve", MANAGER), ("send-back", MANAGER), ("withdraw", STAFF)][i % 3]
+        return s.request(
+            "POST",
+            f"/api/v1/requests/{rid}/{action}",
+            json={"version": 1, "note": f"#{i}"},
+            headers=auth(user),
+        )
+
+    responses = await asyncio.gather(*(call(i) for i in range(50)))
+    codes = Counter(r.status_code for r in responses)
+    winner = next(r.json() for r in responses if r.status_code == 200)
+    after = await s.wait_request(rid, STAFF)
+
+    async def one_event() -> list[dict]:
+        events = await status_events(s, rid)
+        assert [e["version"] for e in events] == [1, 2], events
+        return events
+
+    events = await one_event()
+    await asyncio.sleep(1.0)  # nothing else shows up later
+    events = await eventually(one_event)
+    figure(
+        f"concurrent actions: 50 approve/send-back/withdraw on one request, {codes[200]} won "
+        f"({winner['status']}), {codes[409]} got 409, {len(after['history']) - 1} history entry, "
+        f"{len(events) - 1} outgoing status event"
+    )
+    assert codes == {200: 1, 409: 49}
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"stale_version"}
+    assert after["version"] == 2 and len(after["history"]) == 2
+
+
+async def test_concurrent_submissions_for_one_contract_create_one_request(sys: System) -> None:
+    s = sys
+    snap = contract(new_no("CS"))
+    await s.add_contract(snap)
+    await s.record_selection(snap.contract_no, STAFF)
+    await s.wait_eligible(snap.contract_no, STAFF)
+    users = [STAFF, "d1s1-staff2", MANAGER, HQ]
+    responses = await asyncio.gather(
+        *(
+            s.request(
+                "POST",
+                "/api/v1/returns",
+                json=return_body(snap.contract_no),
+                headers={**auth(users[i % 4]), "Idempotency-Key": f"k{i}"},
+            )
+            for i in range(30)
+        )
+    )
+    codes = Counter(r.status_code for r in responses)
+    (rid,) = {r.json()["request_id"] for r in responses if r.status_code == 202}
+    await s.wait_request(rid, STAFF)
+    listed = await s.get("/api/v1/requests", HQ, params={"contract_no": snap.contract_no})
+    submissions = [
+        json.loads(r.value)
+        for r in await read_all(s.bootstrap, RETURN_SUBMISSIONS)
+        if r.key == snap.contract_no.encode()
+    ]
+    figure(
+        f"concurrent submissions: 30 returns for one contract at once, {codes[202]} accepted, "
+        f"{codes[409]} refused with 409, {len(listed.json()['items'])} request, {len(submissions)} event"
+    )
+    assert codes == {202: 1, 409: 29}, codes
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"open_request_exists"}
+    assert len(listed.json()["items"]) == 1 and len(submissions) == 1
+
+
+async def test_per_key_order_is_kept_end_to_end(sys: System) -> None:
+    s = sys
+    rids = [await s.request_for(contract(new_no("CO")), STAFF) for _ in range(3)]
+    for rid in rids:
+        r = await s.request(
+            "POST", f"/api/v1/requests/{rid}/approve", json={"version": 1}, headers=auth(MANAGER)
+        )
+        assert r.status_code == 200
+    steps = ["accept", "hold", "resume", "message", "resume", "hold", "resume", "complete"]
+    for step in steps:  # TFC answers all three requests, interleaved
+        for rid in rids:
+            message = f"連絡 {step}" if step == "message" else None
+            update = RequestUpdate(request_id=rid, action=step, message=message, at=datetime.now(UTC))  # type: ignore[arg-type]
+            await publish(s.bootstrap, TFC_REQUEST_UPDATES, rid, update)
+
+    async def completed_everywhere() -> None:
+        for rid in rids:
+            assert (await s.get(f"/api/v1/requests/{rid}", HQ)).json()["status"] == "completed"
+            no = (await s.get(f"/api/v1/requests/{rid}", HQ)).json()["contract_no"]
+            detail = (await s.get(f"/api/v1/contracts/{no}", HQ)).json()
+            assert detail["completed"], detail
+            submitted = (await s.get(f"/api/v1/returns/{rid}", HQ)).json()
+            assert submitted["status"] == "completed", submitted
+
+    await eventually(completed_everywhere, timeout_s=30)
+    out_of_order = 0
+    total = 0
+    for rid in rids:
+        versions = [e["version"] for e in await status_events(s, rid)]
+        total += len(versions)
+        out_of_order += sum(1 for a, b in zip(versions, versions[1:], strict=False) if b != a + 1)
+        assert versions == list(range(1, len(steps) + 3)), versions
+    figure(
+        f"per-key order: {total} status events of 3 requests interleaved, {out_of_order} out of order; "
+        "search and returns end at 完了 for all"
+    )
