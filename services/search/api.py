@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -169,7 +169,9 @@ async def create_saved_search(request: Request, user: CurrentUser, body: SavedSe
 @router.delete(
     "/saved-searches/{saved_id}", status_code=204, summary="保存した検索条件の削除", tags=["saved-searches"]
 )
-async def delete_saved_search(request: Request, user: CurrentUser, saved_id: int) -> Response:
+async def delete_saved_search(
+    request: Request, user: CurrentUser, saved_id: int = Path(ge=1, le=saved.ID_MAX)
+) -> Response:
     try:
         async with request.app.state.runtime.sessionmaker() as session, session.begin():
             await saved.delete(session, user, saved_id)

@@ -185,6 +185,8 @@ async def _contracts_with_save_error(
 @router.post("/saved-searches/{saved_id}/delete", response_class=HTMLResponse)
 async def delete_saved_search(request: Request, user: CurrentUser, saved_id: int) -> Response:
     try:
+        if not 1 <= saved_id <= saved.ID_MAX:
+            raise saved.SavedSearchError(404, "id", saved.NOT_FOUND, "saved_search_not_found")
         async with request.app.state.runtime.sessionmaker() as session, session.begin():
             await saved.delete(session, user, saved_id)
     except saved.SavedSearchError as e:

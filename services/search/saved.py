@@ -35,6 +35,8 @@ SEARCH_PARAMS = (
 )
 NAME_MAX = 50
 PER_USER_MAX = 50
+ID_MAX = 2_147_483_647  # the id column is a 32-bit integer
+NOT_FOUND = "指定された検索条件は見つかりません。"
 
 
 MESSAGES = {
@@ -185,5 +187,5 @@ async def save(session: AsyncSession, user: User, name: str, raw_params: Mapping
 async def delete(session: AsyncSession, user: User, saved_id: int) -> None:
     saved = await session.get(SavedSearch, saved_id)
     if saved is None or saved.user_id != user.user_id:
-        raise SavedSearchError(404, "id", "指定された検索条件は見つかりません。", "saved_search_not_found")
+        raise SavedSearchError(404, "id", NOT_FOUND, "saved_search_not_found")
     await session.delete(saved)

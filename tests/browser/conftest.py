@@ -41,6 +41,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    "--lang=ja-JP",  # dates in inputs as a Japanese browser shows them
 ]
 REMINDER_S = 4  # the 7-day and 3-day reminder periods, shortened
 

@@ -261,6 +261,8 @@ async def test_saved_searches_per_user(
         assert (await c.get("/api/v1/saved-searches", headers=headers["staff2"])).json()["items"] == []
         other = await c.delete(f"/api/v1/saved-searches/{first['id']}", headers=headers["staff2"])
         assert other.status_code == 404 and other.json()["code"] == "saved_search_not_found"
+        huge = await c.delete("/api/v1/saved-searches/99999999999", headers=headers["staff"])
+        assert huge.status_code == 422
         # refusals name the field
         bad = await c.post(
             "/api/v1/saved-searches",
