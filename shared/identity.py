@@ -81,13 +81,19 @@ def current_user(request: Request) -> User:
     return verify_token(token, settings.jwt_secret, settings.jwt_issuer)
 
 
-CurrentUser = Annotated[User, Depends(current_user)]
+async def authenticated_user(request: Request) -> User:
+    """`current_user` as a dependency run on the event loop: FastAPI runs a plain `def` dependency in its
+    thread pool, a hand-off per request that dominated the API's overhead under load (docs/performance.md)."""
+    return current_user(request)
+
+
+CurrentUser = Annotated[User, Depends(authenticated_user)]
 
 
 def require_role(*roles: Role):
     """Dependency factory: 403 unless the user has one of `roles`."""
 
-    def _check(user: CurrentUser) -> User:
+    async def _check(user: CurrentUser) -> User:
         if user.role not in roles:
             raise HTTPException(
                 status_code=403,

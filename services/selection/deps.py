@@ -24,11 +24,11 @@ def make_clock(fixed_today: date | None) -> Callable[[], date]:
     return tokyo_today
 
 
-def _today(request: Request) -> date:
+async def _today(request: Request) -> date:
     return request.app.state.clock()
 
 
-def _handlers(request: Request) -> Handlers:
+async def _handlers(request: Request) -> Handlers:
     return request.app.state.handlers
 
 
