@@ -51,21 +51,30 @@ def profile_markdown(profiles: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def load_average() -> str:
+    """The machine is shared: how busy it was (1-minute load average) says how far to trust a run."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
 async def run_all(only: set[str]) -> list[Section]:
     sections: list[Section] = []
+
+    async def measured(coro) -> None:  # type: ignore[no-untyped-def]
+        before = load_average()
+        section = await coro
+        section.details["load_average_before_after"] = f"{before} → {load_average()}"
+        sections.append(section)
+
     if "search" in only:
-        sections.append(
-            await search_bench.run(
-                env_int("BENCH_SEARCH_CONTRACTS", 100_000), env_int("BENCH_SEARCH_REPEAT", 30), 5, keep=False
-            )
-        )
+        repeat = env_int("BENCH_SEARCH_REPEAT", 30)
+        await measured(search_bench.run(env_int("BENCH_SEARCH_CONTRACTS", 100_000), repeat, 5, keep=False))
     if "returns" in only:
-        sections.append(await returns_bench.main(env_int("BENCH_RETURNS_N", 300), 16, 40))
+        await measured(returns_bench.main(env_int("BENCH_RETURNS_N", 300), 16, 40))
     if "load" in only:
         args = load.parser().parse_args([])
         if os.environ.get("BENCH_PROFILE", "1") == "1":
             args.profile_dir = str(OUT / "profiles")
-        sections.append(await load.run(args))
+        await measured(load.run(args))
     return sections
 
 

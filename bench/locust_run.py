@@ -4,15 +4,10 @@
 
 Run by `bench.load` in a process of its own (locust monkey-patches for gevent; the orchestrator is
 asyncio). PLAN.json gives the gateway, the tokens, the stores and the contract pools; OUT.json gets
-per-action counts, failures, p50/p95/p99 and throughput, and the event lags measured by the users:
-
-- `lag: selection → search detail`: from the selection PUT's response (committed, event in the outbox)
-  until search's detail shows that seq (polled back to back);
-- `lag: selection → returns eligibility`: until returns knows the contract is 車両返却 (it may submit);
-- `lag: submit → progress list`: from the return POST's response until the request is in 進捗一覧.
+per-action counts, failures, p50/p95/p99 and throughput. The users behave like the pages do: after a
+selection the detail opens with the consistency token (`?after=`); a return is submitted once returns
+says the contract is eligible. The event lags are measured apart, precisely, by `bench.load`'s probe.
 """
-
-from __future__ import annotations
 
 from gevent import monkey
 
@@ -27,32 +22,28 @@ from datetime import date  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gevent  # noqa: E402
-from locust import FastHttpUser, between, events, task  # noqa: E402
+from locust import FastHttpUser, events, task  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
 from bench.load_scenario import HQ_SEARCHES, STAFF_SEARCHES, pick  # noqa: E402
 
 PLAN: dict[str, Any] = {}
-LAG_TIMEOUT_S = 15.0
+ELIGIBLE_WITHIN_S = 15.0
 _store_counter = itertools.count()
 _manager_counter = itertools.count()
 _hq_counter = itertools.count()
 
 
-def lag(name: str, started: float, error: Exception | None = None) -> None:
-    events.request.fire(
-        request_type="LAG",
-        name=name,
-        response_time=(time.perf_counter() - started) * 1000,
-        response_length=0,
-        exception=error,
-        context={},
-    )
+def think() -> float:
+    return random.uniform(PLAN["think_s"][0], PLAN["think_s"][1])
 
 
 class Rush(FastHttpUser):
     abstract = True
     user_id = ""
+
+    def wait_time(self) -> float:
+        return think()
 
     def headers(self, user_id: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {PLAN['tokens'][user_id or self.user_id]}"}
@@ -64,25 +55,17 @@ class Rush(FastHttpUser):
         response.success()
         return response.json()
 
-    def poll(self, name: str, started: float, url: str, visible: Any, user_id: str | None = None) -> bool:
-        """GET `url` back to back until `visible(json)`; report the lag since `started`."""
-        while time.perf_counter() - started < LAG_TIMEOUT_S:
-            with self.client.get(
-                url, headers=self.headers(user_id), name=f"poll: {name}", catch_response=True
-            ) as r:
-                body = self.expect(r, 200)
-            if body is not None and visible(body):
-                lag(f"lag: {name}", started)
-                return True
-        lag(f"lag: {name}", started, TimeoutError(f"not visible after {LAG_TIMEOUT_S}s"))
-        return False
+    def call(
+        self, method: str, url: str, name: str, status: int = 200, user_id: str | None = None, **kw: Any
+    ) -> dict[str, Any] | None:
+        with self.client.request(
+            method, url, headers=self.headers(user_id), name=name, catch_response=True, **kw
+        ) as r:
+            return self.expect(r, status)
 
 
 class Staff(Rush):
     """営業スタッフ at one store: searches, opens details, records selections, submits returns."""
-
-    weight = 10
-    wait_time = between(0.5, 2.0)
 
     def on_start(self) -> None:
         n = next(_store_counter)
@@ -95,27 +78,17 @@ class Staff(Rush):
     @task(6)
     def search(self) -> None:
         name, params = pick(STAFF_SEARCHES, self.rng)
-        with self.client.get(
-            "/api/v1/contracts",
-            params=params(self.rng, self.today),
-            headers=self.headers(),
-            name=name,
-            catch_response=True,
-        ) as r:
-            body = self.expect(r, 200)
+        body = self.call("GET", "/api/v1/contracts", name, params=params(self.rng, self.today))
         if body and body["items"]:
             self.seen = [i["contract_no"] for i in body["items"][:20]]
 
     @task(4)
     def open_detail(self) -> None:
-        no = self.rng.choice(self.seen)
-        with self.client.get(
-            f"/api/v1/contracts/{no}", headers=self.headers(), name="open detail", catch_response=True
-        ) as r:
-            self.expect(r, 200)
+        self.call("GET", f"/api/v1/contracts/{self.rng.choice(self.seen)}", "open detail")
 
     @task(2)
     def record_selection(self) -> None:
+        """進捗・結果入力, then the detail page with the consistency token (as the page redirects)."""
         no = self.rng.choice(PLAN["selection_pool"][self.store])
         replaced = self.rng.random() < 0.5
         body = {
@@ -124,42 +97,43 @@ class Staff(Rush):
             "replacement_model": "プリウス" if replaced else None,
             "confirmation_received_on": PLAN["today"],
         }
-        with self.client.put(
-            f"/api/v1/contracts/{no}/selection",
-            json=body,
-            headers=self.headers(),
-            name="record selection",
-            catch_response=True,
-        ) as r:
-            written = self.expect(r, 200)
-        if written is None or not written["changed"]:
-            return
-        started, seq = time.perf_counter(), written["seq"]
-        self.poll("selection → search detail", started, f"/api/v1/contracts/{no}", lambda d: d["seq"] >= seq)
+        written = self.call("PUT", f"/api/v1/contracts/{no}/selection", "record selection", json=body)
+        if written:
+            token = written["consistency_token"]
+            self.call("GET", f"/api/v1/contracts/{no}?after={token}", "open detail after a write (?after=)")
 
     @task(1)
     def submit_return(self) -> None:
+        """車両返却: the selection, then (after reading the form) the submission and 進捗一覧."""
         pool = PLAN["return_pool"][self.store]
         if not pool:
             return
         no = pool.pop()
         body = {"category": "vehicle_return", "replacement": "no", "confirmation_received_on": PLAN["today"]}
-        with self.client.put(
-            f"/api/v1/contracts/{no}/selection",
-            json=body,
-            headers=self.headers(),
-            name="record selection (車両返却)",
-            catch_response=True,
-        ) as r:
-            if self.expect(r, 200) is None:
-                return
-        started = time.perf_counter()
-        if not self.poll(
-            "selection → returns eligibility",
-            started,
-            f"/api/v1/returns/eligibility?contract_no={no}",
-            lambda d: d["eligible"],
+        if (
+            self.call("PUT", f"/api/v1/contracts/{no}/selection", "record selection (車両返却)", json=body)
+            is None
         ):
+            return
+        started = time.monotonic()
+        while True:
+            gevent.sleep(min(think(), 1.0))  # filling in the form
+            state = self.call(
+                "GET", f"/api/v1/returns/eligibility?contract_no={no}", "return form (eligibility)"
+            )
+            if state is None or state["eligible"]:
+                break
+            if time.monotonic() - started > ELIGIBLE_WITHIN_S:
+                events.request.fire(
+                    request_type="CHECK",
+                    name="return form (eligibility)",
+                    response_time=0,
+                    response_length=0,
+                    exception=RuntimeError(f"{no}: {state['code']}"),
+                    context={},
+                )
+                return
+        if state is None:
             return
         submission = {
             "contract_no": no,
@@ -169,29 +143,14 @@ class Staff(Rush):
             "result": "returned",
             "returned_on": PLAN["today"],
         }
-        with self.client.post(
-            "/api/v1/returns",
-            json=submission,
-            headers=self.headers(),
-            name="submit return",
-            catch_response=True,
-        ) as r:
-            if self.expect(r, 202) is None:
-                return
-        started = time.perf_counter()
-        self.poll(
-            "submit → progress list",
-            started,
-            f"/api/v1/requests?contract_no={no}",
-            lambda d: bool(d["items"]),
-        )
+        if self.call("POST", "/api/v1/returns", "submit return", status=202, json=submission):
+            self.call("GET", f"/api/v1/requests?contract_no={no}", "progress list")
 
 
 class Manager(Rush):
     """店長 of several stores (one user per store, round robin): approves the store step."""
 
     fixed_count = 5
-    wait_time = between(1.0, 2.0)
 
     def on_start(self) -> None:
         n = next(_manager_counter)
@@ -223,7 +182,6 @@ class Hq(Rush):
     """本部: approves the head-office step (two users split the requests) and searches the whole dealer."""
 
     fixed_count = 2
-    wait_time = between(1.0, 2.0)
 
     def on_start(self) -> None:
         self.n = next(_hq_counter) % self.fixed_count
