@@ -34,6 +34,10 @@ from shared.topics import dead_letter
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
+# aiokafka's producer logs every message's key and value at DEBUG: personal data (names, addresses,
+# e-mail addresses, plates) must never reach the logs, whatever the log level.
+logging.getLogger("aiokafka.producer.producer").setLevel(logging.INFO)
+
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError,
     PoolTimeoutError,
