@@ -4,6 +4,7 @@ concurrent submissions for one contract, and per-key order of status events kept
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -142,7 +143,7 @@ async def test_per_key_order_is_kept_end_to_end(sys: System) -> None:
     for rid in rids:
         versions = [e["version"] for e in await status_events(s, rid)]
         total += len(versions)
-        out_of_order += sum(1 for a, b in zip(versions, versions[1:], strict=False) if b != a + 1)
+        out_of_order += sum(1 for a, b in itertools.pairwise(versions) if b != a + 1)
         assert versions == list(range(1, len(steps) + 3)), versions
     figure(
         f"per-key order: {total} status events of 3 requests interleaved, {out_of_order} out of order; "

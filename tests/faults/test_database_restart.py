@@ -9,8 +9,6 @@ import json
 import time
 from collections import Counter
 
-import httpx
-
 from shared.topics import RETURN_SUBMISSIONS, SELECTION_EVENTS, TFC_CONTRACTS
 from tests.faults.support import PgCluster, figure
 from tests.faults.system import contract, new_no, return_body, system
@@ -109,9 +107,10 @@ async def test_database_restart_under_load(kafka_bootstrap: str) -> None:
             pg.destroy()
     refused = sum(n for code, n in outcomes.items() if code.startswith("5"))
     figure(
-        f"database restart under load: {CONTRACTS} submissions by {WORKERS} clients, {outcomes['202']} accepted, "
-        f"{refused} attempts refused with 503 during a {OUTAGE_S:.0f} s outage (slowest answer {slowest:.1f} s), "
-        f"{outcomes['hung']} hung, {lost} accepted lost, consumers caught up {consumers_s:.1f} s after restart"
+        f"database restart under load: {CONTRACTS} submissions by {WORKERS} clients, "
+        f"{outcomes['202']} accepted, {refused} attempts refused with 503 during a {OUTAGE_S:.0f} s outage "
+        f"(slowest answer {slowest:.1f} s), {outcomes['hung']} hung, {lost} accepted lost, "
+        f"consumers caught up {consumers_s:.1f} s after restart"
     )
     assert set(outcomes) <= {"202", "503"}, outcomes
     assert len(accepted) == CONTRACTS and lost == 0 and refused > 0

@@ -61,8 +61,9 @@ async def test_mails_wait_out_an_smtp_outage(kafka_bootstrap: str) -> None:
         assert r.status_code == 200
     duplicates = sum(n - 1 for n in received.values())
     figure(
-        f"SMTP outage: {MAILS} e-mails triggered during a {OUTAGE_S:.0f} s outage, {attempts_while_down} failed "
-        f"attempts retried, {len(received)} delivered, {MAILS - len(received)} lost, {duplicates} duplicate, "
+        f"SMTP outage: {MAILS} e-mails triggered during a {OUTAGE_S:.0f} s outage, "
+        f"{attempts_while_down} failed attempts retried, {len(received)} delivered, "
+        f"{MAILS - len(received)} lost, {duplicates} duplicate, "
         f"all out {recovered_s:.1f} s after SMTP returned"
     )
     assert len(received) == MAILS and duplicates == 0
