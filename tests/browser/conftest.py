@@ -223,8 +223,10 @@ def fontconfig_with_japanese(tmp: Path) -> Path:
     return conf
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """Per module: Playwright's sync API marks an event loop as running in this thread while it is
+    started, which would break the async tests that the same xdist worker runs afterwards."""
     fonts = fontconfig_with_japanese(tmp_path_factory.mktemp("fonts"))
     with sync_playwright() as p:
         b = p.chromium.launch(

@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import BROWSER_SUITE, Screens, System, login
+from tests.browser.conftest import BROWSER_SUITE, Screens, System, login, open_detail, record_selection
 
 pytestmark = BROWSER_SUITE
 
@@ -138,6 +138,12 @@ def test_dashboard(page: Page, system: System, shot: Screens) -> None:
     login(page, "d1s1-staff1", "/dashboard")
     expect(page.locator("#forbidden")).to_contain_text("本部または店長のみ")
     expect(page.locator(".main-nav").get_by_role("link", name="ダッシュボード")).to_have_count(0)
+    # a selection with replacement, so the figures are not empty whatever ran before
+    login(page, "d1s1-staff2")
+    open_detail(page, "T9000002")
+    record_selection(page, "現金決済（口座振替）", "有", "クラウン", system.today.isoformat())
+    page.get_by_role("button", name="決定").click()
+    expect(page.locator("#selection")).to_contain_text("クラウン")
     login(page, "d1s1-manager", "/")
     page.get_by_role("link", name=re.compile("ダッシュボード（")).click()
     expect(page.get_by_role("heading", name="ダッシュボード")).to_be_visible()
