@@ -41,3 +41,9 @@ bench: $(BENCH_STAMP)
 
 clean:
 	rm -rf var .pytest_cache artifacts
+
+# Fault, concurrency, security and fuzz tests (issue 11) alone, with their figure lines (also in `make test`).
+.PHONY: test-faults
+test-faults: install
+	$(BIN)/pytest -n 2 --dist loadgroup -m faults -s tests/faults tests/security tests/fuzz
+	@cat artifacts/figures.txt 2>/dev/null | tail -n 20 || true

@@ -8,11 +8,15 @@ import asyncio
 import json
 import time
 
+import pytest
+
 from shared.topics import JPASS_REQUESTS, REQUEST_STATUS, RETURN_SUBMISSIONS, SELECTION_EVENTS
 from tests.faults.support import figure
 from tests.faults.system import contract, new_no, system
 from tests.returns.factory import read_all
 from tests.support import Tansu, auth, eventually
+
+pytestmark = pytest.mark.faults
 
 STAFF, MANAGER, HQ = "d1s1-staff1", "d1s1-manager", "d1-hq"
 N = 6

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import pytest
 import pytest_asyncio
 
 from shared.events import RequestUpdate
@@ -18,6 +19,8 @@ from tests.faults.support import figure
 from tests.faults.system import System, contract, new_no, return_body, system
 from tests.returns.factory import read_all
 from tests.support import auth, eventually, publish
+
+pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults-concurrency")]
 
 STAFF, MANAGER, HQ = "d1s1-staff1", "d1s1-manager", "d1-hq"
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from services.approvals.db import HistoryEntry, Request
@@ -16,6 +17,8 @@ from shared.topics import REQUEST_STATUS, RETURN_SUBMISSIONS
 from tests.approvals.support import submission
 from tests.faults.support import Uvicorn, figure
 from tests.support import Tansu, create_pg_database, drop_pg_database, eventually, publish, read_topic
+
+pytestmark = pytest.mark.faults
 
 SUBMISSIONS = 30
 KILL_AFTER = 10

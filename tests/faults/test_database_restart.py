@@ -9,11 +9,15 @@ import json
 import time
 from collections import Counter
 
+import pytest
+
 from shared.topics import RETURN_SUBMISSIONS, SELECTION_EVENTS, TFC_CONTRACTS
 from tests.faults.support import PgCluster, figure
 from tests.faults.system import contract, new_no, return_body, system
 from tests.returns.factory import read_all, selection_recorded
 from tests.support import auth, eventually, publish
+
+pytestmark = pytest.mark.faults
 
 STAFF = "d1s1-staff1"
 CONTRACTS = 40

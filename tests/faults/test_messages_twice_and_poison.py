@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 
@@ -37,6 +38,8 @@ from tests.mailer.factories import envelope as mail_envelope
 from tests.mailer.factories import timed_out
 from tests.returns.factory import read_all
 from tests.support import auth, eventually
+
+pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults-messages")]
 
 STAFF, MANAGER, HQ = "d1s1-staff1", "d1s1-manager", "d1-hq"
 CONSUMERS = {  # topic → services consuming it
@@ -159,7 +162,14 @@ async def test_every_event_type_delivered_twice_changes_nothing(sys: System) -> 
         return state
 
     before = await eventually(settled, timeout_s=30)
-    before_moved = await snapshot_state(s, moved, None)
+
+    async def moved_everywhere() -> dict[str, Any]:
+        state = await snapshot_state(s, moved, None)
+        assert state["search"]["store_name"] == "世田谷店", state["search"]
+        assert "S0102" in json.dumps(state["returns"], ensure_ascii=False), state["returns"]
+        return state
+
+    before_moved = await eventually(moved_everywhere, timeout_s=30)
 
     # Every event again, byte for byte (same envelope ids, versions, update ids).
     originals: list[tuple[str, str, bytes, str]] = [

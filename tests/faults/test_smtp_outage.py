@@ -7,12 +7,16 @@ import time
 import uuid
 from collections import Counter
 
+import pytest
+
 from shared.topics import REQUEST_STATUS
 from tests.faults.support import figure
 from tests.faults.system import system
 from tests.mailer.conftest import publish_all
 from tests.mailer.factories import envelope, status_changed
 from tests.support import auth, eventually
+
+pytestmark = pytest.mark.faults
 
 MAILS = 20
 OUTAGE_S = 3.0

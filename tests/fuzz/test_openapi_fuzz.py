@@ -16,6 +16,8 @@ import pytest
 from tests.faults.support import Uvicorn, figure
 from tests.support import token_for
 
+pytestmark = pytest.mark.faults
+
 SERVICES = ["search", "selection", "returns", "approvals", "mailer"]
 
 

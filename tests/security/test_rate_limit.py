@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from devtools.app import create_app
 from devtools.ratelimit import TokenBuckets
 from devtools.settings import DevtoolsSettings
+
+pytestmark = pytest.mark.faults
 
 
 def test_bucket_allows_a_burst_then_refills() -> None:

@@ -24,6 +24,8 @@ from tests.faults.system import System, contract, new_no, system
 from tests.security.routes import Endpoint, all_endpoints, protected
 from tests.support import auth, eventually, publish, token_for
 
+pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("security-world")]
+
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
 RAW = ("<script>alert(1)", "<img src=x onerror")

@@ -24,6 +24,8 @@ from shared.identity import issue_token
 from shared.settings import DEV_SIGNING_KEY
 from tests.security.routes import FACTORIES, all_endpoints, devtools_endpoints, protected
 
+pytestmark = pytest.mark.faults
+
 USER = USERS_BY_ID["d1s1-staff1"]
 BAD_TOKENS = {
     "expired": (lambda: issue_token(USER, DEV_SIGNING_KEY, ttl_s=-10), "token_expired"),
