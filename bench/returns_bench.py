@@ -26,6 +26,7 @@ from datetime import date
 
 import asyncpg
 import httpx
+import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fastapi import FastAPI
 from sqlalchemy import Column, Integer, MetaData, String, Table
@@ -132,6 +133,7 @@ async def uvicorn(target: str, env: dict[str, str], ready_path: str) -> AsyncIte
         *command, env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=log
     )
     base = f"http://127.0.0.1:{port}"
+    PIDS[base] = proc.pid
     try:
         async with httpx.AsyncClient() as client:
             deadline = time.monotonic() + 60
@@ -197,6 +199,49 @@ async def prepare(db_url: str, contracts: list[str]) -> None:
 
 
 # ------------------------------------------------------------------------------------ measurements
+
+PIDS: dict[str, int] = {}  # base URL → uvicorn's pid
+
+
+class CpuUse:
+    """CPU seconds used during a phase: the returns instances, this (client) process, PostgreSQL, Tansu,
+    and the whole machine: where two cores go when two instances run."""
+
+    def __init__(self, instance_pids: list[int]) -> None:
+        self.instance_pids = instance_pids
+
+    @staticmethod
+    def _groups(instance_pids: list[int]) -> dict[str, float]:
+        groups = dict.fromkeys(
+            ["returns instances", "client (this process)", "postgres", "tansu", "other"], 0.0
+        )
+        for proc in psutil.process_iter(["pid", "name", "cpu_times"]):
+            times = proc.info["cpu_times"]
+            if times is None:
+                continue
+            used = times.user + times.system
+            name = proc.info["name"] or ""
+            if proc.info["pid"] in instance_pids:
+                groups["returns instances"] += used
+            elif proc.info["pid"] == os.getpid():
+                groups["client (this process)"] += used
+            elif name.startswith("postgres"):
+                groups["postgres"] += used
+            elif name.startswith("tansu"):
+                groups["tansu"] += used
+            else:
+                groups["other"] += used
+        return groups
+
+    def __enter__(self) -> CpuUse:
+        self.started, self.before = time.monotonic(), self._groups(self.instance_pids)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        after, elapsed = self._groups(self.instance_pids), time.monotonic() - self.started
+        # cores busy on average during the phase, per group (processes that ended count as 0)
+        self.cores = {k: round(max(0.0, after[k] - self.before[k]) / elapsed, 2) for k in after}
+
 
 TOKEN = issue_token(USERS_BY_ID["d1-hq"], DEV_SIGNING_KEY)
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
@@ -317,12 +362,14 @@ async def main(n: int, concurrency: int, latency_n: int) -> Section:
                 await throughput([base], "/rows", rows[:concurrency], concurrency)  # warm-up
                 baseline = await throughput([base], "/rows", rows, concurrency)
             async with uvicorn(target, env, "/returns/readyz") as first:
-                single = await throughput(
-                    [first], "/api/v1/returns", [submission(c) for c in one_set], concurrency
-                )
+                with CpuUse([PIDS[first]]) as cpu_one:
+                    single = await throughput(
+                        [first], "/api/v1/returns", [submission(c) for c in one_set], concurrency
+                    )
                 async with uvicorn(target, env, "/returns/readyz") as second:
                     bodies = [submission(c) for c in two_set]
-                    double = await throughput([first, second], "/api/v1/returns", bodies, concurrency)
+                    with CpuUse([PIDS[first], PIDS[second]]) as cpu_two:
+                        double = await throughput([first, second], "/api/v1/returns", bodies, concurrency)
                 latency = await submit_latency(first, bootstrap, lat_set)
             raw = await raw_round_trip(bootstrap, latency_n)
 
@@ -338,9 +385,20 @@ async def main(n: int, concurrency: int, latency_n: int) -> Section:
         f"  baseline bare produce → consume          : p50 {raw50:6.1f} ms  p95 {raw95:6.1f} ms",
         f"  latency ratio                            : p50 {p50 / raw50:.1f}x  p95 {p95 / raw95:.1f}x",
     ]
+    lines.append(f"  cores busy, 1 instance : {cpu_one.cores}")
+    lines.append(f"  cores busy, 2 instances: {cpu_two.cores}")
     print("\n".join(lines))
     section = Section("returns", "Vehicle-return intake: one vs two instances, submit → consumed")
     section.details.update(submissions_per_run=n, in_flight=concurrency, latency_samples=latency_n)
+    section.details["cores_busy_1_instance"] = cpu_one.cores
+    section.details["cores_busy_2_instances"] = cpu_two.cores
+    section.notes.append(
+        "Cores busy on average (CPU seconds / wall seconds) — 1 instance: "
+        + ", ".join(f"{k} {v}" for k, v in cpu_one.cores.items())
+        + "; 2 instances: "
+        + ", ".join(f"{k} {v}" for k, v in cpu_two.cores.items())
+        + f" (the machine has {os.cpu_count()})."
+    )
     section.add(
         "returns, 1 instance",
         single,
