@@ -10,6 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, inspect
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import make_engine
 from shared.migrations import SERVICES_DIR, upgrade
@@ -43,6 +44,16 @@ async def test_upgrade_from_empty_gives_the_models_schema(
     # PostgreSQL-only DDL the models add by event (search's trigram indexes) is not in the metadata.
     diff = [d for d in diff if not (d[0] == "remove_index" and d[1].name.startswith("ix_contracts_trgm_"))]
     assert diff == []
+    # The migrated tables take writes the way the service makes them (server defaults included).
+    module = importlib.import_module(f"services.{service}.db")
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn, AsyncSession(bind=conn) as session:
+            await module.outbox.stage(session, topic="t", key="k", value={"n": 1})
+            assert await module.inbox.first_time(session, "event-1")
+            assert await module.outbox.backlog(session) == 1
+    finally:
+        await engine.dispose()
     if service == "search" and url.startswith("postgresql"):
         engine = make_engine(url)
         async with engine.connect() as conn:
