@@ -21,6 +21,7 @@ from devtools.contracts import demo_contracts
 from devtools.demo import DEALERS, DEMO_USERS, USERS_BY_ID
 from devtools.mailcatcher import start_mail_catcher
 from devtools.ratelimit import TokenBuckets, limit
+from devtools.seed import seed_activity
 from devtools.settings import DevtoolsSettings
 from shared.identity import TOKEN_COOKIE, TOKEN_TTL_S, issue_token
 from shared.messaging import ensure_topics
@@ -56,6 +57,14 @@ async def seed_contracts(settings: DevtoolsSettings) -> int:
         await producer.stop()
 
 
+async def seed_everything(settings: DevtoolsSettings) -> None:
+    await seed_contracts(settings)
+    try:
+        await seed_activity(settings)
+    except Exception as e:  # demo data only: never take the local system down for it
+        log.warning("demo activity not seeded: %r", e)
+
+
 def create_app(settings: DevtoolsSettings | None = None) -> FastAPI:
     settings = settings or DevtoolsSettings()
     if settings.is_production:
@@ -65,7 +74,7 @@ def create_app(settings: DevtoolsSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         controller, handler = start_mail_catcher(settings.smtp_catcher_host, settings.smtp_catcher_port)
         app.state.mail = handler
-        seeding = asyncio.create_task(seed_contracts(settings)) if settings.seed_on_start else None
+        seeding = asyncio.create_task(seed_everything(settings)) if settings.seed_on_start else None
         try:
             yield
         finally:

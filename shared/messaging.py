@@ -69,6 +69,7 @@ def make_broker(settings: CommonSettings, client_id: str) -> KafkaBroker:
         allow_auto_create_topics=False,
         graceful_timeout=15.0,
         logger=logging.getLogger(f"jpass.{client_id}.broker"),
+        log_level=logging.DEBUG,  # "Received"/"Processed" per message: too chatty for INFO
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.identity import ROLE_LABELS
 
+log = logging.getLogger(__name__)
 SHARED_TEMPLATES = Path(__file__).parent / "templates"
 SHARED_STATIC = Path(__file__).parent / "static"
 
@@ -131,6 +133,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unavailable(request: Request, exc: Exception) -> Response:
         if not database_unreachable(exc):
             raise exc
+        # The type and the driver's message only (no SQL parameters: they may hold personal data).
+        log.warning("database unavailable: %s: %s", type(exc).__name__, str(getattr(exc, "orig", exc))[:200])
         return JSONResponse(UNAVAILABLE, status_code=503, headers={"Retry-After": "5"})
 
     for exc_class in (DBAPIError, PoolTimeoutError, ConnectionError, TimeoutError):

@@ -101,7 +101,8 @@ async def test_health_docs_and_asyncapi(env: Env) -> None:
     c = env.client
     assert (await c.get("/approvals/healthz")).json()["status"] == "ok"
     assert (await c.get("/approvals/readyz")).status_code == 200
-    assert "/api/v1/requests/{request_id}/approve" in (await c.get("/openapi/approvals.json")).json()["paths"]
+    paths = (await c.get("/openapi/approvals.json")).json()["paths"]
+    assert "/api/v1/requests/{request_id}/approve" in paths
     doc = (await c.get("/asyncapi/approvals.json")).json()
     text = str(doc)
     for topic in ("jpass.returns.v1", "tfc.request-updates.v1", "jpass.requests.v1", "jpass.request-status.v1"):
