@@ -8,15 +8,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
+from aiokafka import AIOKafkaProducer
 
 from devtools.contracts import demo_contracts
 from devtools.demo import DEMO_USERS
 from devtools.settings import DevtoolsSettings
-from shared.events import OPEN_END_PROGRAMS, ContractSnapshot
+from shared.events import OPEN_END_PROGRAMS, ContractSnapshot, RequestUpdate
 from shared.identity import issue_token
+from shared.topics import TFC_REQUEST_UPDATES
 
 log = logging.getLogger("jpass.devtools.seed")
 MODELS = ["プリウス", "アクア", "ノア", "ハリアー", "RAV4", "NX", "RX"]
@@ -79,6 +81,7 @@ async def seed_activity(settings: DevtoolsSettings, today: date | None = None) -
     returns_url = f"http://127.0.0.1:{settings.returns1_port}"
     plan = demo_selections(today)
     recorded = submitted = 0
+    request_ids: list[str] = []
     async with httpx.AsyncClient(timeout=10) as client:
         await _wait_ready(client, f"{selection_url}/selection/readyz")
         await _wait_ready(client, f"{returns_url}/returns/readyz")
@@ -112,6 +115,37 @@ async def seed_activity(settings: DevtoolsSettings, today: date | None = None) -
                 if r.status_code not in (404, 422):
                     break
                 await asyncio.sleep(0.5)
-            submitted += r.status_code == 202
+            if r.status_code == 202:
+                submitted += 1
+                request_ids.append(r.json()["request_id"])
+    await tfc_answers(settings, request_ids)
     log.info("demo activity: %d selections recorded, %d returns submitted", recorded, submitted)
     return recorded, submitted
+
+
+async def tfc_answers(settings: DevtoolsSettings, request_ids: list[str]) -> None:
+    """TFC plays its part on some demo requests: accepts half of them, completes a few, after a moment
+    (so the dashboard's time per step has something to measure)."""
+    if not request_ids:
+        return
+    await asyncio.sleep(3)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        for n, request_id in enumerate(request_ids):
+            actions = ["accept"] if n % 2 == 0 else []
+            if n % 4 == 0:
+                actions.append("complete")
+            for action in actions:
+                update = RequestUpdate(
+                    request_id=request_id,
+                    action=action,
+                    at=datetime.now(UTC),
+                    update_id=f"demo-{request_id}-{action}",
+                )
+                await producer.send_and_wait(
+                    TFC_REQUEST_UPDATES, update.model_dump_json().encode(), key=request_id.encode()
+                )
+                await asyncio.sleep(1)
+    finally:
+        await producer.stop()
