@@ -200,6 +200,7 @@ class ReturnSubmitted(BaseModel):
     submitter: Party
     payload: dict[str, Any]  # validated by shared.requests.VehicleReturnPayload
     submitted_at: datetime
+    store_name: str = ""  # the contract's store (after any reassignment); "" from older producers
 
 
 class RequestStatusChanged(BaseModel):
@@ -224,6 +225,7 @@ class RequestStatusChanged(BaseModel):
     dealer_note: str | None = None
     tfc_message: str | None = None
     at: datetime
+    store_name: str = ""  # "" when unknown (requests stored before it was recorded)
 
 
 class RequestTimedOut(BaseModel):

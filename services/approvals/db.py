@@ -31,6 +31,7 @@ class Request(Base):
     program: Mapped[str] = mapped_column(String(32), default="")
     dealer_code: Mapped[str] = mapped_column(String(16))
     store_code: Mapped[str] = mapped_column(String(16))
+    store_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     submitter: Mapped[dict[str, Any]] = mapped_column(JSON)  # Party
     # The request's own flow (dealer settings at submit/restart, minus self-approval)
     store_step: Mapped[bool] = mapped_column(Boolean)

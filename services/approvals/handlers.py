@@ -190,6 +190,7 @@ class Approvals:
                 program=event.program,
                 dealer_code=event.dealer_code,
                 store_code=event.store_code,
+                store_name=event.store_name,
                 submitter=event.submitter.model_dump(mode="json"),
                 store_step=flow.store_step,
                 hq_step=flow.hq_step,
@@ -493,6 +494,7 @@ class Approvals:
             dealer_note=req.dealer_note,
             tfc_message=req.tfc_message,
             at=now,
+            store_name=req.store_name,
         )
         envelope = Envelope[RequestStatusChanged](
             source=SOURCE, type=REQUEST_STATUS_CHANGED, subject=req.request_id, data=changed

@@ -112,6 +112,7 @@ def list_item(req: Request) -> dict[str, Any]:
         "contractor_name": req.contractor_name,
         "dealer_code": req.dealer_code,
         "store_code": req.store_code,
+        "store_name": req.store_name,
         "submitter": req.submitter,
         "submitted_at": iso(req.submitted_at),
         "requested_at": iso(req.requested_at),

@@ -222,6 +222,7 @@ async def submit_return(
                     contract_no=contract_no,
                     dealer_code=contract.dealer_code,
                     store_code=view.store_code,
+                    store_name=view.store_name,
                     contractor_name=contract.contractor_name,
                     program=contract.program,
                     submitter=_party(user),

@@ -38,6 +38,7 @@ def submission(
     request_id: str | None = None,
     contract_no: str | None = None,
     contractor_name: str = "山田 太郎",
+    store_name: str = "",
     body: dict[str, Any] | None = None,
 ) -> Envelope[ReturnSubmitted]:
     u = USERS_BY_ID[submitter]
@@ -47,6 +48,7 @@ def submission(
         contract_no=contract_no or f"C{uuid.uuid4().hex[:9].upper()}",
         dealer_code=u.dealer_code,
         store_code=store,
+        store_name=store_name,
         contractor_name=contractor_name,
         program="gamma_finance",
         submitter=party(submitter),

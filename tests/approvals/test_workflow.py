@@ -396,3 +396,23 @@ async def test_fifty_concurrent_actions_have_exactly_one_winner(env: Env) -> Non
     assert after["version"] == 2 and len(after["history"]) == 2
     events = await records_for(b, REQUEST_STATUS, rid, expect=2)
     assert [e["data"]["version"] for e in events] == [1, 2]
+
+
+async def test_pages_and_items_show_the_store_name_or_else_the_code(env: Env) -> None:
+    c, b = env.client, env.bootstrap
+    await env.set_flow(True, False)
+    named = await submit(b, c, STAFF, contract_no="STORE0001", store_name="品川店")
+    unnamed = await submit(b, c, STAFF, contract_no="STORE0002")  # a producer that did not send it
+    assert (named["store_name"], unnamed["store_name"]) == ("品川店", "")
+    listed = await c.get("/api/v1/requests", params={"contract_no": "STORE0001"}, headers=auth(STAFF))
+    assert [i["store_name"] for i in listed.json()["items"]] == ["品川店"]
+    page = (await c.get("/requests", params={"contract_no": "STORE0001"}, cookies=cookies(STAFF))).text
+    assert "<td>品川店</td>" in page and "<td>S0101</td>" not in page
+    page = (await c.get("/requests", params={"contract_no": "STORE0002"}, cookies=cookies(STAFF))).text
+    assert "<td>S0101</td>" in page
+    detail = (await c.get(f"/requests/{named['request_id']}", cookies=cookies(STAFF))).text
+    assert "<dt>店舗</dt><dd>品川店</dd>" in detail
+    detail = (await c.get(f"/requests/{unnamed['request_id']}", cookies=cookies(STAFF))).text
+    assert "<dt>店舗</dt><dd>S0101</dd>" in detail
+    events = await records_for(b, REQUEST_STATUS, named["request_id"], expect=1)
+    assert events[0]["data"]["store_name"] == "品川店"

@@ -69,11 +69,12 @@ async def test_a_submission_enters_the_workflow_once_and_blocks_a_second_until_c
     envelope = RawEnvelope.model_validate(event)
     assert (envelope.type, envelope.subject) == (RETURN_SUBMITTED, no)
     data = ReturnSubmitted.model_validate(envelope.data)
-    assert (data.request_id, data.contract_no, data.dealer_code, data.store_code) == (
+    assert (data.request_id, data.contract_no, data.dealer_code, data.store_code, data.store_name) == (
         request_id,
         no,
         "D001",
         "S0101",
+        "品川店",
     )
     assert (data.submitter.user_id, data.contractor_name, data.program) == (
         "d1s1-staff1",
@@ -233,7 +234,7 @@ async def test_the_copies_follow_tfc_and_selection(env: Env) -> None:
     r = await env.client.post("/api/v1/returns", json=body(moved), headers=auth("d1s2-staff1"))
     assert r.status_code == 202, r.text
     [event] = await eventually(lambda: submitted_events(env, {moved}, 1))
-    assert event["data"]["store_code"] == "S0102"
+    assert (event["data"]["store_code"], event["data"]["store_name"]) == ("S0102", "世田谷店")
 
     # TFC's next snapshot still naming 品川店 does not undo the reassignment; TFC moving it does
     await publish(env.bootstrap, TFC_CONTRACTS, moved, contract(moved, version=2, model="アクア"))
