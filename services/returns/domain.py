@@ -36,6 +36,24 @@ EXTRA_TFC_PROCEDURE_NOTICE = (
 )
 # Request statuses after which the contract has no open return request any more.
 CLOSED_STATUSES = frozenset({"completed", "withdrawn"})
+CONFIRM_SUBMIT = "この内容で送信します。よろしいですか？"
+
+
+def status_colour(status: str) -> str:
+    """The colour class of a request status (SPEC §5.2): sent back red, awaiting approval yellow."""
+    if status.endswith("_back"):
+        return "red"
+    if status.endswith("_pending"):
+        return "yellow"
+    return ""
+
+
+def ymd(value: str | date | None) -> str:
+    """A date as the screens show it: YYYY/MM/DD (ISO text or a date; empty stays empty)."""
+    if not value:
+        return ""
+    d = value if isinstance(value, date) else date.fromisoformat(value)
+    return f"{d:%Y/%m/%d}"
 
 
 def today_in_tokyo(now: datetime) -> date:

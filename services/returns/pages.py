@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from services.returns import handlers
 from services.returns.api import pdf_response
 from services.returns.domain import (
+    CONFIRM_SUBMIT,
     EXTRA_TFC_PROCEDURE_NOTICE,
     NOTIFY_LABEL,
     RESULT_LABELS,
@@ -20,8 +21,10 @@ from services.returns.domain import (
     ReturnForm,
     check_eligibility,
     needs_extra_tfc_procedure,
+    status_colour,
     today_in_tokyo,
     validate_form,
+    ymd,
 )
 from services.returns.handlers import ContractView, ReturnRefused
 from services.returns.printing import input_sections
@@ -37,7 +40,10 @@ templates.env.globals.update(
     NOTIFY_LABEL=NOTIFY_LABEL,
     EXTRA_TFC_PROCEDURE_NOTICE=EXTRA_TFC_PROCEDURE_NOTICE,
     SELECTION_LABELS=SELECTION_LABELS,
+    CONFIRM_SUBMIT=CONFIRM_SUBMIT,
 )
+templates.env.filters["ymd"] = ymd
+templates.env.filters["status_colour"] = status_colour
 # Statuses after which the submitter should tell the approver (manual 5. ⑥).
 APPROVAL_PENDING = frozenset({"store_pending", "hq_pending"})
 FORM_FIELDS = (

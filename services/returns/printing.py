@@ -14,6 +14,7 @@ from services.returns.domain import (
     NOTIFY_LABEL,
     RESULT_LABELS,
     TOKYO,
+    ymd,
 )
 from shared.pdf import register_japanese_font
 from shared.requests import NOT_RETURNED_REASONS
@@ -28,7 +29,7 @@ def input_sections(s: Any) -> list[tuple[str, list[tuple[str, str]]]]:
     if p["result"] == "returned":
         result_rows = [
             ("車両返却結果", RESULT_LABELS["returned"]),
-            ("車両返却受領日", p["returned_on"] or ""),
+            ("車両返却受領日", ymd(p["returned_on"])),
         ]
     else:
         reason = NOT_RETURNED_REASONS.get(p.get("not_returned_reason") or "", "")
@@ -60,7 +61,7 @@ def input_sections(s: Any) -> list[tuple[str, list[tuple[str, str]]]]:
                 ("制度", c.get("program_label", "")),
                 (
                     "リース満了年月日" if c.get("contract_kind") == "lease" else "最終回年月日",
-                    c.get("final_payment_date", ""),
+                    ymd(c.get("final_payment_date")),
                 ),
             ],
         ),

@@ -14,8 +14,10 @@ from services.returns.domain import (
     check_eligibility,
     needs_extra_tfc_procedure,
     normalise_phone,
+    status_colour,
     today_in_tokyo,
     validate_form,
+    ymd,
 )
 from shared.events import EXTRA_TFC_PROCEDURE_PROGRAMS, OPEN_END_PROGRAMS, PROGRAM_LABELS
 from shared.requests import NOT_RETURNED_REASONS, VehicleReturnPayload
@@ -304,3 +306,27 @@ def test_the_tokyo_day_boundary_decides_the_future() -> None:
     assert check(form, today=today_in_tokyo(just_before_midnight_utc))[1] == []
     assert codes(form) == []
     assert check(form, today=date(2026, 5, 14))[1][0].code == "returned_on_in_future"
+
+
+@pytest.mark.parametrize(
+    ("status", "colour"),
+    [
+        ("staff_back", "red"),
+        ("store_back", "red"),
+        ("hq_back", "red"),
+        ("store_pending", "yellow"),
+        ("hq_pending", "yellow"),
+        ("requested", ""),
+        ("tfc_processing", ""),
+        ("completed", ""),
+        ("withdrawn", ""),
+    ],
+)
+def test_status_colour_follows_spec_5_2(status: str, colour: str) -> None:
+    assert status_colour(status) == colour
+
+
+def test_dates_show_as_year_month_day_with_slashes() -> None:
+    assert ymd("2026-05-04") == "2026/05/04"
+    assert ymd(date(2026, 12, 31)) == "2026/12/31"
+    assert ymd(None) == ymd("") == ""

@@ -47,6 +47,7 @@ async def test_menu_form_confirm_ok_done(env: Env) -> None:
     menu = await c.get(f"/returns/contracts/{no}", cookies=STAFF)
     assert menu.status_code == 200
     assert "車両返却 結果入力" in menu.text and "進捗一覧" in menu.text
+    assert "<dd>2026/06/30</dd>" in menu.text  # 最終回年月日 as YYYY/MM/DD like the other pages
     assert (
         f'href="/returns/contracts/{no}/new"' in menu.text
         and f'href="/requests?contract_no={no}"' in menu.text
@@ -92,7 +93,9 @@ async def test_menu_form_confirm_ok_done(env: Env) -> None:
         f"/returns/contracts/{no}/confirm", data={**FORM, "idempotency_key": key}, cookies=STAFF
     )
     assert confirm.status_code == 200, confirm.text
-    assert "確認" in confirm.text and ">OK<" in confirm.text and "2026-05-14" in confirm.text
+    assert "確認" in confirm.text and ">OK<" in confirm.text
+    assert "<dd>2026/05/14</dd>" in confirm.text and "<dd>2026/06/30</dd>" in confirm.text
+    assert """id="ok" onclick="return confirm('この内容で送信します。よろしいですか？')""" in confirm.text
     assert "TFCから別途ご案内" in confirm.text  # マックスバリュープランA needs the extra TFC procedure
     fields = hidden(confirm.text)
     assert fields["idempotency_key"] == key and fields["contact1"] == "03-1234-5678"
@@ -114,8 +117,12 @@ async def test_menu_form_confirm_ok_done(env: Env) -> None:
     done_url = ok1.headers["location"]
     request_id = done_url.split("/")[2]
     assert done_url == f"/returns/{request_id}/done"
-    events = submissions_for(await read_all(env.bootstrap, RETURN_SUBMISSIONS), {no})
-    assert [e["data"]["request_id"] for e in events] == [request_id]
+
+    async def sent_once() -> None:  # the outbox relay publishes shortly after the commit
+        events = submissions_for(await read_all(env.bootstrap, RETURN_SUBMISSIONS), {no})
+        assert [e["data"]["request_id"] for e in events] == [request_id]
+
+    await eventually(sent_once)
 
     # approvals has not answered yet: 受付処理中 with a link to the request
     done = await c.get(done_url, cookies=STAFF)
@@ -132,7 +139,7 @@ async def test_menu_form_confirm_ok_done(env: Env) -> None:
 
     async def shows_status() -> None:
         page = await c.get(done_url, cookies=STAFF)
-        assert 'data-status="store_pending">店舗承認者手続中' in page.text
+        assert 'class="status status-yellow" data-status="store_pending">店舗承認者手続中' in page.text
         assert "承認者へ承認依頼のご連絡をお願いします" in page.text
 
     await eventually(shows_status)
@@ -185,8 +192,12 @@ async def test_not_returned_with_other_reason(env: Env) -> None:
     )
     ok = await env.client.post(f"/returns/contracts/{no}", data=hidden(confirm.text), cookies=STAFF)
     assert ok.status_code == 303
-    [event] = submissions_for(await read_all(env.bootstrap, RETURN_SUBMISSIONS), {no})
-    payload = event["data"]["payload"]
+
+    async def sent() -> dict:
+        [event] = submissions_for(await read_all(env.bootstrap, RETURN_SUBMISSIONS), {no})
+        return event
+
+    payload = (await eventually(sent))["data"]["payload"]
     assert (payload["result"], payload["not_returned_reason"], payload["notify_on_completion"]) == (
         "not_returned",
         "other",
