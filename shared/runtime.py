@@ -19,6 +19,7 @@ from shared.outbox import Inbox, Outbox
 from shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)
+STOP_GRACE_S = 5.0  # how long stop() waits for the background loops before cancelling them
 
 
 async def consumer_lag(settings: CommonSettings, subscriptions: list[tuple[str, str]]) -> dict[str, int]:
@@ -137,6 +138,10 @@ class Runtime:
     async def stop(self) -> None:
         self._stopping.set()
         self.outbox.notify()
+        # The loops watch `stopping`: let them end the round in progress. Cancelling one inside a
+        # transaction cancels its rollback too, and SQLAlchemy prints "Exception during reset" on shutdown.
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=STOP_GRACE_S)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
