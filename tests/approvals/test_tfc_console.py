@@ -6,6 +6,8 @@ import asyncio
 import json
 import subprocess
 import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from devtools.app import create_app as create_devtools
 from devtools.settings import DevtoolsSettings
@@ -26,7 +28,9 @@ async def test_send_update_publishes_a_request_update(kafka_bootstrap: str) -> N
 async def test_console_lists_requests_and_answers_them(env: Env) -> None:
     c, b = env.client, env.bootstrap
     await env.set_flow(False, False)
-    rid = (await submit(b, c, "d1s1-staff1", contract_no="TFCCONSOLE1"))["request_id"]
+    submitted = await submit(b, c, "d1s1-staff1", contract_no="TFCCONSOLE1")
+    rid = submitted["request_id"]
+    requested_in_tokyo = datetime.fromisoformat(submitted["requested_at"]).astimezone(ZoneInfo("Asia/Tokyo"))
     settings = DevtoolsSettings(kafka_bootstrap_servers=b, smtp_catcher_port=free_port(), seed_on_start=False)
     async with running(create_devtools(settings)) as console:
 
@@ -40,6 +44,7 @@ async def test_console_lists_requests_and_answers_them(env: Env) -> None:
         assert item["event"] == "requested" and item["contract_no"] == "TFCCONSOLE1"
         page = await console.get("/tfc")
         assert page.status_code == 200 and rid in page.text and "TFCコンソール" in page.text
+        assert f"<td>{requested_in_tokyo:%Y/%m/%d %H:%M:%S}</td>" in page.text  # 依頼日時 in Japan time
         sent = await console.post(f"/tfc/requests/{rid}/updates", data={"action": "accept"})
         assert sent.status_code == 303
         await wait_request(c, rid, "d1s1-staff1", "tfc_processing")
