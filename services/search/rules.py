@@ -84,6 +84,13 @@ SELECTION_LABELS: dict[str, str] = {
     "refinance": "再分割",
 }
 
+# Why TFC handles a contract itself (the feed's `tfc_handling`); an unknown code is shown as it is.
+TFC_HANDLING_LABELS: dict[str, str] = {"total_loss": "車両全損"}
+
+
+def tfc_handling_label(code: str | None) -> str | None:
+    return TFC_HANDLING_LABELS.get(code, code) if code else None
+
 
 def is_completed(contract_status: str, request_status: str | None) -> bool:
     """完了: TFC closed the contract (settled / returned / refinanced) or the return request completed."""

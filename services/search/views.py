@@ -76,6 +76,7 @@ def detail(c: Contract, today: date, role: str, history: list[MemoHistory]) -> d
             "final_payment_amount": c.final_payment_amount,
             "annual_rate": float(c.annual_rate),
             "tfc_handling": c.tfc_handling,
+            "tfc_handling_label": rules.tfc_handling_label(c.tfc_handling),
             "receivable_purchased": c.receivable_purchased,
             "status": c.status,
         },

@@ -405,3 +405,9 @@ def test_current_request_prefers_the_latest_live_one() -> None:
     assert current_request([w]) == w
     assert current_request([w, live]) == live
     assert current_request([live, w, done]) == done
+
+
+def test_tfc_handling_labels_in_japanese_unknown_codes_as_they_are() -> None:
+    assert rules.tfc_handling_label("total_loss") == "車両全損"
+    assert rules.tfc_handling_label("fraud_check") == "fraud_check"
+    assert rules.tfc_handling_label(None) is None and rules.tfc_handling_label("") is None

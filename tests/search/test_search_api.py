@@ -399,6 +399,9 @@ async def test_detail_json(world: World) -> None:
     assert actions["refinance"]["enabled"]  # 2025-12-10 ≤ today ≤ 2026-09-10
     assert not actions["assignment"]["enabled"]
     d = (await world.get("manager", "/api/v1/contracts/D1")).json()
+    assert (d["contract"]["tfc_handling"], d["contract"]["tfc_handling_label"]) == ("total_loss", "車両全損")
+    page = (await world.client.get("/contracts/D1", cookies=world.cookies("manager"))).text
+    assert "TFC対応: 車両全損" in page and "total_loss" not in page
     actions = {a["key"]: a for a in d["actions"]}
     assert actions["refinance"]["enabled"] and d["refinance_window"]["from"] == "2026-04-30"
     assert actions["assignment"]["enabled"]
