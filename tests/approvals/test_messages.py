@@ -105,6 +105,7 @@ async def test_health_docs_and_asyncapi(env: Env) -> None:
     assert "/api/v1/requests/{request_id}/approve" in paths
     doc = (await c.get("/asyncapi/approvals.json")).json()
     text = str(doc)
-    for topic in ("jpass.returns.v1", "tfc.request-updates.v1", "jpass.requests.v1", "jpass.request-status.v1"):
+    topics = ("jpass.returns.v1", "tfc.request-updates.v1", "jpass.requests.v1", "jpass.request-status.v1")
+    for topic in topics:
         assert topic in text, topic
     assert (await c.get("/asyncapi/approvals")).status_code == 200
