@@ -46,6 +46,9 @@ OUTBOX_BACKLOG = Gauge(
 OUTBOX_PUBLISHED = Counter(
     "jpass_outbox_published_total", "Messages the outbox relay published", ["service"], registry=REGISTRY
 )
+EMAILS = Counter(
+    "jpass_emails_total", "E-mails by outcome (sent, failed, retried)", ["kind", "outcome"], registry=REGISTRY
+)
 CONSUMER_LAG = Gauge(
     "jpass_consumer_lag", "Messages behind the end of the topic", ["service", "topic"], registry=REGISTRY
 )

@@ -119,7 +119,7 @@ class Runtime:
         if self.settings.auto_create_schema:
             await self.create_schema()
         await self.wait_for_broker()
-        await self.broker.start()
+        await self._start_broker()
         self.broker_ready = True
         self.spawn(
             self.outbox.run(
@@ -127,6 +127,21 @@ class Runtime:
             ),
             "outbox-relay",
         )
+
+    async def _start_broker(self, attempts: int = 3) -> None:
+        """Start the consumers. aiokafka waits for its partition assignment without a time limit, and a
+        group join on Tansu has been seen to stall (rarely, under load): give up after a while and join
+        again with fresh members instead of hanging the service's start for ever."""
+        for attempt in range(1, attempts + 1):
+            try:
+                await asyncio.wait_for(self.broker.start(), timeout=self.settings.broker_start_timeout_s)
+                return
+            except TimeoutError:
+                log.warning("consumers of %s did not get their partitions (attempt %d)", self.name, attempt)
+                with contextlib.suppress(Exception):
+                    await self.broker.stop()
+                if attempt == attempts:
+                    raise
 
     async def connect_producer(self) -> AIOKafkaProducer:
         """A fresh, started producer for the outbox relay, after making sure the topics exist."""

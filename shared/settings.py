@@ -25,6 +25,8 @@ class CommonSettings(BaseSettings):
     kafka_session_timeout_ms: int = 10000
     kafka_heartbeat_interval_ms: int = 3000
     kafka_request_timeout_ms: int = 5000
+    # A consumer group join that takes longer is abandoned and tried again (see Runtime._start_broker).
+    broker_start_timeout_s: float = 60.0
     # How long a consumer's fetch may wait for data. Tansu (the local broker) holds every fetch for the
     # whole wait even when data arrives, so aiokafka's 500 ms default added up to 500 ms to every hop of
     # an event. Shorter costs idle fetches: 12 idle consumers use ~0.13 cores at 50 ms, ~0.07 at 100 ms

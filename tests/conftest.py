@@ -14,6 +14,7 @@ os.environ.setdefault("JPASS_KAFKA_SESSION_TIMEOUT_MS", "1000")
 os.environ.setdefault("JPASS_KAFKA_HEARTBEAT_INTERVAL_MS", "200")
 os.environ.setdefault("JPASS_OUTBOX_POLL_INTERVAL_S", "0.2")
 os.environ.setdefault("JPASS_LOG_JSON", "false")
+os.environ.setdefault("JPASS_BROKER_START_TIMEOUT_S", "20")
 
 from tests.support import Tansu, create_pg_database, drop_pg_database
 

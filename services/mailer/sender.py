@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.mailer import domain
 from services.mailer.config import MailerSettings
 from services.mailer.db import MAIL_FAILED, MAIL_PENDING, MAIL_SENT, Mail, as_utc, utcnow
+from shared.observability import EMAILS
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class MailSender:
             except Exception as e:
                 outcome = classify(e)
                 mail.last_error = f"{type(e).__name__}: {e}"[:1000]
+                EMAILS.labels(mail.kind, "failed" if outcome is Outcome.FAILED else "retried").inc()
                 if outcome is Outcome.FAILED:
                     mail.status = MAIL_FAILED
                     log.error("mail %s refused permanently: %s", mail.id, mail.last_error)
@@ -121,6 +123,7 @@ class MailSender:
                     log.warning("mail %s not sent (attempt %d): %s", mail.id, mail.attempts, mail.last_error)
                 return outcome
             mail.status, mail.sent_at, mail.last_error = MAIL_SENT, utcnow(), None
+            EMAILS.labels(mail.kind, "sent").inc()
             return Outcome.SENT
 
     async def run(self, stopping: asyncio.Event) -> None:

@@ -51,6 +51,8 @@ async def test_mails_wait_for_smtp_and_go_out_once_even_across_a_restart(
             assert all(i["last_error"] and i["status_label"].startswith("再送待ち") for i in items)
 
         await eventually(retried_while_down)
+        metrics = (await client.get("/mailer/metrics")).text
+        assert 'jpass_emails_total{kind="approval_request",outcome="retried"}' in metrics
         await smtp.start()
 
         async def all_sent() -> None:
