@@ -152,7 +152,7 @@ def subscribe(
 
     One group per (service, topic): several consumers of one group subscribed to *different* topics can
     leave one of them without partitions forever on Tansu (aiokafka's start then waits on it)."""
-    service, group_id = group_id, f"{group_id}.{topic}"
+    service, group_id = group_id, f"{group_id}.{topic}{settings.consumer_group_suffix}"
 
     async def handle(msg: KafkaMessage) -> str:
         try:

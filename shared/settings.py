@@ -27,6 +27,9 @@ class CommonSettings(BaseSettings):
     kafka_request_timeout_ms: int = 5000
     # A consumer group join that takes longer is abandoned and tried again (see Runtime._start_broker).
     broker_start_timeout_s: float = 60.0
+    # Appended to every consumer group id. Empty in every deployment; the test suite gives each test
+    # module its own, so apps of one module never join the groups of another module's apps.
+    consumer_group_suffix: str = ""
     # How long a consumer's fetch may wait for data. Tansu (the local broker) holds every fetch for the
     # whole wait even when data arrives, so aiokafka's 500 ms default added up to 500 ms to every hop of
     # an event. Shorter costs idle fetches: 12 idle consumers use ~0.13 cores at 50 ms, ~0.07 at 100 ms

@@ -4,6 +4,7 @@ and the running PostgreSQL (DATABASE_URL, else 127.0.0.1:5432/test) with a fresh
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +18,21 @@ os.environ.setdefault("JPASS_LOG_JSON", "false")
 os.environ.setdefault("JPASS_BROKER_START_TIMEOUT_S", "20")
 
 from tests.support import Tansu, create_pg_database, drop_pg_database
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_consumer_groups(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test module's apps use consumer groups of their own on the shared broker (a group joined by
+    another module's still-running app would share out the partitions between the two)."""
+    previous = os.environ.get("JPASS_CONSUMER_GROUP_SUFFIX")
+    os.environ["JPASS_CONSUMER_GROUP_SUFFIX"] = (
+        f".{request.module.__name__.rsplit('.', 1)[-1]}.{uuid.uuid4().hex[:6]}"
+    )
+    yield
+    if previous is None:
+        os.environ.pop("JPASS_CONSUMER_GROUP_SUFFIX", None)
+    else:
+        os.environ["JPASS_CONSUMER_GROUP_SUFFIX"] = previous
 
 
 @pytest.fixture(scope="session")

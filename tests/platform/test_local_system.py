@@ -119,7 +119,8 @@ def run_once(tmp_path: Path, env: dict[str, str]) -> None:
     assert "Traceback" not in log, log[-4000:]
     for port in (env["JPASS_GATEWAY_PORT"], env["JPASS_SEARCH_PORT"], env["JPASS_BROKER_PORT"]):
         with socket.socket() as s:
-            s.bind(("127.0.0.1", int(port)))  # freed
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT of closed connections is fine
+            s.bind(("127.0.0.1", int(port)))  # nobody listens any more
 
 
 def test_the_whole_local_system_runs_stops_cleanly_and_starts_again(tmp_path: Path) -> None:

@@ -194,8 +194,9 @@ async def test_not_returned_with_other_reason(env: Env) -> None:
     assert ok.status_code == 303
 
     async def sent() -> dict:
-        [event] = submissions_for(await read_all(env.bootstrap, RETURN_SUBMISSIONS), {no})
-        return event
+        events = submissions_for(await read_all(env.bootstrap, RETURN_SUBMISSIONS), {no})
+        assert len(events) == 1, events  # eventually retries on AssertionError only
+        return events[0]
 
     payload = (await eventually(sent))["data"]["payload"]
     assert (payload["result"], payload["not_returned_reason"], payload["notify_on_completion"]) == (
