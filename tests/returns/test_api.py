@@ -253,8 +253,11 @@ async def test_the_copies_follow_tfc_and_selection(env: Env) -> None:
         env.bootstrap, TFC_CONTRACTS, moved, contract(moved, version=4, store="S0101", model="ノア")
     )
     await eventually(lambda: seen("d1s1-staff1", "ノア", "S0101"))
-    dead = await read_topic(env.bootstrap, dead_letter(SELECTION_EVENTS), expect=1)
-    assert any(json.loads(d.value).get("type") == "jpass.selection.unknown" for d in dead)
+    async def dead_lettered() -> None:  # the topic is shared with other tests: skip their poison
+        dead = await read_topic(env.bootstrap, dead_letter(SELECTION_EVENTS), expect=10**6, timeout_s=1)
+        assert any(b'"jpass.selection.unknown"' in d.value and reverted.encode() in d.value for d in dead)
+
+    await eventually(dead_lettered)
 
 
 async def test_input_print_pdf(env: Env) -> None:
