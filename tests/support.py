@@ -271,3 +271,17 @@ class LocalSystem:
             self.proc.wait()
         self._log.close()
         self.proc = None
+
+
+async def wait_dead_lettered(
+    bootstrap: str, topic: str, matches: Callable[[Any], bool], timeout_s: float = 20.0
+) -> list[Any]:
+    """Wait until a record of `topic` that `matches` is there. Dead-letter topics are shared with other
+    tests on the session broker, so read all of it each time rather than the first records."""
+
+    async def found() -> list[Any]:
+        records = [r for r in await read_topic(bootstrap, topic, expect=10**9, timeout_s=1.0) if matches(r)]
+        assert records, f"nothing matching on {topic}"
+        return records
+
+    return await eventually(found, timeout_s=timeout_s)

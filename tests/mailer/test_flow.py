@@ -15,7 +15,7 @@ from shared.events import Envelope
 from shared.topics import REQUEST_STATUS, REQUEST_TIMEOUTS, dead_letter
 from tests.mailer.conftest import Smtp, mailer_settings, publish_all, wait_processed
 from tests.mailer.factories import envelope, party, status_changed, timed_out
-from tests.support import auth, eventually, publish, read_topic, running, token_for
+from tests.support import auth, eventually, publish, running, token_for, wait_dead_lettered
 
 XSS = '<script>alert("x")</script>'
 
@@ -230,8 +230,9 @@ async def test_every_mail_once_none_suppressed_and_the_log_scoped(
     }
     assert all(i["request_url"] == f"https://jpass.example/requests/{i['request_id']}" for i in log)
 
-    dead = await read_topic(kafka_bootstrap, dead_letter(REQUEST_STATUS), expect=1)
-    assert any(bogus["id"].encode() in r.value for r in dead)
+    await wait_dead_lettered(
+        kafka_bootstrap, dead_letter(REQUEST_STATUS), lambda r: bogus["id"].encode() in r.value
+    )
 
 
 async def test_mail_log_is_for_hq_of_the_own_dealer_only(

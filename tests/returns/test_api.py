@@ -253,6 +253,7 @@ async def test_the_copies_follow_tfc_and_selection(env: Env) -> None:
         env.bootstrap, TFC_CONTRACTS, moved, contract(moved, version=4, store="S0101", model="ノア")
     )
     await eventually(lambda: seen("d1s1-staff1", "ノア", "S0101"))
+
     async def dead_lettered() -> None:  # the topic is shared with other tests: skip their poison
         dead = await read_topic(env.bootstrap, dead_letter(SELECTION_EVENTS), expect=10**6, timeout_s=1)
         assert any(b'"jpass.selection.unknown"' in d.value and reverted.encode() in d.value for d in dead)

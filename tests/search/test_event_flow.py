@@ -12,7 +12,7 @@ from services.search.config import SearchSettings
 from services.search.main import create_app
 from shared.topics import REQUEST_STATUS, SELECTION_EVENTS, TFC_CONTRACTS, dead_letter
 from tests.search.factories import assignment, envelope, memo, request_status, selection, snapshot
-from tests.support import auth, eventually, publish, read_topic, running, token_for
+from tests.support import auth, eventually, publish, running, token_for, wait_dead_lettered
 
 TODAY = date(2026, 5, 20)
 
@@ -106,5 +106,8 @@ async def test_events_flow_into_list_and_detail(
 
         unknown = envelope("jpass.selection.unknown", no, snapshot(no))
         await publish(kafka_bootstrap, SELECTION_EVENTS, no, unknown.model_dump_json().encode())
-        dead = await read_topic(kafka_bootstrap, dead_letter(SELECTION_EVENTS), expect=1)
-        assert any(b"jpass.selection.unknown" in r.value for r in dead)
+        await wait_dead_lettered(
+            kafka_bootstrap,
+            dead_letter(SELECTION_EVENTS),
+            lambda r: b"jpass.selection.unknown" in r.value and no.encode() in r.value,
+        )
