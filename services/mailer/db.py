@@ -48,6 +48,8 @@ class Mail(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # W3C trace context of the event that triggered the mail: the sender continues that trace.
+    traceparent: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
         Index("ix_mails_due", "status", "next_attempt_at"),

@@ -11,6 +11,7 @@ from services.mailer import domain
 from services.mailer.db import MAIL_PENDING, KnownRequestRow, Mail, inbox, utcnow
 from services.mailer.render import MailFacts, MailRenderer, facts_from_status_change, facts_from_timeout
 from shared.events import RequestStatusChanged, RequestTimedOut
+from shared.observability import current_trace_headers
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ async def _record(
                 attempts=0,
                 created_at=now,
                 next_attempt_at=now,
+                traceparent=current_trace_headers().get("traceparent"),
             )
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
         )

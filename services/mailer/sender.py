@@ -19,13 +19,14 @@ from email.utils import format_datetime
 from enum import Enum
 
 import aiosmtplib
+from opentelemetry.trace import SpanKind
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.mailer import domain
 from services.mailer.config import MailerSettings
 from services.mailer.db import MAIL_FAILED, MAIL_PENDING, MAIL_SENT, Mail, as_utc, utcnow
-from shared.observability import EMAILS
+from shared.observability import EMAILS, attach_from_headers, detach, tracer
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +107,11 @@ class MailSender:
             # Take the write lock before sending (SQLite: a later lock upgrade could fail after the
             # relay accepted the mail, leaving it pending and so sent twice).
             await session.flush()
+            token = attach_from_headers({"traceparent": mail.traceparent} if mail.traceparent else {})
             try:
-                await self._send(build_message(mail, self.settings), mail.recipient)
+                with tracer().start_as_current_span("send e-mail", kind=SpanKind.CLIENT) as span:
+                    span.set_attribute("jpass.mail.kind", mail.kind)
+                    await self._send(build_message(mail, self.settings), mail.recipient)
             except Exception as e:
                 outcome = classify(e)
                 mail.last_error = f"{type(e).__name__}: {e}"[:1000]
@@ -122,6 +126,8 @@ class MailSender:
                     mail.next_attempt_at = utcnow() + timedelta(seconds=delay)
                     log.warning("mail %s not sent (attempt %d): %s", mail.id, mail.attempts, mail.last_error)
                 return outcome
+            finally:
+                detach(token)
             mail.status, mail.sent_at, mail.last_error = MAIL_SENT, utcnow(), None
             EMAILS.labels(mail.kind, "sent").inc()
             return Outcome.SENT
