@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fastapi import FastAPI
 from sqlalchemy import Column, Integer, MetaData, String, Table
 
-from bench.common import Section
+from bench.common import Section, free_port
 from devtools.broker import tansu_command
 from devtools.demo import USERS_BY_ID
 from services.returns.db import Base, Contract, ContractSelection
@@ -74,12 +74,6 @@ def baseline_app() -> FastAPI:
 
 
 # ------------------------------------------------------------------------------------ infrastructure
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager

@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,7 @@ import asyncpg
 import httpx
 from sqlalchemy.dialects import postgresql
 
-from bench.common import Section
+from bench.common import Section, dsn, free_port
 from devtools.broker import tansu_command
 from devtools.contracts import FAMILY, FAMILY_KANA, GIVEN, GIVEN_KANA, TOYOTA
 from services.search import queries, rules
@@ -57,16 +56,6 @@ PLATE_AREAS = ["品川", "世田谷", "練馬", "足立", "多摩", "横浜", "�
 PLATE_KANA = "あいうえかきくけこさすせそたちつてとなにぬねのはひふほまみむめもやゆよらりるれろわ"
 HANDLING = ["unselected", "unselected", "selected", "in_progress", "completed"]
 CATEGORIES = ["early_payoff", "cash", "vehicle_return", "refinance"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,46 +13,15 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import free_port
+from tests.support import local_system_env
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
 def system_env(tmp: Path) -> dict[str, str]:
-    ports = {
-        name: free_port()
-        for name in (
-            "GATEWAY",
-            "BROKER",
-            "SEARCH",
-            "SELECTION",
-            "RETURNS1",
-            "RETURNS2",
-            "APPROVALS",
-            "MAILER",
-            "DEVTOOLS",
-            "SMTP_CATCHER",
-        )
-    }
-    env = dict(os.environ)
-    env.update({f"JPASS_{k}_PORT": str(v) for k, v in ports.items()})
-    env.update(
-        PATH=f"{BIN}:{env['PATH']}",
-        JPASS_AUTO_CREATE_SCHEMA="false",  # as `make run`: the schema comes from the migrations
-        JPASS_CADDYFILE=str(ROOT / "deploy/Caddyfile"),
-        JPASS_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{ports['BROKER']}",
-        JPASS_SMTP_PORT=str(ports["SMTP_CATCHER"]),
-        JPASS_SEED_CONTRACTS="300",
-        SEARCH_UPSTREAM=f"127.0.0.1:{ports['SEARCH']}",
-        SELECTION_UPSTREAM=f"127.0.0.1:{ports['SELECTION']}",
-        RETURNS_UPSTREAMS=f"127.0.0.1:{ports['RETURNS1']} 127.0.0.1:{ports['RETURNS2']}",
-        APPROVALS_UPSTREAM=f"127.0.0.1:{ports['APPROVALS']}",
-        MAILER_UPSTREAM=f"127.0.0.1:{ports['MAILER']}",
-        DEVTOOLS_UPSTREAM=f"127.0.0.1:{ports['DEVTOOLS']}",
-    )
-    (tmp / "var").mkdir(exist_ok=True)
-    return env
+    # as `make run`: the schema comes from the migrations
+    return local_system_env(tmp, {"JPASS_AUTO_CREATE_SCHEMA": "false", "JPASS_SEED_CONTRACTS": "300"})
 
 
 def wait_ready(base: str, timeout_s: float = 90) -> None:
