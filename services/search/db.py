@@ -172,21 +172,31 @@ class SavedSearch(Base):
     __table_args__ = (UniqueConstraint("user_id", "name", name="uq_saved_searches_user_name"),)
 
 
-# Partial name/plate/model search: trigram GIN indexes, PostgreSQL only (SQLite scans).
-_TRIGRAM_COLUMNS = ("search_name", "search_plate", "search_model")
-event.listen(
-    Contract.__table__,
-    "before_create",
-    DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"),
-)
-for _column in _TRIGRAM_COLUMNS:
+# Partial name/plate/model search (PostgreSQL only; SQLite scans): GIN indexes over each row's
+# dealer-scoped bigrams, `jpass_bigrams(dealer_code, column)` = {'D001:山田', 'D001:田太', …}. A
+# query ANDs `jpass_bigrams(...) @> <the needle's bigrams>` (queries.contains) to its LIKE, so a
+# needle of two or more characters reads only that dealer's candidates; a 2-character surname (山田)
+# included, which a trigram index cannot narrow. The same statements are in migration 0003.
+BIGRAM_COLUMNS = ("search_name", "search_plate", "search_model")
+BIGRAM_FUNCTION_SQL = """
+CREATE OR REPLACE FUNCTION jpass_bigrams(scope text, value text) RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT coalesce(array_agg(DISTINCT scope || ':' || substr(value, i, 2)), '{}'::text[])
+  FROM generate_series(1, length(value) - 1) AS i
+$$"""
+
+
+def bigram_index_sql(column: str) -> str:
+    return (
+        f"CREATE INDEX IF NOT EXISTS ix_contracts_bigram_{column} ON contracts "
+        f"USING gin (jpass_bigrams(dealer_code, {column})) WHERE {LISTED_SQL}"
+    )
+
+
+event.listen(Contract.__table__, "before_create", DDL(BIGRAM_FUNCTION_SQL).execute_if(dialect="postgresql"))
+for _column in BIGRAM_COLUMNS:
     event.listen(
-        Contract.__table__,
-        "after_create",
-        DDL(
-            f"CREATE INDEX IF NOT EXISTS ix_contracts_trgm_{_column} "
-            f"ON contracts USING gin ({_column} gin_trgm_ops)"
-        ).execute_if(dialect="postgresql"),
+        Contract.__table__, "after_create", DDL(bigram_index_sql(_column)).execute_if(dialect="postgresql")
     )
 
 outbox = Outbox(Base.metadata)

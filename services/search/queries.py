@@ -8,8 +8,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, text
+from sqlalchemy import Boolean, ColumnElement, Select, and_, case, func, literal, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from services.search import dashboard, rules
 from services.search.db import LISTED_SQL, STUB_VERSION, Contract, MemoHistory, RequestStatusEvent
@@ -20,9 +23,39 @@ CSV_BATCH = 1000
 _TOKEN = re.compile(r"^(?P<contract_no>[^@\s]{1,32})@(?P<seq>\d{1,12})$")
 
 
-def _contains(column: Any, needle: str) -> ColumnElement[bool]:
+class bigrams_contain(FunctionElement[bool]):
+    """`jpass_bigrams(dealer_code, column) @> ARRAY[tokens]::text[]` on PostgreSQL, where the bigram
+    GIN indexes answer it (services/search/db.py); always true elsewhere (SQLite has no such index)."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "jpass_bigrams_contain"
+
+
+@compiles(bigrams_contain, "postgresql")
+def _bigrams_contain_postgresql(element: bigrams_contain, compiler: SQLCompiler, **kw: Any) -> str:
+    dealer, column, *tokens = element.clauses
+    array = ", ".join(compiler.process(token, **kw) for token in tokens)
+    return (
+        f"jpass_bigrams({compiler.process(dealer, **kw)}, {compiler.process(column, **kw)}) "
+        f"@> ARRAY[{array}]::text[]"
+    )
+
+
+@compiles(bigrams_contain)
+def _bigrams_contain_other(element: bigrams_contain, compiler: SQLCompiler, **kw: Any) -> str:
+    return "1 = 1"
+
+
+def _contains(column: Any, needle: str, dealer_code: str) -> ColumnElement[bool]:
+    """`column` holds `needle` (LIKE), narrowed first by the dealer's bigram index when the needle has
+    a bigram (two or more characters)."""
     escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return column.like(f"%{escaped}%", escape="\\")
+    like = column.like(f"%{escaped}%", escape="\\")
+    tokens = [literal(f"{dealer_code}:{bigram}") for bigram in rules.bigrams(needle)]
+    if not tokens:
+        return like
+    return and_(bigrams_contain(Contract.dealer_code, column, *tokens), like)
 
 
 def scope_filter(user: User) -> list[ColumnElement[bool]]:
@@ -36,22 +69,22 @@ def scope_filter(user: User) -> list[ColumnElement[bool]]:
     return where
 
 
-def criteria_filter(criteria: rules.Criteria, today: date) -> list[ColumnElement[bool]]:
+def criteria_filter(criteria: rules.Criteria, today: date, dealer_code: str) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [text(LISTED_SQL)]
     if criteria.mode == "individual":
         if criteria.contract_no:
             where.append(Contract.contract_no == criteria.contract_no)
         if criteria.contractor_name:
-            where.append(_contains(Contract.search_name, criteria.contractor_name))
+            where.append(_contains(Contract.search_name, criteria.contractor_name, dealer_code))
         if criteria.registration_no:
-            where.append(_contains(Contract.search_plate, criteria.registration_no))
+            where.append(_contains(Contract.search_plate, criteria.registration_no, dealer_code))
     elif criteria.mode == "general":
         if criteria.final_from:
             where.append(Contract.final_payment_date >= criteria.final_from)
         if criteria.final_to:
             where.append(Contract.final_payment_date <= criteria.final_to)
         if criteria.model:
-            where.append(_contains(Contract.search_model, criteria.model))
+            where.append(_contains(Contract.search_model, criteria.model, dealer_code))
         if criteria.handling_status:
             where.append(Contract.handling_status == criteria.handling_status)
         if criteria.program:
@@ -74,7 +107,7 @@ def search_statements(
     user: User, criteria: rules.Criteria, today: date
 ) -> tuple[Select[tuple[int]], Select[tuple[Contract]]]:
     """(count, ordered rows without limit): the API, the CSV and the benchmark all use these."""
-    where = [*scope_filter(user), *criteria_filter(criteria, today)]
+    where = [*scope_filter(user), *criteria_filter(criteria, today, user.dealer_code)]
     count = select(func.count()).select_from(Contract).where(*where)
     rows = select(Contract).where(*where).order_by(*ordering(criteria.sort))
     return count, rows
@@ -96,7 +129,7 @@ async def stream_all(
 ) -> AsyncIterator[Any]:
     """Every matching row (plain rows, no ORM identity map) through a server-side cursor,
     CSV_BATCH rows in memory at a time."""
-    where = [*scope_filter(user), *criteria_filter(criteria, today)]
+    where = [*scope_filter(user), *criteria_filter(criteria, today, user.dealer_code)]
     stmt = (
         select(*Contract.__table__.columns)
         .where(*where)

@@ -41,8 +41,8 @@ async def test_upgrade_from_empty_gives_the_models_schema(
     finally:
         await engine.dispose()
     assert {"outbox", "inbox", "alembic_version"} <= tables
-    # PostgreSQL-only DDL the models add by event (search's trigram indexes) is not in the metadata.
-    diff = [d for d in diff if not (d[0] == "remove_index" and d[1].name.startswith("ix_contracts_trgm_"))]
+    # PostgreSQL-only DDL the models add by event (search's bigram indexes) is not in the metadata.
+    diff = [d for d in diff if not (d[0] == "remove_index" and d[1].name.startswith("ix_contracts_bigram_"))]
     assert diff == []
     # The migrated tables take writes the way the service makes them (server defaults included).
     module = importlib.import_module(f"services.{service}.db")
@@ -59,4 +59,6 @@ async def test_upgrade_from_empty_gives_the_models_schema(
         async with engine.connect() as conn:
             indexes = await conn.run_sync(lambda c: {i["name"] for i in inspect(c).get_indexes("contracts")})
         await engine.dispose()
-        assert {"ix_contracts_trgm_search_name", "ix_contracts_trgm_search_plate"} <= indexes
+        bigram = {f"ix_contracts_bigram_{c}" for c in ("search_name", "search_plate", "search_model")}
+        assert bigram <= indexes
+        assert not any(name.startswith("ix_contracts_trgm_") for name in indexes)

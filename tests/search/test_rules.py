@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.search import rules
 from services.search.rules import (
@@ -290,6 +292,28 @@ def test_name_query_does_not_match_across_kanji_and_kana() -> None:
 )
 def test_plate_queries_ignore_width_spaces_and_hyphens(query: str) -> None:
     assert normalise_plate(query) in normalise_plate("品川 300 あ 12-34")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", []),
+        ("山", []),
+        ("山田", ["山田"]),
+        ("ああああ", ["ああ"]),
+        ("山田|ヤマ", ["|ヤ", "ヤマ", "山田", "田|"]),
+        ("𠮷田", ["𠮷田"]),  # a character outside the BMP is one character, as in PostgreSQL
+    ],
+)
+def test_bigrams(text: str, expected: list[str]) -> None:
+    assert rules.bigrams(text) == expected
+
+
+@given(st.text(max_size=12), st.integers(0, 12), st.integers(0, 12))
+def test_a_text_holds_every_bigram_of_its_substrings(text: str, start: int, length: int) -> None:
+    """What makes the bigram index safe: it never drops a row the LIKE would keep."""
+    needle = text[start : start + length]
+    assert set(rules.bigrams(needle)) <= set(rules.bigrams(text))
 
 
 def test_long_vowel_mark_is_kept() -> None:
