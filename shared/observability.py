@@ -133,21 +133,41 @@ def detach(token: object) -> None:
     otel_context.detach(token)  # type: ignore[arg-type]
 
 
+class RequestMetrics:
+    """Count and time every HTTP request by route template and status (plain ASGI middleware; the time
+    runs to the last byte of the body, so a streamed CSV is timed whole)."""
+
+    def __init__(self, app: Any, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note_status(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_status)
+        finally:
+            template = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, method, template).observe(time.perf_counter() - started)
+
+
 def instrument_app(app: Any, service: str) -> None:
     """Spans and Prometheus metrics for every HTTP request of a FastAPI app."""
-    from fastapi import Request, Response
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(
         app, excluded_urls=f"{service}/healthz,{service}/readyz,{service}/metrics"
     )
-
-    @app.middleware("http")
-    async def _metrics(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
-        response: Response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(service, request.method, template, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(service, request.method, template).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(RequestMetrics, service=service)

