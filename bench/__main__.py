@@ -9,7 +9,7 @@ Sizes by environment (defaults keep a run under about ten minutes on a 2-core ma
   BENCH_LIVE_CONTRACTS     of those, produced through tfc.contracts.v1 (default 1000)
   BENCH_DURATION           seconds of month-end rush (default 60)
   BENCH_STAFF_USERS        staff users (default 50: one per store)
-  BENCH_SEARCH_CONTRACTS   contracts of the idle search benchmark (default 100000)
+  BENCH_SEARCH_CONTRACTS   contracts of the idle search benchmark (default BENCH_CONTRACTS)
   BENCH_SEARCH_REPEAT      timed requests per search scenario (default 30)
   BENCH_RETURNS_N          submissions per intake run (default 300)
   BENCH_PROFILE            1 (default) = py-spy profiles of the services during the load
@@ -67,7 +67,8 @@ async def run_all(only: set[str]) -> list[Section]:
 
     if "search" in only:
         repeat = env_int("BENCH_SEARCH_REPEAT", 30)
-        await measured(search_bench.run(env_int("BENCH_SEARCH_CONTRACTS", 100_000), repeat, 5, keep=False))
+        contracts = env_int("BENCH_SEARCH_CONTRACTS", env_int("BENCH_CONTRACTS", 100_000))
+        await measured(search_bench.run(contracts, repeat, 5, keep=False))
     if "returns" in only:
         await measured(returns_bench.main(env_int("BENCH_RETURNS_N", 300), 16, 40))
     if "load" in only:
