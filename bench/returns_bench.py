@@ -336,10 +336,25 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
 
 
+SETTLE_S = 5.0  # > the consumer-group join (about half of JPASS_KAFKA_SESSION_TIMEOUT_MS=3000 on Tansu)
+
+
+async def settle() -> None:
+    """Time the steady state: let a new instance's consumers join their groups (and the other
+    instance's rebalance) before measuring, as a scaled-out deployment runs."""
+    await asyncio.sleep(SETTLE_S)
+
+
+async def warm_up(base: str, contracts: list[str], concurrency: int) -> None:
+    await throughput([base], "/api/v1/returns", [submission(c) for c in contracts], concurrency)
+
+
 async def main(n: int, concurrency: int, latency_n: int) -> Section:
     """Measure, print; returns the figures for the common report (bench/__main__.py)."""
-    contracts = [f"B{uuid.uuid4().hex[:10].upper()}" for _ in range(2 * n + latency_n)]
-    one_set, two_set, lat_set = contracts[:n], contracts[n : 2 * n], contracts[2 * n :]
+    warm = 4 * concurrency  # per instance, before timing: compiled-statement caches, pool connections
+    contracts = [f"B{uuid.uuid4().hex[:10].upper()}" for _ in range(2 * n + latency_n + 3 * warm)]
+    one_set, two_set, lat_set = contracts[:n], contracts[n : 2 * n], contracts[2 * n : 2 * n + latency_n]
+    warm_sets = [contracts[2 * n + latency_n + i * warm :][:warm] for i in range(3)]
     with tansu() as bootstrap:
         async with fresh_database() as db_url:
             await prepare(db_url, contracts)
@@ -356,11 +371,16 @@ async def main(n: int, concurrency: int, latency_n: int) -> Section:
                 await throughput([base], "/rows", rows[:concurrency], concurrency)  # warm-up
                 baseline = await throughput([base], "/rows", rows, concurrency)
             async with uvicorn(target, env, "/returns/readyz") as first:
+                await settle()
+                await warm_up(first, warm_sets[0], concurrency)
                 with CpuUse([PIDS[first]]) as cpu_one:
                     single = await throughput(
                         [first], "/api/v1/returns", [submission(c) for c in one_set], concurrency
                     )
                 async with uvicorn(target, env, "/returns/readyz") as second:
+                    await settle()  # the first instance's consumers rebalance when the second joins
+                    for base, warm_set in ((second, warm_sets[1]), (first, warm_sets[2])):
+                        await warm_up(base, warm_set, concurrency)
                     bodies = [submission(c) for c in two_set]
                     with CpuUse([PIDS[first], PIDS[second]]) as cpu_two:
                         double = await throughput([first, second], "/api/v1/returns", bodies, concurrency)
@@ -428,7 +448,7 @@ async def main(n: int, concurrency: int, latency_n: int) -> Section:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=300)
+    parser.add_argument("--n", type=int, default=600)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--latency-n", type=int, default=40)
     args = parser.parse_args()

@@ -47,13 +47,15 @@ def _bigrams_contain_other(element: bigrams_contain, compiler: SQLCompiler, **kw
     return "1 = 1"
 
 
-def _contains(column: Any, needle: str, dealer_code: str) -> ColumnElement[bool]:
-    """`column` holds `needle` (LIKE), narrowed first by the dealer's bigram index when the needle has
-    a bigram (two or more characters)."""
+def _contains(column: Any, needle: str, user: User) -> ColumnElement[bool]:
+    """`column` holds `needle` (LIKE). For a dealer-wide search (hq) narrowed first by the dealer's
+    bigram index when the needle has a bigram (two or more characters). A store's search reads its
+    own rows by the store's btree index instead: a store holds a few thousand contracts, while a
+    common surname's bigram lists the whole dealer's candidates (docs/decisions.md)."""
     escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     like = column.like(f"%{escaped}%", escape="\\")
-    tokens = [literal(f"{dealer_code}:{bigram}") for bigram in rules.bigrams(needle)]
-    if not tokens:
+    tokens = [literal(f"{user.dealer_code}:{bigram}") for bigram in rules.bigrams(needle)]
+    if user.role != "hq" or not tokens:
         return like
     return and_(bigrams_contain(Contract.dealer_code, column, *tokens), like)
 
@@ -69,22 +71,22 @@ def scope_filter(user: User) -> list[ColumnElement[bool]]:
     return where
 
 
-def criteria_filter(criteria: rules.Criteria, today: date, dealer_code: str) -> list[ColumnElement[bool]]:
+def criteria_filter(criteria: rules.Criteria, today: date, user: User) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [text(LISTED_SQL)]
     if criteria.mode == "individual":
         if criteria.contract_no:
             where.append(Contract.contract_no == criteria.contract_no)
         if criteria.contractor_name:
-            where.append(_contains(Contract.search_name, criteria.contractor_name, dealer_code))
+            where.append(_contains(Contract.search_name, criteria.contractor_name, user))
         if criteria.registration_no:
-            where.append(_contains(Contract.search_plate, criteria.registration_no, dealer_code))
+            where.append(_contains(Contract.search_plate, criteria.registration_no, user))
     elif criteria.mode == "general":
         if criteria.final_from:
             where.append(Contract.final_payment_date >= criteria.final_from)
         if criteria.final_to:
             where.append(Contract.final_payment_date <= criteria.final_to)
         if criteria.model:
-            where.append(_contains(Contract.search_model, criteria.model, dealer_code))
+            where.append(_contains(Contract.search_model, criteria.model, user))
         if criteria.handling_status:
             where.append(Contract.handling_status == criteria.handling_status)
         if criteria.program:
@@ -107,7 +109,7 @@ def search_statements(
     user: User, criteria: rules.Criteria, today: date
 ) -> tuple[Select[tuple[int]], Select[tuple[Contract]]]:
     """(count, ordered rows without limit): the API, the CSV and the benchmark all use these."""
-    where = [*scope_filter(user), *criteria_filter(criteria, today, user.dealer_code)]
+    where = [*scope_filter(user), *criteria_filter(criteria, today, user)]
     count = select(func.count()).select_from(Contract).where(*where)
     rows = select(Contract).where(*where).order_by(*ordering(criteria.sort))
     return count, rows
@@ -145,7 +147,7 @@ async def stream_all(
 ) -> AsyncIterator[Any]:
     """Every matching row (plain rows, no ORM identity map) through a server-side cursor,
     CSV_BATCH rows in memory at a time."""
-    where = [*scope_filter(user), *criteria_filter(criteria, today, user.dealer_code)]
+    where = [*scope_filter(user), *criteria_filter(criteria, today, user)]
     stmt = (
         select(*Contract.__table__.columns)
         .where(*where)

@@ -4,7 +4,8 @@
   the index condition can never drop a row the LIKE would keep;
 - a partial search returns the same rows with the index condition as without it (every needle
   length, other dealers' rows present);
-- PostgreSQL answers a 2-character name search of a whole dealer from the bigram index.
+- PostgreSQL answers a 2-character name search of a whole dealer from the bigram index; a store's
+  search reads the store's rows and leaves the bigram index alone.
 """
 
 from __future__ import annotations
@@ -153,6 +154,9 @@ async def test_two_character_name_is_answered_by_the_bigram_index(engine: AsyncE
             plan_text = json.dumps(plan, ensure_ascii=False)
             assert "ix_contracts_bigram_search_name" in plan_text, plan_text
             assert "'DA:山田'" in sql and "DB:" not in sql
+    count, _ = queries.search_statements(staff("DA"), criteria, TODAY)
+    sql = str(count.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    assert "jpass_bigrams" not in sql and "LIKE" in sql
 
 
 async def test_literal_and_bound_forms_agree(engine: AsyncEngine) -> None:
