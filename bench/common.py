@@ -13,16 +13,69 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import asyncpg
+import psutil
 
 from devtools.broker import tansu_command
 
 PG_ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class CpuUse:
+    """Where the cores went during a phase: cores busy on average (CPU seconds / wall seconds) per
+    group of processes: the named ones (`groups`: name → pid or pids), this process, PostgreSQL,
+    Tansu, the locust load client, py-spy, and everything else on the machine. A process that
+    ends during the phase counts 0 (its CPU time goes with it)."""
+
+    def __init__(self, groups: Mapping[str, int | Iterable[int]], this_process: str = "bench (this process)"):
+        self.by_pid = {
+            pid: name for name, pids in groups.items() for pid in ([pids] if isinstance(pids, int) else pids)
+        }
+        self.this_process = this_process
+        self.cores: dict[str, float] = {}
+
+    def _group(self, info: dict[str, Any]) -> str:
+        if info["pid"] in self.by_pid:
+            return self.by_pid[info["pid"]]
+        if info["pid"] == os.getpid():
+            return self.this_process
+        name, command = info["name"] or "", " ".join(info["cmdline"] or [])
+        if name.startswith("postgres"):
+            return "postgres"
+        if name.startswith("tansu"):
+            return "tansu"
+        if "bench.locust_run" in command:
+            return "locust (load client)"
+        if "py-spy" in name:
+            return "py-spy"
+        return "other"
+
+    def _sample(self) -> dict[int, tuple[str, float]]:
+        out: dict[int, tuple[str, float]] = {}
+        for proc in psutil.process_iter(["pid", "name", "cmdline", "cpu_times"]):
+            times = proc.info["cpu_times"]
+            if times is not None:
+                out[proc.info["pid"]] = (self._group(proc.info), times.user + times.system)
+        return out
+
+    def __enter__(self) -> CpuUse:
+        self.started, self.before = time.monotonic(), self._sample()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        after, elapsed = self._sample(), time.monotonic() - self.started
+        used: dict[str, float] = dict.fromkeys([*dict.fromkeys(self.by_pid.values()), self.this_process], 0.0)
+        for pid, (group, seconds) in after.items():
+            used[group] = used.get(group, 0.0) + max(0.0, seconds - self.before.get(pid, (group, 0.0))[1])
+        self.cores = {k: round(v / elapsed, 2) for k, v in used.items()}
+
+    def text(self) -> str:
+        return ", ".join(f"{k} {v}" for k, v in self.cores.items())
 
 
 def free_port() -> int:

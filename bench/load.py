@@ -42,7 +42,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
 
 from bench import load_data
-from bench.common import ROOT, Section, databases, dsn, pct
+from bench.common import ROOT, CpuUse, Section, databases, dsn, pct
 from bench.load_scenario import HQ_SEARCHES, STAFF_SEARCHES
 from bench.profiling import Profiler
 from bench.system import SERVICES, System
@@ -551,7 +551,8 @@ async def run(args: argparse.Namespace) -> Section:
                         args.duration * 0.6,
                         delay_s=args.duration * 0.25,
                     )
-                stats = await run_locust(plan, Path(workdir))
+                with CpuUse(system.pids) as cpu:
+                    stats = await run_locust(plan, Path(workdir))
             await asyncio.sleep(3)  # let TFC finish what is in flight
             stop.set()
             for task in background:
@@ -574,6 +575,12 @@ async def run(args: argparse.Namespace) -> Section:
         tfc_completed=tfc_stats["completed"],
         dead_lettered=dlq,
         cpus=os.cpu_count(),
+    )
+    section.details["cores_busy"] = cpu.cores
+    section.notes.append(
+        f"Cores busy on average during the rush (CPU seconds / wall seconds; the machine has "
+        f"{os.cpu_count()}): {cpu.text()}. The probes and the raw-SQL and produce → consume baselines run "
+        "in the bench process; py-spy, while it samples, is counted only if still running at the end."
     )
     section.details["locust"] = stats
     return section

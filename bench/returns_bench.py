@@ -26,12 +26,11 @@ from datetime import date
 
 import asyncpg
 import httpx
-import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fastapi import FastAPI
 from sqlalchemy import Column, Integer, MetaData, String, Table
 
-from bench.common import Section, free_port
+from bench.common import CpuUse, Section, free_port
 from devtools.broker import tansu_command
 from devtools.demo import USERS_BY_ID
 from services.returns.db import Base, Contract, ContractSelection
@@ -195,46 +194,7 @@ async def prepare(db_url: str, contracts: list[str]) -> None:
 # ------------------------------------------------------------------------------------ measurements
 
 PIDS: dict[str, int] = {}  # base URL → uvicorn's pid
-
-
-class CpuUse:
-    """CPU seconds used during a phase: the returns instances, this (client) process, PostgreSQL, Tansu,
-    and the whole machine: where two cores go when two instances run."""
-
-    def __init__(self, instance_pids: list[int]) -> None:
-        self.instance_pids = instance_pids
-
-    @staticmethod
-    def _groups(instance_pids: list[int]) -> dict[str, float]:
-        groups = dict.fromkeys(
-            ["returns instances", "client (this process)", "postgres", "tansu", "other"], 0.0
-        )
-        for proc in psutil.process_iter(["pid", "name", "cpu_times"]):
-            times = proc.info["cpu_times"]
-            if times is None:
-                continue
-            used = times.user + times.system
-            name = proc.info["name"] or ""
-            if proc.info["pid"] in instance_pids:
-                groups["returns instances"] += used
-            elif proc.info["pid"] == os.getpid():
-                groups["client (this process)"] += used
-            elif name.startswith("postgres"):
-                groups["postgres"] += used
-            elif name.startswith("tansu"):
-                groups["tansu"] += used
-            else:
-                groups["other"] += used
-        return groups
-
-    def __enter__(self) -> CpuUse:
-        self.started, self.before = time.monotonic(), self._groups(self.instance_pids)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        after, elapsed = self._groups(self.instance_pids), time.monotonic() - self.started
-        # cores busy on average during the phase, per group (processes that ended count as 0)
-        self.cores = {k: round(max(0.0, after[k] - self.before[k]) / elapsed, 2) for k in after}
+CLIENT = "client (this process)"
 
 
 TOKEN = issue_token(USERS_BY_ID["d1-hq"], DEV_SIGNING_KEY)
@@ -373,7 +333,7 @@ async def main(n: int, concurrency: int, latency_n: int) -> Section:
             async with uvicorn(target, env, "/returns/readyz") as first:
                 await settle()
                 await warm_up(first, warm_sets[0], concurrency)
-                with CpuUse([PIDS[first]]) as cpu_one:
+                with CpuUse({"returns instances": PIDS[first]}, CLIENT) as cpu_one:
                     single = await throughput(
                         [first], "/api/v1/returns", [submission(c) for c in one_set], concurrency
                     )
@@ -382,7 +342,7 @@ async def main(n: int, concurrency: int, latency_n: int) -> Section:
                     for base, warm_set in ((second, warm_sets[1]), (first, warm_sets[2])):
                         await warm_up(base, warm_set, concurrency)
                     bodies = [submission(c) for c in two_set]
-                    with CpuUse([PIDS[first], PIDS[second]]) as cpu_two:
+                    with CpuUse({"returns instances": [PIDS[first], PIDS[second]]}, CLIENT) as cpu_two:
                         double = await throughput([first, second], "/api/v1/returns", bodies, concurrency)
                 latency = await submit_latency(first, bootstrap, lat_set)
             raw = await raw_round_trip(bootstrap, latency_n)
@@ -408,9 +368,9 @@ async def main(n: int, concurrency: int, latency_n: int) -> Section:
     section.details["cores_busy_2_instances"] = cpu_two.cores
     section.notes.append(
         "Cores busy on average (CPU seconds / wall seconds) — 1 instance: "
-        + ", ".join(f"{k} {v}" for k, v in cpu_one.cores.items())
+        + cpu_one.text()
         + "; 2 instances: "
-        + ", ".join(f"{k} {v}" for k, v in cpu_two.cores.items())
+        + cpu_two.text()
         + f" (the machine has {os.cpu_count()})."
     )
     section.add(
