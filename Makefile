@@ -37,6 +37,7 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml constraints.txt
 # Every benchmark in bench/ on free ports (nothing of `make run` needs to be running); sizes by env,
 # e.g. BENCH_CONTRACTS=1000000. Report: artifacts/bench/report.{json,md}.
 bench: $(BENCH_STAMP)
+	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk) || echo "no wrk: the returns benchmark falls back to its httpx client"
 	$(BIN)/python -m bench
 
 clean:

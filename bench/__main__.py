@@ -11,7 +11,8 @@ Sizes by environment (defaults keep a run under about ten minutes on a 2-core ma
   BENCH_STAFF_USERS        staff users (default 50: one per store)
   BENCH_SEARCH_CONTRACTS   contracts of the idle search benchmark (default BENCH_CONTRACTS)
   BENCH_SEARCH_REPEAT      timed requests per search scenario (default 30)
-  BENCH_RETURNS_N          submissions per intake run (default 600)
+  BENCH_RETURNS_SECONDS    seconds per intake phase under wrk (default 8)
+  BENCH_RETURNS_N          submissions per intake phase when wrk is missing (httpx client; default 600)
   BENCH_PROFILE            1 (default) = py-spy profiles of the services during the load
   BENCH_ONLY               comma-separated subset of: search, returns, load
 """
@@ -70,7 +71,8 @@ async def run_all(only: set[str]) -> list[Section]:
         contracts = env_int("BENCH_SEARCH_CONTRACTS", env_int("BENCH_CONTRACTS", 100_000))
         await measured(search_bench.run(contracts, repeat, 5, keep=False))
     if "returns" in only:
-        await measured(returns_bench.main(env_int("BENCH_RETURNS_N", 600), 16, 40))
+        seconds = float(os.environ.get("BENCH_RETURNS_SECONDS", 8))
+        await measured(returns_bench.main(env_int("BENCH_RETURNS_N", 600), 16, 40, seconds))
     if "load" in only:
         args = load.parser().parse_args([])
         if os.environ.get("BENCH_PROFILE", "1") == "1":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import resource
 import socket
 import subprocess
 import time
@@ -29,14 +30,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class CpuUse:
     """Where the cores went during a phase: cores busy on average (CPU seconds / wall seconds) per
     group of processes: the named ones (`groups`: name → pid or pids), this process, PostgreSQL,
-    Tansu, the locust load client, py-spy, and everything else on the machine. A process that
-    ends during the phase counts 0 (its CPU time goes with it)."""
+    Tansu, the load clients (locust, wrk), py-spy, and everything else on the machine. A child of this
+    process that ends during the phase counts as `ended_children` (getrusage: wrk, locust); any other
+    process that ends during the phase counts 0."""
 
-    def __init__(self, groups: Mapping[str, int | Iterable[int]], this_process: str = "bench (this process)"):
+    def __init__(
+        self,
+        groups: Mapping[str, int | Iterable[int]],
+        this_process: str = "bench (this process)",
+        ended_children: str = "ended child processes",
+    ):
         self.by_pid = {
             pid: name for name, pids in groups.items() for pid in ([pids] if isinstance(pids, int) else pids)
         }
         self.this_process = this_process
+        self.ended_children = ended_children
         self.cores: dict[str, float] = {}
 
     def _group(self, info: dict[str, Any]) -> str:
@@ -53,6 +61,8 @@ class CpuUse:
             return "locust (load client)"
         if "py-spy" in name:
             return "py-spy"
+        if name == "wrk":
+            return "wrk (load client)"
         return "other"
 
     def _sample(self) -> dict[int, tuple[str, float]]:
@@ -63,8 +73,14 @@ class CpuUse:
                 out[proc.info["pid"]] = (self._group(proc.info), times.user + times.system)
         return out
 
+    @staticmethod
+    def _ended_children() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
     def __enter__(self) -> CpuUse:
         self.started, self.before = time.monotonic(), self._sample()
+        self.children_before = self._ended_children()
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -72,6 +88,9 @@ class CpuUse:
         used: dict[str, float] = dict.fromkeys([*dict.fromkeys(self.by_pid.values()), self.this_process], 0.0)
         for pid, (group, seconds) in after.items():
             used[group] = used.get(group, 0.0) + max(0.0, seconds - self.before.get(pid, (group, 0.0))[1])
+        ended = self._ended_children() - self.children_before
+        if ended > 0.005 * elapsed:
+            used[self.ended_children] = ended
         self.cores = {k: round(v / elapsed, 2) for k, v in used.items()}
 
     def text(self) -> str:

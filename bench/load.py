@@ -551,7 +551,7 @@ async def run(args: argparse.Namespace) -> Section:
                         args.duration * 0.6,
                         delay_s=args.duration * 0.25,
                     )
-                with CpuUse(system.pids) as cpu:
+                with CpuUse(system.pids, "bench process (probes, baselines)", "locust, py-spy") as cpu:
                     stats = await run_locust(plan, Path(workdir))
             await asyncio.sleep(3)  # let TFC finish what is in flight
             stop.set()

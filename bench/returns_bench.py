@@ -13,7 +13,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -23,6 +26,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -194,7 +198,6 @@ async def prepare(db_url: str, contracts: list[str]) -> None:
 # ------------------------------------------------------------------------------------ measurements
 
 PIDS: dict[str, int] = {}  # base URL → uvicorn's pid
-CLIENT = "client (this process)"
 
 
 TOKEN = issue_token(USERS_BY_ID["d1-hq"], DEV_SIGNING_KEY)
@@ -233,6 +236,48 @@ async def throughput(bases: list[str], path: str, bodies: list[dict[str, object]
     if failures:
         raise RuntimeError(f"{len(failures)} failed, e.g. {failures[0]}")
     return len(bodies) / elapsed
+
+
+WRK = shutil.which("wrk")
+CLIENT = "bench process" if WRK else "client (this process, httpx)"
+WRK_SCRIPT = os.path.join(ROOT, "bench", "wrk_post.lua")
+WRK_BODIES = 3000  # per instance and phase: more than a phase can send (wrk runs for a duration)
+
+
+async def throughput_wrk(
+    bases: list[str], path: str, bodies: list[dict[str, object]], concurrency: int, seconds: float
+) -> float:
+    """Requests/s of POSTing `bodies` for `seconds` with wrk, one wrk per base URL (each its share of
+    the bodies and of the connections, as the gateway spreads them); all answered 202 or it raises."""
+    share = len(bodies) // len(bases)
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = []
+        for i, base in enumerate(bases):
+            file = os.path.join(tmp, f"bodies{i}.txt")
+            lines = (json.dumps(b, ensure_ascii=False) + "\n" for b in bodies[i * share : (i + 1) * share])
+            await asyncio.to_thread(Path(file).write_text, "".join(lines))
+            procs.append(
+                await asyncio.create_subprocess_exec(
+                    *[WRK or "wrk", "-t1", f"-c{max(1, concurrency // len(bases))}"],
+                    f"-d{max(1, round(seconds))}s",
+                    *["--timeout", "30s", "-s", WRK_SCRIPT, base + path, "--", file],
+                    *[HEADERS["Authorization"], "202"],
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.STDOUT,
+                )
+            )
+        outputs = [(await p.communicate())[0].decode() for p in procs]
+    ok = bad = 0
+    longest = 0.0
+    for out in outputs:
+        m = re.search(r"ok=(\d+) bad=(\d+) first_bad_status=(\d+) duration_us=(\d+)", out)
+        if not m:
+            raise RuntimeError(f"wrk failed:\n{out[-2000:]}")
+        ok, bad = ok + int(m[1]), bad + int(m[2])
+        longest = max(longest, int(m[4]) / 1e6)
+        if int(m[2]):
+            raise RuntimeError(f"{m[2]} requests refused (first status {m[3]}):\n{out[-2000:]}")
+    return ok / longest
 
 
 async def _tail(bootstrap: str, topic: str) -> AIOKafkaConsumer:
@@ -309,12 +354,23 @@ async def warm_up(base: str, contracts: list[str], concurrency: int) -> None:
     await throughput([base], "/api/v1/returns", [submission(c) for c in contracts], concurrency)
 
 
-async def main(n: int, concurrency: int, latency_n: int) -> Section:
-    """Measure, print; returns the figures for the common report (bench/__main__.py)."""
+async def main(n: int, concurrency: int, latency_n: int, seconds: float = 8.0) -> Section:
+    """Measure, print; returns the figures for the common report (bench/__main__.py).
+
+    With wrk installed (`make bench` installs it) each throughput phase runs `seconds` under wrk;
+    without it, `n` submissions per phase through httpx from this process."""
+    per_run = WRK_BODIES if WRK else n
     warm = 4 * concurrency  # per instance, before timing: compiled-statement caches, pool connections
-    contracts = [f"B{uuid.uuid4().hex[:10].upper()}" for _ in range(2 * n + latency_n + 3 * warm)]
-    one_set, two_set, lat_set = contracts[:n], contracts[n : 2 * n], contracts[2 * n : 2 * n + latency_n]
-    warm_sets = [contracts[2 * n + latency_n + i * warm :][:warm] for i in range(3)]
+    contracts = [f"B{uuid.uuid4().hex[:10].upper()}" for _ in range(3 * per_run + latency_n + 3 * warm)]
+    one_set, two_set = contracts[:per_run], contracts[per_run : 3 * per_run]
+    lat_set = contracts[3 * per_run : 3 * per_run + latency_n]
+    warm_sets = [contracts[3 * per_run + latency_n + i * warm :][:warm] for i in range(3)]
+
+    async def measure(bases: list[str], path: str, bodies: list[dict[str, object]]) -> float:
+        if WRK:
+            return await throughput_wrk(bases, path, bodies, concurrency, seconds)
+        return await throughput(bases, path, bodies, concurrency)
+
     with tansu() as bootstrap:
         async with fresh_database() as db_url:
             await prepare(db_url, contracts)
@@ -327,29 +383,28 @@ async def main(n: int, concurrency: int, latency_n: int) -> Section:
             }
             target = "services.returns.main:create_app"
             async with uvicorn("bench.returns_bench:baseline_app", env, "/ready") as base:
-                rows = [{"value": str(i)} for i in range(n)]
-                await throughput([base], "/rows", rows[:concurrency], concurrency)  # warm-up
-                baseline = await throughput([base], "/rows", rows, concurrency)
+                rows: list[dict[str, object]] = [{"value": str(i)} for i in range(2 * per_run)]
+                await throughput([base], "/rows", rows[:warm], concurrency)  # warm-up
+                baseline = await measure([base], "/rows", rows)
             async with uvicorn(target, env, "/returns/readyz") as first:
                 await settle()
                 await warm_up(first, warm_sets[0], concurrency)
-                with CpuUse({"returns instances": PIDS[first]}, CLIENT) as cpu_one:
-                    single = await throughput(
-                        [first], "/api/v1/returns", [submission(c) for c in one_set], concurrency
-                    )
+                with CpuUse({"returns instances": PIDS[first]}, CLIENT, "wrk") as cpu_one:
+                    single = await measure([first], "/api/v1/returns", [submission(c) for c in one_set])
                 async with uvicorn(target, env, "/returns/readyz") as second:
                     await settle()  # the first instance's consumers rebalance when the second joins
                     for base, warm_set in ((second, warm_sets[1]), (first, warm_sets[2])):
                         await warm_up(base, warm_set, concurrency)
                     bodies = [submission(c) for c in two_set]
-                    with CpuUse({"returns instances": [PIDS[first], PIDS[second]]}, CLIENT) as cpu_two:
-                        double = await throughput([first, second], "/api/v1/returns", bodies, concurrency)
+                    with CpuUse({"returns instances": [PIDS[first], PIDS[second]]}, CLIENT, "wrk") as cpu_two:
+                        double = await measure([first, second], "/api/v1/returns", bodies)
                 latency = await submit_latency(first, bootstrap, lat_set)
             raw = await raw_round_trip(bootstrap, latency_n)
+    client = f"wrk, {seconds:g} s per phase" if WRK else f"httpx in this process, {n} per phase"
 
     p50, p95, raw50, raw95 = pct(latency, 50), pct(latency, 95), pct(raw, 50), pct(raw, 95)
     lines = [
-        f"vehicle-return intake: {n} submissions per run, {concurrency} in flight, {os.cpu_count()} CPUs",
+        f"vehicle-return intake: {client}, {concurrency} in flight, {os.cpu_count()} CPUs",
         f"  baseline bare FastAPI, one row per POST  : {baseline:8.1f} req/s",
         f"  returns 1 instance                       : {single:8.1f} submissions/s"
         f"  ({single / baseline:.2f}x baseline)",
@@ -363,7 +418,7 @@ async def main(n: int, concurrency: int, latency_n: int) -> Section:
     lines.append(f"  cores busy, 2 instances: {cpu_two.cores}")
     print("\n".join(lines))
     section = Section("returns", "Vehicle-return intake: one vs two instances, submit → consumed")
-    section.details.update(submissions_per_run=n, in_flight=concurrency, latency_samples=latency_n)
+    section.details.update(client=client, in_flight=concurrency, latency_samples=latency_n)
     section.details["cores_busy_1_instance"] = cpu_one.cores
     section.details["cores_busy_2_instances"] = cpu_two.cores
     section.notes.append(
@@ -411,5 +466,6 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=600)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--latency-n", type=int, default=40)
+    parser.add_argument("--seconds", type=float, default=8.0, help="per throughput phase under wrk")
     args = parser.parse_args()
-    asyncio.run(main(args.n, args.concurrency, args.latency_n))
+    asyncio.run(main(args.n, args.concurrency, args.latency_n, args.seconds))
