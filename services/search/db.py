@@ -107,6 +107,7 @@ class Contract(Base):
             ("ix_contracts_scope_staff", ("dealer_code", "store_code", "staff_code", "final_payment_date")),
             ("ix_contracts_dealer_staff", ("dealer_code", "staff_code", "final_payment_date")),
             ("ix_contracts_dealer_first_reg", ("dealer_code", "first_registration_month")),
+            ("ix_contracts_scope_first_reg", ("dealer_code", "store_code", "first_registration_month")),
         )
     )
 
@@ -173,23 +174,26 @@ class SavedSearch(Base):
 
 
 # Partial name/plate/model search (PostgreSQL only; SQLite scans): GIN indexes over each row's
-# dealer-scoped bigrams, `jpass_bigrams(dealer_code, column)` = {'D001:山田', 'D001:田太', …}. A
-# query ANDs `jpass_bigrams(...) @> <the needle's bigrams>` (queries.contains) to its LIKE, so a
-# needle of two or more characters reads only that dealer's candidates; a 2-character surname (山田)
-# included, which a trigram index cannot narrow. The same statements are in migration 0003.
+# scoped bigrams, `jpass_bigrams(dealer_code, store_code, column)` = {'D001:山田', 'D001/S0101:山田',
+# 'D001:田太', 'D001/S0101:田太', …}: every 2-character piece once for its dealer and once for its store.
+# A query ANDs `jpass_bigrams(...) @> <the needle's bigrams, for the user's dealer (hq) or store>`
+# (queries._contains) to its LIKE, so a needle of two or more characters reads only the candidates of
+# the user's own scope; a 2-character surname (山田) included, which a trigram index cannot narrow.
+# The same statements are in migration 0003.
 BIGRAM_COLUMNS = ("search_name", "search_plate", "search_model")
 BIGRAM_FUNCTION_SQL = """
-CREATE OR REPLACE FUNCTION jpass_bigrams(scope text, value text) RETURNS text[]
+CREATE OR REPLACE FUNCTION jpass_bigrams(dealer text, store text, value text) RETURNS text[]
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-  SELECT coalesce(array_agg(DISTINCT scope || ':' || substr(value, i, 2)), '{}'::text[])
-  FROM generate_series(1, length(value) - 1) AS i
+  SELECT coalesce(array_agg(DISTINCT scope || substr(value, i, 2)), '{}'::text[])
+  FROM generate_series(1, length(value) - 1) AS i,
+       unnest(ARRAY[dealer || ':', dealer || '/' || store || ':']) AS scope
 $$"""
 
 
 def bigram_index_sql(column: str) -> str:
     return (
         f"CREATE INDEX IF NOT EXISTS ix_contracts_bigram_{column} ON contracts "
-        f"USING gin (jpass_bigrams(dealer_code, {column})) WHERE {LISTED_SQL}"
+        f"USING gin (jpass_bigrams(dealer_code, store_code, {column})) WHERE {LISTED_SQL}"
     )
 
 

@@ -24,8 +24,9 @@ _TOKEN = re.compile(r"^(?P<contract_no>[^@\s]{1,32})@(?P<seq>\d{1,12})$")
 
 
 class bigrams_contain(FunctionElement[bool]):
-    """`jpass_bigrams(dealer_code, column) @> ARRAY[tokens]::text[]` on PostgreSQL, where the bigram
-    GIN indexes answer it (services/search/db.py); always true elsewhere (SQLite has no such index)."""
+    """`jpass_bigrams(dealer_code, store_code, column) @> ARRAY[tokens]::text[]` on PostgreSQL, where
+    the bigram GIN indexes answer it (services/search/db.py); always true elsewhere (SQLite has no such
+    index)."""
 
     type = Boolean()
     inherit_cache = True
@@ -34,12 +35,10 @@ class bigrams_contain(FunctionElement[bool]):
 
 @compiles(bigrams_contain, "postgresql")
 def _bigrams_contain_postgresql(element: bigrams_contain, compiler: SQLCompiler, **kw: Any) -> str:
-    dealer, column, *tokens = element.clauses
+    dealer, store, column, *tokens = element.clauses
     array = ", ".join(compiler.process(token, **kw) for token in tokens)
-    return (
-        f"jpass_bigrams({compiler.process(dealer, **kw)}, {compiler.process(column, **kw)}) "
-        f"@> ARRAY[{array}]::text[]"
-    )
+    scope = f"{compiler.process(dealer, **kw)}, {compiler.process(store, **kw)}"
+    return f"jpass_bigrams({scope}, {compiler.process(column, **kw)}) @> ARRAY[{array}]::text[]"
 
 
 @compiles(bigrams_contain)
@@ -47,17 +46,24 @@ def _bigrams_contain_other(element: bigrams_contain, compiler: SQLCompiler, **kw
     return "1 = 1"
 
 
+def bigram_scope(user: User) -> str:
+    """The key prefix of the user's scope in the bigram index: the dealer for hq, else the store."""
+    if user.role == "hq":
+        return f"{user.dealer_code}:"
+    return f"{user.dealer_code}/{user.store_code or ''}:"
+
+
 def _contains(column: Any, needle: str, user: User) -> ColumnElement[bool]:
-    """`column` holds `needle` (LIKE). For a dealer-wide search (hq) narrowed first by the dealer's
-    bigram index when the needle has a bigram (two or more characters). A store's search reads its
-    own rows by the store's btree index instead: a store holds a few thousand contracts, while a
-    common surname's bigram lists the whole dealer's candidates (docs/decisions.md)."""
+    """`column` holds `needle` (LIKE), narrowed first by the bigram index to the candidates of the
+    user's scope (hq: the dealer, others: the store) when the needle has a bigram (two or more
+    characters)."""
     escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     like = column.like(f"%{escaped}%", escape="\\")
-    tokens = [literal(f"{user.dealer_code}:{bigram}") for bigram in rules.bigrams(needle)]
-    if user.role != "hq" or not tokens:
+    scope = bigram_scope(user)
+    tokens = [literal(scope + bigram) for bigram in rules.bigrams(needle)]
+    if not tokens:
         return like
-    return and_(bigrams_contain(Contract.dealer_code, column, *tokens), like)
+    return and_(bigrams_contain(Contract.dealer_code, Contract.store_code, column, *tokens), like)
 
 
 def scope_filter(user: User) -> list[ColumnElement[bool]]:

@@ -243,7 +243,8 @@ def search_name(contractor_name: str, contractor_name_kana: str) -> str:
 
 def bigrams(text: str) -> list[str]:
     """Every 2-character piece of `text`, each once, sorted (the SQL function `jpass_bigrams` in
-    services/search/db.py yields the same set, each prefixed with the dealer). A text contains a
+    services/search/db.py yields the same set, prefixed once with the dealer and once with the
+    store). A text contains a
     needle only if it holds every bigram of the needle, so the bigram index can narrow a partial
     search to a dealer's candidates; a 1-character needle has none and narrows nothing."""
     return sorted({text[i : i + 2] for i in range(len(text) - 1)})
