@@ -85,7 +85,7 @@ class CpuUse:
 
     def __exit__(self, *_: object) -> None:
         after, elapsed = self._sample(), time.monotonic() - self.started
-        used: dict[str, float] = dict.fromkeys([*dict.fromkeys(self.by_pid.values()), self.this_process], 0.0)
+        used: dict[str, float] = dict.fromkeys([*self.by_pid.values(), self.this_process], 0.0)
         for pid, (group, seconds) in after.items():
             used[group] = used.get(group, 0.0) + max(0.0, seconds - self.before.get(pid, (group, 0.0))[1])
         ended = self._ended_children() - self.children_before
