@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from shared.topics import JPASS_REQUESTS, REQUEST_STATUS
 from tests.approvals.conftest import Env
@@ -307,7 +309,9 @@ async def test_progress_list_filters_tabs_counts_and_pages(env: Env) -> None:
     assert item["submitter"]["user_id"] == STAFF and item["type_label"] == "車両返却"
     future = (await c.get("/api/v1/requests", params={"updated_from": "2999-01-01"}, headers=staff)).json()
     assert future["items"] == []
-    today = a["updated_at"][:10]
+    # The API reads a bare date as a Tokyo day: "today" is the Tokyo date of the update (between 15:00 and
+    # 24:00 UTC it is already the next day in Tokyo).
+    today = datetime.fromisoformat(a["updated_at"]).astimezone(ZoneInfo("Asia/Tokyo")).date().isoformat()
     ranged = (
         await c.get(
             "/api/v1/requests", params={"updated_from": "2000-01-01", "updated_to": today}, headers=staff
