@@ -188,6 +188,9 @@ class AssignmentChanged(BaseModel):
     staff_code: str
     changed_by: Party
     changed_at: datetime
+    # The TFC snapshot version the reassignment was made on (shared.rules ownership); None from older
+    # producers: the consumer takes the version it holds when it applies the event.
+    tfc_version: int | None = None
 
 
 class ReturnSubmitted(BaseModel):

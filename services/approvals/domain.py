@@ -13,22 +13,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from shared import rules
+
 # --------------------------------------------------------------------------------------------
 # Statuses
 
-STATUS_LABELS: dict[str, str] = {
-    "staff_back": "担当者手続中（差戻）",
-    "store_pending": "店舗承認者手続中",
-    "store_back": "店舗承認者手続中（差戻）",
-    "hq_pending": "本部承認者手続中",
-    "hq_back": "本部承認者手続中（差戻）",
-    "requested": "依頼中",
-    "tfc_processing": "TFC対応中（取下げ・訂正NG）",
-    "tfc_on_hold": "TFC対応保留",
-    "tfc_message": "TFC連絡事項入力中",
-    "completed": "完了",
-    "withdrawn": "取下げ",
-}
+STATUS_LABELS: dict[str, str] = rules.REQUEST_STATUS_LABELS  # the closed set, shared by every service
 STATUSES: tuple[str, ...] = tuple(STATUS_LABELS)
 STATUS_COLOURS: dict[str, str] = {
     "staff_back": "red",
@@ -41,7 +31,7 @@ STATUS_COLOURS: dict[str, str] = {
 SUBMITTER_MAY_CHANGE = frozenset(
     {"staff_back", "store_pending", "store_back", "hq_pending", "hq_back", "requested"}
 )
-PAST_STATUSES = frozenset({"completed", "withdrawn"})
+PAST_STATUSES = rules.CLOSED_REQUEST_STATUSES
 CURRENT_STATUSES = tuple(s for s in STATUSES if s not in PAST_STATUSES)
 FINAL_STATUSES = PAST_STATUSES
 TFC_STATUSES = frozenset({"tfc_processing", "tfc_on_hold", "tfc_message"})

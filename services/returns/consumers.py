@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.returns.db import Contract, ContractSelection, OpenReturn, RequestStatus, inbox
 from services.returns.domain import CLOSED_STATUSES
+from services.returns.handlers import tfc_ownership
+from shared import rules
 from shared.events import (
     ASSIGNMENT_CHANGED,
     MEMO_UPDATED,
@@ -35,14 +37,16 @@ GROUPS = {
 
 
 async def apply_contract(session: AsyncSession, snapshot: ContractSnapshot) -> bool:
-    """Newest version wins. A store change by TFC overrides an earlier 店舗・スタッフ変更."""
+    """Newest version wins. TFC's ownership remembers since when it is unchanged, so that a reassignment
+    stands or not by the one rule of shared.rules, whatever order the two streams arrive in."""
     existing = await session.get(Contract, snapshot.contract_no, with_for_update=True)
     if existing is not None and existing.version >= snapshot.version:
         return False
-    if existing is not None and existing.tfc_store_code != snapshot.store_code:
-        selection = await session.get(ContractSelection, snapshot.contract_no, with_for_update=True)
-        if selection is not None:
-            selection.store_code = selection.store_name = selection.staff_code = None
+    tfc = rules.tfc_after_snapshot(
+        None if existing is None else tfc_ownership(existing),
+        rules.Owner(snapshot.store_code, snapshot.store_name, snapshot.staff_code),
+        snapshot.version,
+    )
     values = {
         "version": snapshot.version,
         "dealer_code": snapshot.dealer_code,
@@ -62,6 +66,7 @@ async def apply_contract(session: AsyncSession, snapshot: ContractSnapshot) -> b
         "final_payment_amount": snapshot.final_payment_amount,
         "receivable_purchased": snapshot.receivable_purchased,
         "status": snapshot.status,
+        "tfc_owner_since": tfc.since_version,
     }
     if existing is None:
         session.add(Contract(contract_no=snapshot.contract_no, **values))
@@ -92,6 +97,11 @@ async def apply_selection_event(session: AsyncSession, envelope: RawEnvelope) ->
             row.assignment_seq = changed.seq
             row.store_code, row.store_name = changed.store_code, changed.store_name
             row.staff_code = changed.staff_code
+            if changed.tfc_version is not None:
+                row.assignment_basis_version = changed.tfc_version
+            else:  # an older producer: the snapshot we hold now is the best guess of its basis
+                contract = await session.get(Contract, changed.contract_no)
+                row.assignment_basis_version = contract.version if contract is not None else -1
     elif envelope.type != MEMO_UPDATED:  # memos do not matter to returns
         raise PoisonMessage(f"unknown event type {envelope.type!r} on {SELECTION_EVENTS}")
 

@@ -44,6 +44,8 @@ class Contract(Base):
     final_payment_amount: Mapped[int] = mapped_column(BigInteger)
     receivable_purchased: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16))
+    # shared.rules ownership: since which snapshot TFC's store/staff are unchanged
+    tfc_owner_since: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class ContractSelection(Base):
@@ -58,6 +60,8 @@ class ContractSelection(Base):
     store_code: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None: TFC's store
     store_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     staff_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # the TFC snapshot version the reassignment was made on (shared.rules ownership)
+    assignment_basis_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class RequestStatus(Base):

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from email_validator import EmailNotValidError, validate_email
 from pydantic import ValidationError
 
+from shared import rules
 from shared.events import EXTRA_TFC_PROCEDURE_PROGRAMS, OPEN_END_PROGRAMS, PROGRAM_LABELS
 from shared.identity import User
 from shared.requests import NOT_RETURNED_REASONS, PHONE_PATTERN, VehicleReturnPayload
@@ -23,19 +24,14 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 
 # Labels of the screens (one place).
 RESULT_LABELS: dict[str, str] = {"returned": "返却済み", "not_returned": "未返却確定"}
-SELECTION_LABELS: dict[str, str] = {
-    "early_payoff": "早期完済",
-    "cash": "現金決済（口座振替）",
-    "vehicle_return": "車両返却",
-    "refinance": "再分割",
-}
+SELECTION_LABELS: dict[str, str] = rules.CATEGORY_LABELS
 NOTIFY_LABEL = "TFCにて手続が完了した際のメール通知を希望する"
 EXTRA_TFC_PROCEDURE_NOTICE = (
     "このご契約は、J-PASS WEB（車両返却機能）によるご連絡のみでは手続きは完了いたしません。"
     "車両返却結果入力後、TFCから別途ご案内をお送りいたします。"
 )
 # Request statuses after which the contract has no open return request any more.
-CLOSED_STATUSES = frozenset({"completed", "withdrawn"})
+CLOSED_STATUSES = rules.CLOSED_REQUEST_STATUSES
 CONFIRM_SUBMIT = "この内容で送信します。よろしいですか？"
 
 
@@ -84,15 +80,16 @@ class ContractFacts:
     program: str
     receivable_purchased: bool
     selection_category: str | None  # latest recorded 選択区分, None if none
-    has_open_request: bool
+    requests: tuple[rules.RequestFact, ...] = ()  # the contract's requests as returns knows them
+
+    @property
+    def has_open_request(self) -> bool:
+        return rules.request_state(self.requests, "vehicle_return") == "open"
 
 
 CONTRACT_NOT_FOUND = Refusal(404, "contract_not_found", "指定された契約は見つかりません。")
-OPEN_REQUEST_EXISTS = Refusal(
-    409,
-    "open_request_exists",
-    "このご契約には手続中の車両返却の申込がすでにあります。進捗一覧でご確認ください。",
-)
+OPEN_REQUEST_EXISTS = Refusal(409, "open_request_exists", rules.MSG_SECOND_RETURN_OPEN)
+RETURN_COMPLETED = Refusal(409, "request_completed", rules.MSG_RETURN_COMPLETED)
 
 
 def check_eligibility(contract: ContractFacts | None, user: User) -> Refusal | None:
@@ -114,9 +111,10 @@ def check_eligibility(contract: ContractFacts | None, user: User) -> Refusal | N
             f"最終回選択区分が「車両返却」ではありません（現在: {current}）。"
             "進捗・結果入力で「車両返却」を選択してから入力してください。",
         )
-    if contract.has_open_request:
-        return OPEN_REQUEST_EXISTS
-    return None
+    refusal = rules.may_submit_request(contract.requests, "vehicle_return")
+    if refusal is None:
+        return None
+    return OPEN_REQUEST_EXISTS if refusal.code == OPEN_REQUEST_EXISTS.code else RETURN_COMPLETED
 
 
 def needs_extra_tfc_procedure(program: str, receivable_purchased: bool) -> bool:

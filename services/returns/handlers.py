@@ -23,7 +23,6 @@ from services.returns.db import (
     outbox,
 )
 from services.returns.domain import (
-    CLOSED_STATUSES,
     CONTRACT_NOT_FOUND,
     OPEN_REQUEST_EXISTS,
     ContractFacts,
@@ -34,6 +33,7 @@ from services.returns.domain import (
     today_in_tokyo,
     validate_form,
 )
+from shared import rules
 from shared.events import PROGRAM_LABELS, RETURN_SUBMITTED, Envelope, Party, ReturnSubmitted
 from shared.identity import User
 from shared.runtime import Runtime
@@ -81,20 +81,24 @@ class ContractView:
         }
 
 
-async def has_open_request(session: AsyncSession, contract_no: str) -> bool:
-    """Ours (open_returns) or any vehicle-return request approvals reports as not closed."""
-    if await session.get(OpenReturn, contract_no) is not None:
-        return True
-    open_status = await session.scalar(
-        select(RequestStatus.request_id)
-        .where(
-            RequestStatus.contract_no == contract_no,
-            RequestStatus.type == "vehicle_return",
-            RequestStatus.status.not_in(CLOSED_STATUSES),
-        )
-        .limit(1)
+async def request_facts(session: AsyncSession, contract_no: str) -> tuple[rules.RequestFact, ...]:
+    """The contract's requests: as approvals reports them, and ours (open_returns) not reported yet."""
+    reported = (
+        await session.scalars(select(RequestStatus).where(RequestStatus.contract_no == contract_no))
+    ).all()
+    facts = [rules.RequestFact(r.request_id, r.type, r.status) for r in reported]
+    ours = await session.get(OpenReturn, contract_no)
+    if ours is not None and all(f.request_id != ours.request_id for f in facts):
+        facts.append(rules.RequestFact(ours.request_id, "vehicle_return", rules.SUBMITTED))
+    return tuple(facts)
+
+
+def tfc_ownership(contract: Contract) -> rules.TfcOwnership:
+    return rules.TfcOwnership(
+        rules.Owner(contract.tfc_store_code, contract.tfc_store_name, contract.tfc_staff_code),
+        contract.version,
+        contract.tfc_owner_since,
     )
-    return open_status is not None
 
 
 async def load_contract(session: AsyncSession, contract_no: str) -> ContractView | None:
@@ -102,20 +106,25 @@ async def load_contract(session: AsyncSession, contract_no: str) -> ContractView
     if contract is None:
         return None
     selection = await session.get(ContractSelection, contract_no)
-    reassigned = selection is not None and selection.store_code is not None
-    store_code = selection.store_code if reassigned else contract.tfc_store_code
-    store_name = selection.store_name if reassigned else contract.tfc_store_name
-    staff_code = selection.staff_code if reassigned else contract.tfc_staff_code
+    reassignment = None
+    if selection is not None and selection.store_code is not None:
+        reassignment = rules.Reassignment(
+            rules.Owner(selection.store_code, selection.store_name or "", selection.staff_code or ""),
+            selection.assignment_seq,
+            selection.assignment_basis_version,
+        )
+    owner = rules.effective_owner(tfc_ownership(contract), reassignment)
+    assert owner is not None
     facts = ContractFacts(
         contract_no=contract_no,
         dealer_code=contract.dealer_code,
-        store_code=store_code or "",
+        store_code=owner.store_code,
         program=contract.program,
         receivable_purchased=contract.receivable_purchased,
         selection_category=selection.category if selection else None,
-        has_open_request=await has_open_request(session, contract_no),
+        requests=await request_facts(session, contract_no),
     )
-    return ContractView(contract, store_code or "", store_name or "", staff_code or "", facts)
+    return ContractView(contract, owner.store_code, owner.store_name, owner.staff_code, facts)
 
 
 async def contract_in_scope(session: AsyncSession, user: User, contract_no: str) -> ContractView:

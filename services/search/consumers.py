@@ -24,6 +24,7 @@ from services.search.db import (
     RequestStatusEvent,
     inbox,
 )
+from shared import rules as rules_shared
 from shared.events import (
     ASSIGNMENT_CHANGED,
     MEMO_UPDATED,
@@ -53,10 +54,34 @@ def refresh_derived(c: Contract) -> None:
     c.handling_status = rules.handling_status(c.status, c.request_status, c.selection_category)
 
 
-def _owner(store_code: str | None, store_name: str | None, staff_code: str | None) -> rules.Owner | None:
-    if store_code is None:
+def _tfc_ownership(c: Contract) -> rules_shared.TfcOwnership | None:
+    if c.version == STUB_VERSION or c.tfc_store_code is None:
         return None
-    return rules.Owner(store_code, store_name or "", staff_code or "")
+    return rules_shared.TfcOwnership(
+        rules_shared.Owner(c.tfc_store_code, c.tfc_store_name or "", c.tfc_staff_code or ""),
+        c.version,
+        c.tfc_owner_since,
+    )
+
+
+def _reassignment(c: Contract) -> rules_shared.Reassignment | None:
+    if c.assignment_seq is None or c.assigned_store_code is None:
+        return None
+    return rules_shared.Reassignment(
+        rules_shared.Owner(c.assigned_store_code, c.assigned_store_name or "", c.assigned_staff_code or ""),
+        c.assignment_seq,
+        c.assignment_basis_version if c.assignment_basis_version is not None else -1,
+    )
+
+
+def _settle_owner(c: Contract, transfer_seq: int) -> None:
+    """The effective owner by the one rule (shared.rules); a change of store makes the contract green."""
+    owner = rules_shared.effective_owner(_tfc_ownership(c), _reassignment(c))
+    if owner is None:
+        return
+    if c.store_code and owner.store_code != c.store_code:
+        c.transfer_seq = transfer_seq
+    c.store_code, c.store_name, c.staff_code = owner.store_code, owner.store_name, owner.staff_code
 
 
 async def apply_contract(session: AsyncSession, snapshot: ContractSnapshot) -> bool:
@@ -64,12 +89,16 @@ async def apply_contract(session: AsyncSession, snapshot: ContractSnapshot) -> b
     existing = await session.get(Contract, snapshot.contract_no, with_for_update=True)
     if existing is not None and existing.version >= snapshot.version:
         return False
-    new_tfc = rules.Owner(snapshot.store_code, snapshot.store_name, snapshot.staff_code)
+    new_tfc = rules_shared.Owner(snapshot.store_code, snapshot.store_name, snapshot.staff_code)
+    tfc = rules_shared.tfc_after_snapshot(
+        None if existing is None else _tfc_ownership(existing), new_tfc, snapshot.version
+    )
     values = snapshot.model_dump(exclude=set(_OWNERSHIP))
     values.update(
         tfc_store_code=new_tfc.store_code,
         tfc_store_name=new_tfc.store_name,
         tfc_staff_code=new_tfc.staff_code,
+        tfc_owner_since=tfc.since_version,
         search_name=rules.search_name(snapshot.contractor_name, snapshot.contractor_name_kana),
         search_plate=rules.normalise_plate(snapshot.registration_no),
         search_model=rules.normalise_name(snapshot.model),
@@ -87,19 +116,12 @@ async def apply_contract(session: AsyncSession, snapshot: ContractSnapshot) -> b
         refresh_derived(contract)
         session.add(contract)
         return True
-    previous_tfc = _owner(existing.tfc_store_code, existing.tfc_store_name, existing.tfc_staff_code)
-    assigned = existing.version != STUB_VERSION or existing.assignment_seq is not None
-    effective = _owner(existing.store_code, existing.store_name, existing.staff_code) if assigned else None
-    owner, moved = rules.ownership_after_snapshot(previous_tfc, effective, new_tfc)
+    was_stub = existing.version == STUB_VERSION
     for key, value in values.items():
         setattr(existing, key, value)
-    existing.store_code, existing.store_name, existing.staff_code = (
-        owner.store_code,
-        owner.store_name,
-        owner.staff_code,
-    )
-    if moved:
-        existing.transfer_seq = existing.seq or 0
+    if was_stub and existing.assignment_seq is None:
+        existing.store_code = ""  # a stub's store came from an event, not from an owner: no transfer
+    _settle_owner(existing, existing.seq or 0)
     refresh_derived(existing)
     return True
 
@@ -188,9 +210,16 @@ async def apply_assignment(session: AsyncSession, e: AssignmentChanged) -> None:
     c = await _contract_for_event(session, e.contract_no, e.dealer_code, e.store_code)
     if _newer(e.seq, c.assignment_seq):
         c.assignment_seq = e.seq
-        c.store_code, c.store_name, c.staff_code = e.store_code, e.store_name, e.staff_code
-        if e.store_code != e.from_store_code:
-            c.transfer_seq = e.seq
+        c.assigned_store_code, c.assigned_store_name = e.store_code, e.store_name
+        c.assigned_staff_code = e.staff_code
+        # An older producer does not name its basis: the snapshot held now is the best guess.
+        c.assignment_basis_version = e.tfc_version if e.tfc_version is not None else c.version
+        if c.version == STUB_VERSION:
+            c.store_code, c.store_name, c.staff_code = e.store_code, e.store_name, e.staff_code
+            if e.store_code != e.from_store_code:
+                c.transfer_seq = e.seq
+        else:
+            _settle_owner(c, e.seq)
     c.seq = max(c.seq or 0, e.seq)
     refresh_derived(c)
 

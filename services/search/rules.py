@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import jaconv
 
+from shared import rules as shared_rules
 from shared.events import OPEN_END_PROGRAMS, PROGRAM_LABELS
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -30,12 +31,7 @@ def tokyo_today(now: datetime | None = None) -> date:
 # Calendar arithmetic
 
 
-def add_months(d: date, months: int) -> date:
-    """Calendar month arithmetic clamped to the month end (2026-04-30 − 2 months = 2026-02-28)."""
-    index = d.year * 12 + (d.month - 1) + months
-    year, month = divmod(index, 12)
-    month += 1
-    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
+add_months = shared_rules.add_months
 
 
 def month_index(year: int, month: int) -> int:
@@ -48,26 +44,16 @@ def month_of_index(index: int) -> tuple[int, int]:
     return year, month0 + 1
 
 
-def result_input_deadline(final_payment_date: date) -> date:
-    """結果入力期限: the selection is due by final − 2 months."""
-    return add_months(final_payment_date, -2)
-
-
-def refinance_window(final_payment_date: date) -> tuple[date, date]:
-    """再分割シミュレーション is available from final − 9 months until the final date (inclusive)."""
-    return add_months(final_payment_date, -9), final_payment_date
-
-
-def refinance_available(final_payment_date: date, today: date) -> bool:
-    start, end = refinance_window(final_payment_date)
-    return start <= today <= end
+result_input_deadline = shared_rules.result_input_deadline
+refinance_window = shared_rules.refinance_window
+refinance_available = shared_rules.refinance_available
 
 
 # --------------------------------------------------------------------------------------------
 # Completion, handling status, colour, replacement mark
 
 COMPLETED_CONTRACT_STATUSES = frozenset({"settled", "returned", "refinanced"})
-REQUEST_CLOSED_STATUSES = frozenset({"completed", "withdrawn"})
+REQUEST_CLOSED_STATUSES = shared_rules.CLOSED_REQUEST_STATUSES
 
 HandlingStatus = Literal["unselected", "selected", "in_progress", "completed"]
 HANDLING_STATUS_LABELS: dict[str, str] = {
@@ -77,12 +63,7 @@ HANDLING_STATUS_LABELS: dict[str, str] = {
     "completed": "完了",
 }
 
-SELECTION_LABELS: dict[str, str] = {
-    "early_payoff": "早期完済",
-    "cash": "現金決済（口座振替）",
-    "vehicle_return": "車両返却",
-    "refinance": "再分割",
-}
+SELECTION_LABELS: dict[str, str] = shared_rules.CATEGORY_LABELS
 
 # Why TFC handles a contract itself (the feed's `tfc_handling`); an unknown code is shown as it is.
 TFC_HANDLING_LABELS: dict[str, str] = {"total_loss": "車両全損"}
@@ -147,7 +128,7 @@ def row_colour(
 
 def replacement_required(final_payment_date: date, today: date, has_selection: bool) -> bool:
     """代替 must be entered once a selection exists or the final date is within 4 months."""
-    return has_selection or today >= add_months(final_payment_date, -4)
+    return has_selection or today >= shared_rules.replacement_required_from(final_payment_date)
 
 
 def replacement_mark(
@@ -460,29 +441,7 @@ def _validate_inspection(raw: Mapping[str, str], sort: str, errors: list[FieldEr
 
 
 # --------------------------------------------------------------------------------------------
-# Ownership, transfers (green) and the current request
-
-
-@dataclass(frozen=True)
-class Owner:
-    store_code: str
-    store_name: str
-    staff_code: str
-
-
-def ownership_after_snapshot(
-    previous_tfc: Owner | None, effective: Owner | None, new_tfc: Owner
-) -> tuple[Owner, bool]:
-    """Who owns the contract after a TFC snapshot, and whether its store moved (→ green).
-
-    TFC's ownership wins only when TFC itself changed it (or for a new contract); an unchanged TFC
-    ownership keeps a J-PASS 店舗・スタッフ変更 made since (see docs/decisions.md).
-    """
-    if effective is None:
-        return new_tfc, False
-    if previous_tfc is None or previous_tfc == new_tfc:
-        return effective, False
-    return new_tfc, new_tfc.store_code != effective.store_code
+# Transfers (green) and the current request (ownership itself: shared.rules)
 
 
 def transferred_in(

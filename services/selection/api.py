@@ -61,7 +61,8 @@ async def get_selection(
     async with request.app.state.runtime.sessionmaker() as session:
         contract = await handlers.get_contract(session, user, contract_no)
         row = await handlers.get_selection(session, contract_no)
-    return {"contract": views.contract_summary(contract, today), "selection": views.selection_view(row)}
+        lock = await handlers.category_lock(session, contract_no)
+    return {"contract": views.contract_summary(contract, today, lock), "selection": views.selection_view(row)}
 
 
 @router.put("/{contract_no}/selection")

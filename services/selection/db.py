@@ -36,6 +36,10 @@ class Contract(Base):
     store_name: Mapped[str] = mapped_column(String(100))
     staff_code: Mapped[str] = mapped_column(String(32))
     reassigned: Mapped[bool] = mapped_column(Boolean, default=False)
+    # shared.rules ownership: since which snapshot TFC's store/staff are unchanged; the snapshot version
+    # the standing reassignment was made on
+    tfc_owner_since: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    reassign_basis_version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     contractor_name: Mapped[str] = mapped_column(String(200))
     contractor_name_kana: Mapped[str] = mapped_column(String(200))
     contractor_postal_code: Mapped[str] = mapped_column(String(16), default="")
@@ -98,6 +102,20 @@ class ChangeLog(Base):
     actor_id: Mapped[str] = mapped_column(String(64))
     actor_name: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ContractRequest(Base):
+    """The requests of a contract as approvals reports them (newest `version` wins), and the ones the
+    intake reported submitted before approvals did (status `submitted`, version 0): what the category
+    rules of SPEC §9.1 need."""
+
+    __tablename__ = "contract_requests"
+
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    contract_no: Mapped[str] = mapped_column(String(32), index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(BigInteger)
 
 
 outbox = Outbox(Base.metadata)

@@ -5,16 +5,17 @@
 
 from __future__ import annotations
 
-import calendar
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal, localcontext
 from typing import Literal
 
 from services.selection import labels
+from shared import rules
 
-Category = Literal["early_payoff", "cash", "vehicle_return", "refinance"]
-CATEGORIES: tuple[Category, ...] = ("early_payoff", "cash", "vehicle_return", "refinance")
+Category = rules.Category
+CATEGORIES: tuple[Category, ...] = rules.CATEGORIES
 Replacement = Literal["yes", "no"]
 
 REPLACEMENT_MODEL_MAX = 100
@@ -42,24 +43,16 @@ class RuleViolation(Exception):
 
 def months_before(day: date, months: int) -> date:
     """Calendar months before `day`, clamped to the month end (2026-04-30 − 2 months = 2026-02-28)."""
-    index = day.year * 12 + (day.month - 1) - months
-    year, month0 = divmod(index, 12)
-    last = calendar.monthrange(year, month0 + 1)[1]
-    return date(year, month0 + 1, min(day.day, last))
+    return rules.add_months(day, -months)
 
 
-def result_input_deadline(final_payment_date: date) -> date:
-    """結果入力期限: the selection is due by the final date − 2 months."""
-    return months_before(final_payment_date, 2)
-
-
-def category_change_deadline(final_payment_date: date) -> date:
-    """最終回選択区分の入力変更 is possible until the final date − 1 month (inclusive)."""
-    return months_before(final_payment_date, 1)
+result_input_deadline = rules.result_input_deadline
+category_change_deadline = rules.category_change_deadline
+refinance_available = rules.refinance_available
 
 
 def refinance_opens_on(final_payment_date: date) -> date:
-    return months_before(final_payment_date, 9)
+    return rules.refinance_window(final_payment_date)[0]
 
 
 def is_late(final_payment_date: date, today: date) -> bool:
@@ -68,11 +61,6 @@ def is_late(final_payment_date: date, today: date) -> bool:
 
 def can_change_category(final_payment_date: date, today: date) -> bool:
     return today <= category_change_deadline(final_payment_date)
-
-
-def refinance_available(final_payment_date: date, today: date) -> bool:
-    """再分割シミュレーション: from the final date − 9 months until the final date, both inclusive."""
-    return refinance_opens_on(final_payment_date) <= today <= final_payment_date
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,17 +135,26 @@ def validate_selection(entry: SelectionInput, today: date) -> tuple[Category, Re
 
 
 def decide_selection(
-    current: Selection | None, entry: SelectionInput, final_payment_date: date, today: date
+    current: Selection | None,
+    entry: SelectionInput,
+    final_payment_date: date,
+    today: date,
+    requests: Iterable[rules.RequestFact] = (),
 ) -> SelectionDecision:
     """Record a selection, or refuse it. The category may change only until final − 1 month; an entry
     after final − 2 months is accepted but late. `late` belongs to the category: a new or changed
-    category entered after the deadline is late; changing only the replacement keeps the flag."""
+    category entered after the deadline is late; changing only the replacement keeps the flag.
+    Under an open request of the current category the category cannot leave it (取下げ first); after
+    such a request completed nothing changes any more (SPEC §9.1, shared.rules)."""
     category, replacement, model, received = validate_selection(entry, today)
     category_changes = current is None or current.category != category
     late = is_late(final_payment_date, today) if category_changes else current.late  # type: ignore[union-attr]
     proposed = Selection(category, replacement, model, received, late)
     if current is not None and current.same_values(proposed):
         return SelectionDecision(current, changed=False)
+    refusal = rules.may_change_category(requests, current.category if current else None, category)
+    if refusal is not None:
+        raise RuleViolation(refusal.code, refusal.message, field="category", status=409)
     if current is not None and category_changes and not can_change_category(final_payment_date, today):
         raise RuleViolation(
             "category_change_locked", labels.MSG_CATEGORY_CHANGE_LOCKED, field="category", status=409

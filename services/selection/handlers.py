@@ -17,8 +17,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.selection import domain, labels, views
-from services.selection.db import ChangeLog, Contract, MemoEntry, SelectionRecord
+from services.selection.db import ChangeLog, Contract, ContractRequest, MemoEntry, SelectionRecord
 from services.selection.domain import RuleViolation
+from shared import rules
 from shared.events import (
     ASSIGNMENT_CHANGED,
     MEMO_UPDATED,
@@ -28,6 +29,7 @@ from shared.events import (
     Envelope,
     MemoUpdated,
     Party,
+    RequestStatusChanged,
     SelectionRecorded,
 )
 from shared.identity import User
@@ -137,6 +139,17 @@ async def dealer_staff_codes(session: AsyncSession, dealer_code: str) -> dict[st
     return {store: sorted(staff) for store, staff in sorted(codes.items())}
 
 
+async def request_facts(session: AsyncSession, contract_no: str) -> list[rules.RequestFact]:
+    stmt = select(ContractRequest).where(ContractRequest.contract_no == contract_no)
+    return [rules.RequestFact(r.request_id, r.type, r.status) for r in (await session.scalars(stmt)).all()]
+
+
+async def category_lock(session: AsyncSession, contract_no: str) -> rules.Refusal | None:
+    """Why the category cannot leave its current value now (an open or completed request), if so."""
+    row = await session.get(SelectionRecord, contract_no)
+    return rules.category_lock(await request_facts(session, contract_no), row.category if row else None)
+
+
 def contract_rate(c: Contract) -> Decimal:
     return Decimal(c.annual_rate).quantize(Decimal("0.000001"))
 
@@ -160,9 +173,37 @@ async def refinance_plan(
 # TFC's feed
 
 
+def ownership_after_snapshot(
+    existing: Contract | None, snapshot: ContractSnapshot
+) -> tuple[rules.Owner, rules.TfcOwnership, bool]:
+    """The effective owner, TFC's ownership and whether the reassignment still stands (shared.rules)."""
+    previous = (
+        None
+        if existing is None
+        else rules.TfcOwnership(
+            rules.Owner(existing.tfc_store_code, existing.tfc_store_name, existing.tfc_staff_code),
+            existing.version,
+            existing.tfc_owner_since,
+        )
+    )
+    tfc = rules.tfc_after_snapshot(
+        previous, rules.Owner(snapshot.store_code, snapshot.store_name, snapshot.staff_code), snapshot.version
+    )
+    reassignment = None
+    if existing is not None and existing.reassigned:
+        reassignment = rules.Reassignment(
+            rules.Owner(existing.store_code, existing.store_name, existing.staff_code),
+            existing.seq,
+            existing.reassign_basis_version if existing.reassign_basis_version is not None else -1,
+        )
+    owner = rules.effective_owner(tfc, reassignment)
+    assert owner is not None
+    return owner, tfc, rules.reassignment_stands(tfc, reassignment)
+
+
 async def apply_contract_snapshot(session: AsyncSession, snapshot: ContractSnapshot) -> bool:
     """Newest version wins; older or equal versions change nothing. A store/staff change made here stays
-    until TFC itself changes the contract's store or staff."""
+    until TFC itself changes the contract's store or staff (shared.rules)."""
     existing = await _lock_contract_row(session, snapshot.contract_no)
     if existing is not None and existing.version >= snapshot.version:
         return False
@@ -188,23 +229,50 @@ async def apply_contract_snapshot(session: AsyncSession, snapshot: ContractSnaps
         "status": snapshot.status,
         "updated_at": datetime.now(UTC),
     }
-    tfc_moved = existing is None or (existing.tfc_store_code, existing.tfc_staff_code) != (
-        snapshot.store_code,
-        snapshot.staff_code,
-    )
-    if existing is None or tfc_moved or not existing.reassigned:
-        values |= {
-            "store_code": snapshot.store_code,
-            "store_name": snapshot.store_name,
-            "staff_code": snapshot.staff_code,
-            "reassigned": False,
-        }
+    owner, tfc, reassigned = ownership_after_snapshot(existing, snapshot)
+    values |= {
+        "store_code": owner.store_code,
+        "store_name": owner.store_name,
+        "staff_code": owner.staff_code,
+        "reassigned": reassigned,
+        "tfc_owner_since": tfc.since_version,
+        "reassign_basis_version": existing.reassign_basis_version if existing and reassigned else None,
+    }
     if existing is None:
         session.add(Contract(contract_no=snapshot.contract_no, seq=0, **values))
     else:
         for key, value in values.items():
             setattr(existing, key, value)
     return True
+
+
+async def apply_request_submitted(
+    session: AsyncSession, request_id: str, contract_no: str, type_: str
+) -> None:
+    """An intake sent a request: it is open from now on, even before approvals reports its status."""
+    if await session.get(ContractRequest, request_id) is None:
+        session.add(
+            ContractRequest(
+                request_id=request_id, contract_no=contract_no, type=type_, status=rules.SUBMITTED, version=0
+            )
+        )
+
+
+async def apply_request_status(session: AsyncSession, changed: RequestStatusChanged) -> None:
+    """Newest version of each request wins (any order, any duplicates)."""
+    row = await session.get(ContractRequest, changed.request_id, with_for_update=True)
+    if row is None:
+        session.add(
+            ContractRequest(
+                request_id=changed.request_id,
+                contract_no=changed.contract_no,
+                type=changed.type,
+                status=changed.new_status,
+                version=changed.version,
+            )
+        )
+    elif changed.version > row.version:
+        row.status, row.version = changed.new_status, changed.version
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,7 +327,13 @@ class Handlers:
         async with self.sessionmaker() as session, session.begin():
             contract = await _locked_contract(session, user, contract_no)
             row = await session.get(SelectionRecord, contract_no)
-            decision = domain.decide_selection(selection_of(row), entry, contract.final_payment_date, today)
+            decision = domain.decide_selection(
+                selection_of(row),
+                entry,
+                contract.final_payment_date,
+                today,
+                await request_facts(session, contract_no),
+            )
             if not decision.changed:
                 return WriteResult(contract_no, contract.seq, False, {"selection": views.selection_view(row)})
             seq = contract.seq = contract.seq + 1
@@ -372,6 +446,7 @@ class Handlers:
             contract.store_code, contract.store_name = store_code, stores[store_code]
             contract.staff_code = staff_code
             contract.reassigned = True
+            contract.reassign_basis_version = contract.version
             session.add(
                 _log(
                     contract,
@@ -396,6 +471,7 @@ class Handlers:
                     staff_code=staff_code,
                     changed_by=party(user),
                     changed_at=now,
+                    tfc_version=contract.version,
                 ),
             )
         self.outbox.notify()

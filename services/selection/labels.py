@@ -5,12 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-CATEGORY_LABELS: dict[str, str] = {
-    "early_payoff": "早期完済",
-    "cash": "現金決済（口座振替）",
-    "vehicle_return": "車両返却",
-    "refinance": "再分割",
-}
+from shared import rules
+
+CATEGORY_LABELS: dict[str, str] = rules.CATEGORY_LABELS
 # On the お支払方法確認書 the customer circles one of these (manual: 「現金決済」に〇をする).
 FORM_OPTIONS: tuple[str, ...] = ("現金決済", "車両返却", "再分割", "早期完済")
 REPLACEMENT_LABELS: dict[str, str] = {"no": "無", "yes": "有"}

@@ -18,14 +18,18 @@ from shared.asyncapi import Channel
 from shared.events import (
     ASSIGNMENT_CHANGED,
     MEMO_UPDATED,
+    REQUEST_STATUS_CHANGED,
+    RETURN_SUBMITTED,
     SELECTION_RECORDED,
     AssignmentChanged,
     ContractSnapshot,
     MemoUpdated,
+    RequestStatusChanged,
+    ReturnSubmitted,
     SelectionRecorded,
 )
 from shared.runtime import Runtime
-from shared.topics import SELECTION_EVENTS, TFC_CONTRACTS
+from shared.topics import REQUEST_STATUS, RETURN_SUBMISSIONS, SELECTION_EVENTS, TFC_CONTRACTS
 from shared.web import is_page_request, service_app
 
 CHANNELS = [
@@ -36,6 +40,21 @@ CHANNELS = [
         key="contract_no",
         description="TFC's contract snapshots; selection keeps its own copy (newest version wins).",
         enveloped=False,
+    ),
+    Channel(
+        RETURN_SUBMISSIONS,
+        "subscribe",
+        ((RETURN_SUBMITTED, ReturnSubmitted),),
+        key="contract_no",
+        description="A submitted vehicle return: its request is open from now on (category stays 車両返却).",
+    ),
+    Channel(
+        REQUEST_STATUS,
+        "subscribe",
+        ((REQUEST_STATUS_CHANGED, RequestStatusChanged),),
+        key="request_id",
+        description="Where each request stands (newest version wins): an open request locks its category,"
+        " a completed one the whole selection (SPEC §9.1).",
     ),
     Channel(
         SELECTION_EVENTS,
@@ -61,7 +80,7 @@ def create_app(settings: SelectionSettings | None = None, clock: Callable[[], da
         Base.metadata,
         outbox,
         inbox,
-        [TFC_CONTRACTS, SELECTION_EVENTS],
+        [TFC_CONTRACTS, SELECTION_EVENTS, RETURN_SUBMISSIONS, REQUEST_STATUS],
     )
     consumers.register(runtime)
     app = service_app("selection", "J-PASS selection (進捗・結果入力)", runtime, channels=CHANNELS)

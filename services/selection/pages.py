@@ -59,10 +59,11 @@ async def _contract_context(request: Request, user: User, contract_no: str, toda
     async with request.app.state.runtime.sessionmaker() as session:
         contract = await handlers.get_contract(session, user, contract_no)
         row = await handlers.get_selection(session, contract_no)
+        lock = await handlers.category_lock(session, contract_no)
     return {
         "user": user,
         "today": today.isoformat(),
-        "c": views.contract_summary(contract, today),
+        "c": views.contract_summary(contract, today, lock),
         "selection": views.selection_view(row),
     }
 

@@ -8,9 +8,11 @@ from typing import Any
 from services.selection import domain, labels
 from services.selection.confirmation_pdf import ConfirmationForm
 from services.selection.db import Contract, MemoEntry, SelectionRecord
+from shared import rules
 
 
-def contract_summary(c: Contract, today: date) -> dict[str, Any]:
+def contract_summary(c: Contract, today: date, lock: rules.Refusal | None = None) -> dict[str, Any]:
+    """The contract as the screens show it; `lock` says why the category cannot change now (SPEC §9.1)."""
     final = c.final_payment_date
     return {
         "contract_no": c.contract_no,
@@ -34,6 +36,7 @@ def contract_summary(c: Contract, today: date) -> dict[str, Any]:
         "can_change_category": domain.can_change_category(final, today),
         "refinance_available": domain.refinance_available(final, today),
         "seq": c.seq,
+        "category_lock": {"code": lock.code, "message": lock.message} if lock else None,
     }
 
 

@@ -21,6 +21,7 @@ from services.returns.domain import (
 )
 from shared.events import EXTRA_TFC_PROCEDURE_PROGRAMS, OPEN_END_PROGRAMS, PROGRAM_LABELS
 from shared.requests import NOT_RETURNED_REASONS, VehicleReturnPayload
+from shared.rules import RequestFact
 
 TODAY = date(2026, 5, 15)
 ELIGIBLE = ContractFacts(
@@ -30,8 +31,8 @@ ELIGIBLE = ContractFacts(
     program="gamma_finance",
     receivable_purchased=False,
     selection_category="vehicle_return",
-    has_open_request=False,
 )
+OPEN = (RequestFact("r1", "vehicle_return", "hq_pending"),)
 STAFF, MANAGER, HQ = USERS_BY_ID["d1s1-staff1"], USERS_BY_ID["d1s1-manager"], USERS_BY_ID["d1-hq"]
 OTHER_STORE_STAFF, OTHER_DEALER_HQ = USERS_BY_ID["d1s2-staff1"], USERS_BY_ID["d2-hq"]
 
@@ -80,14 +81,22 @@ def test_the_selection_must_be_vehicle_return(category: str | None) -> None:
 
 
 def test_an_open_request_refuses_with_409() -> None:
-    refusal = check_eligibility(replace(ELIGIBLE, has_open_request=True), STAFF)
+    refusal = check_eligibility(replace(ELIGIBLE, requests=OPEN), STAFF)
     assert refusal is not None and (refusal.status, refusal.code) == (409, "open_request_exists")
 
 
-def test_preconditions_are_checked_in_the_specs_order() -> None:
-    everything_wrong = replace(
-        ELIGIBLE, program="smart_value_open", selection_category="cash", has_open_request=True
+def test_a_completed_return_is_final_and_a_withdrawn_one_is_not() -> None:
+    done = (
+        RequestFact("r0", "vehicle_return", "withdrawn"),
+        RequestFact("r1", "vehicle_return", "completed"),
     )
+    refusal = check_eligibility(replace(ELIGIBLE, requests=done), STAFF)
+    assert refusal is not None and (refusal.status, refusal.code) == (409, "request_completed")
+    assert check_eligibility(replace(ELIGIBLE, requests=done[:1]), STAFF) is None
+
+
+def test_preconditions_are_checked_in_the_specs_order() -> None:
+    everything_wrong = replace(ELIGIBLE, program="smart_value_open", selection_category="cash", requests=OPEN)
     assert code(everything_wrong, OTHER_STORE_STAFF) == "contract_not_found"
     assert code(everything_wrong) == "open_end_program"
     assert code(replace(everything_wrong, program="max_value_a")) == "selection_not_vehicle_return"

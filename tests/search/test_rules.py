@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from services.search import rules
 from services.search.rules import (
-    Owner,
     add_months,
     current_request,
     detail_actions,
@@ -19,7 +18,6 @@ from services.search.rules import (
     next_inspection,
     normalise_name,
     normalise_plate,
-    ownership_after_snapshot,
     refinance_available,
     replacement_mark,
     result_input_deadline,
@@ -390,26 +388,7 @@ def test_inspection_messages_name_the_limits() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# ownership, green, current request
-
-A = Owner("S0101", "品川店", "010101")
-B = Owner("S0102", "世田谷店", "010201")
-
-
-def test_ownership_after_snapshot() -> None:
-    assert ownership_after_snapshot(None, None, A) == (A, False)  # a new contract
-    assert ownership_after_snapshot(A, A, A) == (A, False)
-    assert ownership_after_snapshot(A, A, B) == (B, True)  # TFC moved it
-    # a J-PASS reassignment to B survives a later unchanged TFC snapshot
-    assert ownership_after_snapshot(A, B, A) == (B, False)
-    # TFC moves it itself afterwards: TFC wins
-    c = Owner("S0103", "目黒店", "010301")
-    assert ownership_after_snapshot(A, B, c) == (c, True)
-    # TFC moves it to where J-PASS already put it: no new move
-    assert ownership_after_snapshot(A, B, B) == (B, False)
-    # staff-only change at TFC: not a move
-    assert ownership_after_snapshot(A, A, Owner("S0101", "品川店", "010102"))[1] is False
-
+# green, current request (ownership: tests/shared/test_rules.py)
 
 def test_transferred_in_until_the_new_store_records_a_selection() -> None:
     assert not transferred_in(None, None, None, "S0102")
