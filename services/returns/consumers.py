@@ -29,6 +29,8 @@ from shared.messaging import PoisonMessage, parse_data, subscribe
 from shared.runtime import Runtime
 from shared.topics import REQUEST_STATUS, SELECTION_EVENTS, TFC_CONTRACTS
 
+PENDING_BASIS = -1  # a reassignment without a basis, seen before the contract's first snapshot
+
 GROUPS = {
     TFC_CONTRACTS: "returns-contracts",
     SELECTION_EVENTS: "returns-selection",
@@ -70,6 +72,9 @@ async def apply_contract(session: AsyncSession, snapshot: ContractSnapshot) -> b
     }
     if existing is None:
         session.add(Contract(contract_no=snapshot.contract_no, **values))
+        selection = await session.get(ContractSelection, snapshot.contract_no, with_for_update=True)
+        if selection is not None and selection.assignment_basis_version == PENDING_BASIS:
+            selection.assignment_basis_version = snapshot.version
     else:
         for k, v in values.items():
             setattr(existing, k, v)
@@ -99,9 +104,9 @@ async def apply_selection_event(session: AsyncSession, envelope: RawEnvelope) ->
             row.staff_code = changed.staff_code
             if changed.tfc_version is not None:
                 row.assignment_basis_version = changed.tfc_version
-            else:  # an older producer: the snapshot we hold now is the best guess of its basis
+            else:  # an older producer: the snapshot we hold now (or the first to come) is the best guess
                 contract = await session.get(Contract, changed.contract_no)
-                row.assignment_basis_version = contract.version if contract is not None else -1
+                row.assignment_basis_version = contract.version if contract is not None else PENDING_BASIS
     elif envelope.type != MEMO_UPDATED:  # memos do not matter to returns
         raise PoisonMessage(f"unknown event type {envelope.type!r} on {SELECTION_EVENTS}")
 

@@ -121,6 +121,8 @@ async def apply_contract(session: AsyncSession, snapshot: ContractSnapshot) -> b
         setattr(existing, key, value)
     if was_stub and existing.assignment_seq is None:
         existing.store_code = ""  # a stub's store came from an event, not from an owner: no transfer
+    if was_stub and existing.assignment_seq is not None and existing.assignment_basis_version is None:
+        existing.assignment_basis_version = snapshot.version
     _settle_owner(existing, existing.seq or 0)
     refresh_derived(existing)
     return True
@@ -212,8 +214,11 @@ async def apply_assignment(session: AsyncSession, e: AssignmentChanged) -> None:
         c.assignment_seq = e.seq
         c.assigned_store_code, c.assigned_store_name = e.store_code, e.store_name
         c.assigned_staff_code = e.staff_code
-        # An older producer does not name its basis: the snapshot held now is the best guess.
-        c.assignment_basis_version = e.tfc_version if e.tfc_version is not None else c.version
+        # An older producer does not name its basis: the snapshot held now is the best guess (before
+        # the first snapshot: that snapshot, once it arrives).
+        c.assignment_basis_version = e.tfc_version
+        if e.tfc_version is None and c.version != STUB_VERSION:
+            c.assignment_basis_version = c.version
         if c.version == STUB_VERSION:
             c.store_code, c.store_name, c.staff_code = e.store_code, e.store_name, e.staff_code
             if e.store_code != e.from_store_code:

@@ -117,16 +117,16 @@ async def test_a_submission_enters_the_workflow_once_and_blocks_a_second_until_c
     r = await env.client.post("/api/v1/returns", json=body(no), headers=STAFF)
     assert (r.status_code, r.json()["code"]) == (409, "open_request_exists")
 
-    # completed closes it: a new return may be submitted
+    # completed is final (SPEC §9.1): no new return request, said so
     await publish_status(
         env.bootstrap, status_changed(request_id, no, version=4, new="completed", label="完了")
     )
-    await env.wait_eligibility(no)
+    await env.wait_eligibility(no, "request_completed")
     r = await env.client.post(
         "/api/v1/returns", json=body(no, result="not_returned", not_returned_reason="theft"), headers=STAFF
     )
-    assert r.status_code == 202 and r.json()["request_id"] != request_id
-    await eventually(lambda: submitted_events(env, {no}, 2))
+    assert (r.status_code, r.json()["code"]) == (409, "request_completed") and "完了" in r.json()["detail"]
+    assert len(await submitted_events(env, {no}, 1)) == 1
 
 
 async def test_withdrawn_also_closes_the_request(env: Env) -> None:
