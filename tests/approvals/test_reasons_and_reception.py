@@ -195,3 +195,12 @@ async def test_concurrent_counters_never_give_a_number_twice(
     assert len(set(numbers)) == len(numbers)
     assert sorted(n for n in numbers if n.startswith("2612")) == [f"2612-{i:06d}" for i in range(1, 41)]
     assert sorted(n for n in numbers if n.startswith("2611")) == [f"2611-{i:06d}" for i in range(1, 6)]
+
+
+async def test_the_asyncapi_document_shows_the_new_optional_fields(env: Env) -> None:
+    doc = (await env.client.get("/asyncapi/approvals.json")).json()
+    messages = doc["components"]["messages"]
+    to_tfc = messages["jpass_requests_v1__JpassRequest"]["payload"]
+    assert "reception_no" in to_tfc["properties"] and "reception_no" not in to_tfc.get("required", [])
+    assert "reception_no" in str(messages["jpass_request-status_v1__jpass_request_status_changed"])
+    assert "send_back" in str(messages["jpass_request-status_v1__jpass_request_status_changed"])

@@ -18,10 +18,11 @@ from services.mailer import domain
 from services.mailer.main import create_app as create_mailer
 from services.mailer.render import MailRenderer, facts_from_status_change, facts_from_timeout
 from shared.events import SendBack
+from shared.topics import REQUEST_STATUS
 from tests.approvals.support import act, payload, submit, tfc, wait_request
-from tests.mailer.conftest import Smtp, mailer_settings
-from tests.mailer.factories import party, status_changed, timed_out
-from tests.support import auth, eventually, running
+from tests.mailer.conftest import Smtp, mailer_settings, publish_all
+from tests.mailer.factories import envelope, party, status_changed, timed_out
+from tests.support import auth, eventually, running, token_for
 
 OLD_SENTENCE = "差戻しの理由等は「貴社連絡欄」をご確認ください"
 HQ_PARTY = party("d1-hq", "森 隆之", "hq", "hq@example.com")
@@ -214,3 +215,47 @@ async def test_send_back_reasons_reach_the_right_people(
         assert OLD_SENTENCE not in mail["text"] and OLD_SENTENCE not in mail["html"]
         assert f"受付番号　　：{no}" in mail["text"]
     assert len([m for m in mails() if "差戻し" in m["subject"]]) == 3  # the refused one mailed nobody
+
+
+async def test_the_mail_log_shows_and_finds_the_reception_number(
+    kafka_bootstrap: str, any_database: Callable[[str], Awaitable[str]], smtp: Smtp
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    await smtp.start()
+    numbered = envelope(
+        status_changed(
+            contract_no=f"L{tag}",
+            old_status=None,
+            new_status="hq_pending",
+            reception_no="2612-004711",
+            hq_approver_emails=[f"hq-{tag}@example.com"],
+        )
+    )
+    other = envelope(
+        status_changed(
+            contract_no=f"M{tag}",
+            old_status=None,
+            new_status="hq_pending",
+            hq_approver_emails=[f"o-{tag}@example.com"],
+        )
+    )
+    app = create_mailer(mailer_settings(kafka_bootstrap, await any_database("mailer_log_no"), smtp))
+    async with running(app) as client:
+        await publish_all(kafka_bootstrap, [(REQUEST_STATUS, e.subject, e) for e in (numbered, other)])
+
+        async def logged() -> list[dict[str, Any]]:
+            r = await client.get("/api/v1/mail-log", params={"limit": 500}, headers=auth(HQ))
+            mine = [i for i in r.json()["items"] if tag in i["to"]]
+            assert len(mine) == 2
+            return mine
+
+        items = await eventually(logged, timeout_s=30)
+        numbers = {i["contract_no"]: i["reception_no"] for i in items}
+        assert numbers == {f"L{tag}": "2612-004711", f"M{tag}": None}
+        typed = "２６１２－００４７１１ "
+        found = await client.get("/api/v1/mail-log", params={"reception_no": typed}, headers=auth(HQ))
+        assert [i["contract_no"] for i in found.json()["items"]] == [f"L{tag}"]
+        hq_cookie = {"jpass_token": token_for(HQ)}
+        page = await client.get("/mail-log", params={"reception_no": typed}, cookies=hq_cookie)
+        assert page.status_code == 200 and "<th>受付番号</th>" in page.text
+        assert '<td class="reception-no">2612-004711</td>' in page.text and f"M{tag}" not in page.text
