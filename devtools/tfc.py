@@ -172,6 +172,8 @@ router = APIRouter(lifespan=console_lifespan, tags=["tfc-console"])
 
 @router.get("/tfc", response_class=HTMLResponse, include_in_schema=False)
 async def console_page(request: Request) -> Response:
+    sent = request.query_params.get("sent")
+    sent_entry = console_of(request).entries.get(sent or "")
     return templates.TemplateResponse(
         request,
         "tfc.html",
@@ -181,7 +183,8 @@ async def console_page(request: Request) -> Response:
             "actions": ACTIONS,
             "action_labels": ACTION_LABELS,
             "event_labels": EVENT_LABELS,
-            "sent": request.query_params.get("sent"),
+            "sent": sent,
+            "sent_reception_no": sent_entry.latest.reception_no if sent_entry else None,
             "sent_action": ACTION_LABELS.get(request.query_params.get("action", ""), ""),
         },
     )
@@ -256,6 +259,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     for r in asyncio.run(list_requests(args.bootstrap, args.timeout)):
         print(
+            f"{r.reception_no or '-'}  "
             f"{r.request_id}  {EVENT_LABELS.get(r.event, r.event)}  v{r.version}  {r.type}  {r.contract_no}  "
             f"{r.dealer_code}/{r.store_code}  {r.submitter.name}  {r.requested_at or ''}"
         )

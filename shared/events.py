@@ -140,6 +140,7 @@ class JpassRequest(BaseModel):
     payload: dict[str, Any]
     requested_at: datetime | None
     at: datetime
+    reception_no: str | None = None  # 受付番号 (SPEC §9.1), e.g. 2612-000123; None from older producers
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,6 +207,14 @@ class ReturnSubmitted(BaseModel):
     store_name: str = ""  # the contract's store (after any reassignment); "" from older producers
 
 
+class SendBack(BaseModel):
+    """One send-back (差戻し): its reason and who sent it (SPEC §9.1)."""
+
+    reason: str | None = None  # the approver's note (required); TFC's message (TFC may send none)
+    sender: Party | None = None  # None when TFC sent it back
+    at: datetime
+
+
 class RequestStatusChanged(BaseModel):
     request_id: str
     type: str
@@ -229,6 +238,8 @@ class RequestStatusChanged(BaseModel):
     tfc_message: str | None = None
     at: datetime
     store_name: str = ""  # "" when unknown (requests stored before it was recorded)
+    reception_no: str | None = None  # 受付番号 (SPEC §9.1); None from older producers
+    send_back: SendBack | None = None  # on a send-back: the reason and sender of this very send-back
 
 
 class RequestTimedOut(BaseModel):
@@ -247,3 +258,4 @@ class RequestTimedOut(BaseModel):
     contact_email: EmailStr | None = None
     hq_approver_emails: list[EmailStr] = []
     at: datetime
+    reception_no: str | None = None  # 受付番号 (SPEC §9.1); None from older producers

@@ -27,6 +27,8 @@ NO_EMAIL_NOTICE = (
 STALE_MESSAGE = "この申込は他の方により更新されています。最新の内容を確認のうえ、再度操作してください。"
 NOT_FOUND_MESSAGE = "指定された申込は見つかりません。"
 WHO_REFUSALS = frozenset({"withdraw_submitter_only", "own_request", "tfc_only_action"})
+INPUT_REFUSALS = frozenset({"send_back_reason_required"})  # what was sent is incomplete: 422
+INVALID_RECEPTION_NO = "受付番号は「2612-000123」の形式（半角数字とハイフン）で入力してください。"
 
 
 def approvals_of(request: Request) -> Approvals:
@@ -41,7 +43,9 @@ class FlowBody(BaseModel):
 
 class ActionBody(BaseModel):
     version: int
-    note: str | None = Field(default=None, max_length=2000)
+    note: str | None = Field(
+        default=None, max_length=2000, description="comment; for send-back the reason (required)"
+    )
     dealer_note: str | None = Field(default=None, max_length=2000, description="貴社連絡欄 (hq only)")
     payload: dict[str, Any] | None = Field(default=None, description="a correction made in the same step")
 
@@ -52,6 +56,8 @@ class CorrectionBody(ActionBody):
 
 def refusal_error(e: domain.Refused, status: str) -> ApiError:
     someone_elses_step = e.code == "not_your_step" and status in domain.STEP_OWNER
+    if e.code in INPUT_REFUSALS:
+        return ApiError(422, e.message, e.code)
     http = 403 if e.code in WHO_REFUSALS or someone_elses_step else 409
     return ApiError(http, e.message, e.code)
 
@@ -123,12 +129,16 @@ async def list_requests(
     status: Annotated[list[str] | None, Query()] = None,
     contractor_name: str = "",
     contract_no: str = "",
+    reception_no: str = "",
     updated_from: str | None = None,
     updated_to: str | None = None,
 ) -> dict[str, Any]:
     unknown = [s for s in status or [] if s not in domain.STATUS_LABELS]
     if unknown:
         raise ApiError(422, f"ステータスの指定が正しくありません（{', '.join(unknown)}）。", "invalid_status")
+    wanted_no = domain.normalise_reception_no(reception_no)
+    if wanted_no and not domain.is_reception_no(wanted_no):
+        raise ApiError(422, INVALID_RECEPTION_NO, "invalid_reception_no")
     try:
         filters = queries.ListFilters(
             tab=tab,
@@ -136,6 +146,7 @@ async def list_requests(
             statuses=list(status or []),
             contractor_name=contractor_name,
             contract_no=contract_no,
+            reception_no=wanted_no,
             updated_from=queries.parse_moment(updated_from, end=False),
             updated_to=queries.parse_moment(updated_to, end=True),
         )

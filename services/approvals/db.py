@@ -21,6 +21,7 @@ class Request(Base):
     __tablename__ = "requests"
 
     request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reception_no: Mapped[str] = mapped_column(String(12))  # 受付番号, unique (ux_requests_reception_no)
     type: Mapped[str] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(32))
@@ -39,6 +40,8 @@ class Request(Base):
     approvers: Mapped[list[Any]] = mapped_column(JSON, default=list)  # Parties approving this round
     dealer_note: Mapped[str | None] = mapped_column(Text, nullable=True)  # 貴社連絡欄
     tfc_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The latest send-back: shared.events.SendBack as JSON ({reason, sender (None = TFC), at})
+    last_send_back: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # 依頼日時
     status_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -47,7 +50,17 @@ class Request(Base):
     __table_args__ = (
         Index("ix_requests_scope", "dealer_code", "store_code", "updated_at"),
         Index("ix_requests_status", "status", "status_changed_at"),
+        Index("ux_requests_reception_no", "reception_no", unique=True),
     )
+
+
+class ReceptionCounter(Base):
+    """The last 受付番号 sequence given in a month (`period` = YYMM, Tokyo): one row per month."""
+
+    __tablename__ = "reception_counters"
+
+    period: Mapped[str] = mapped_column(String(4), primary_key=True)
+    last_no: Mapped[int] = mapped_column(Integer)
 
 
 class HistoryEntry(Base):

@@ -6,14 +6,19 @@ with a Japanese message; it never changes anything itself.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
 from shared import rules
+
+TOKYO = ZoneInfo("Asia/Tokyo")
 
 # --------------------------------------------------------------------------------------------
 # Statuses
@@ -343,3 +348,56 @@ def _field_named_in(message: str) -> str:
 def payload_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[Any]]:
     """What a correction changed: {field: [old, new]}."""
     return {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
+
+
+# --------------------------------------------------------------------------------------------
+# Send-back reasons (SPEC §9.1)
+
+SEND_BACK_REASON_REQUIRED = "差戻し理由を入力してください。"
+
+
+def approver_send_back_reason(
+    role: str, note: str | None, dealer_note_before: str | None, dealer_note_after: str | None
+) -> str:
+    """The reason of an approver's send-back: the comment, else (hq only) the 貴社連絡欄 written with it.
+
+    The manual has hq enter 差戻し理由等 in 貴社連絡欄; a note left unchanged from before is an older
+    reason, not this send-back's. No reason: refused, nothing changes.
+    """
+    reason = (note or "").strip()
+    if reason:
+        return reason
+    after = (dealer_note_after or "").strip()
+    if role == "hq" and after and after != (dealer_note_before or "").strip():
+        return after
+    raise Refused(SEND_BACK_REASON_REQUIRED, "send_back_reason_required")
+
+
+# --------------------------------------------------------------------------------------------
+# 受付番号 reception_no (SPEC §9.1): YYMM of the Tokyo submission date, a hyphen, a sequence
+
+RECEPTION_NO_MAX_SEQ = 9_999_999  # 7 digits keep the number within 12 characters
+RECEPTION_NO_PATTERN = re.compile(r"^\d{4}-\d{6,7}$")
+_DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−ー－ｰ"})
+
+
+def reception_period(submitted_at: datetime) -> str:
+    """YYMM of the submission's date in Tokyo: the counter each month's numbers come from."""
+    return submitted_at.astimezone(TOKYO).strftime("%y%m")
+
+
+def reception_no(period: str, seq: int) -> str:
+    """`2612-000123`: at least 6 digits of sequence (7 after 999,999 in a month), never over 12 characters."""
+    if not (len(period) == 4 and period.isdigit()) or not 1 <= seq <= RECEPTION_NO_MAX_SEQ:
+        raise ValueError(f"no reception number for period {period!r}, sequence {seq}")
+    return f"{period}-{seq:06d}"
+
+
+def normalise_reception_no(text: str) -> str:
+    """What a person typed or read out: NFKC (full-width digits), any dash as `-`, no blanks."""
+    folded = unicodedata.normalize("NFKC", text or "").translate(_DASHES)
+    return re.sub(r"\s+", "", folded)
+
+
+def is_reception_no(text: str) -> bool:
+    return bool(RECEPTION_NO_PATTERN.match(text))

@@ -15,12 +15,13 @@ from zoneinfo import ZoneInfo
 import jaconv
 from pydantic import ValidationError
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from services.approvals import domain
 from services.approvals.config import ApprovalsSettings
-from services.approvals.db import FlowSettings, HistoryEntry, Request, TimeoutNotice
+from services.approvals.db import FlowSettings, HistoryEntry, ReceptionCounter, Request, TimeoutNotice
 from shared.events import (
     REQUEST_STATUS_CHANGED,
     REQUEST_TIMED_OUT,
@@ -31,6 +32,7 @@ from shared.events import (
     RequestTimedOut,
     RequestUpdate,
     ReturnSubmitted,
+    SendBack,
 )
 from shared.identity import User
 from shared.messaging import PoisonMessage
@@ -62,6 +64,22 @@ def normalise_name(text: str) -> str:
 
 def party_of(user: User) -> Party:
     return Party(user_id=user.user_id, name=user.name, role=user.role, email=user.email or None)
+
+
+async def next_reception_no(session: AsyncSession, submitted_at: datetime) -> str:
+    """The next 受付番号 of the submission's month, unique across request types and instances.
+
+    One upsert on the month's counter row: it takes the row's lock (PostgreSQL; SQLite's write lock),
+    so concurrent submissions are served one after the other and each gets its own number.
+    """
+    period = domain.reception_period(submitted_at)
+    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(ReceptionCounter).values(period=period, last_no=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[ReceptionCounter.period], set_={"last_no": ReceptionCounter.last_no + 1}
+    ).returning(ReceptionCounter.last_no)
+    seq = (await session.execute(stmt)).scalar_one()
+    return domain.reception_no(period, seq)
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,6 +198,7 @@ class Approvals:
             status = domain.first_status(flow)
             req = Request(
                 request_id=event.request_id,
+                reception_no=await next_reception_no(session, aware(event.submitted_at) or now),
                 type=request_type,
                 payload=payload,
                 status=status,
@@ -265,9 +284,11 @@ class Approvals:
                 new_dealer_note = dealer_note.strip() or None
                 if new_dealer_note != req.dealer_note:
                     changes["dealer_note"] = [req.dealer_note, new_dealer_note]
-            recipient = (
-                self._send_back_recipient(req, outcome.status, submitter) if action == "send_back" else None
-            )
+            recipient, send_back = None, None
+            if action == "send_back":
+                reason = domain.approver_send_back_reason(user.role, note, req.dealer_note, new_dealer_note)
+                send_back = SendBack(reason=reason, sender=party_of(user), at=self.now())
+                recipient = self._send_back_recipient(req, outcome.status, submitter)
             await self._apply(
                 session,
                 req,
@@ -275,13 +296,14 @@ class Approvals:
                 action=action,
                 actor=party_of(user),
                 actor_role=user.role,
-                note=(note or "").strip() or None,
+                note=send_back.reason if send_back else (note or "").strip() or None,
                 changes=changes,
                 payload=new_payload,
                 dealer_note=new_dealer_note,
                 tfc_message=req.tfc_message,
                 recipient=recipient,
                 hq_emails=settings.hq_approver_emails,
+                send_back=send_back,
             )
         self.runtime.outbox.notify()
         return ActResult(req, recipient)
@@ -349,11 +371,10 @@ class Approvals:
             changes = (
                 {"tfc_message": [req.tfc_message, new_message]} if new_message != req.tfc_message else {}
             )
-            recipient = (
-                self._send_back_recipient(req, outcome.status, submitter)
-                if msg.action == "send_back"
-                else None
-            )
+            recipient, send_back = None, None
+            if msg.action == "send_back":
+                send_back = SendBack(reason=(msg.message or "").strip() or None, sender=None, at=self.now())
+                recipient = self._send_back_recipient(req, outcome.status, submitter)
             await self._apply(
                 session,
                 req,
@@ -369,6 +390,7 @@ class Approvals:
                 recipient=recipient,
                 hq_emails=settings.hq_approver_emails,
                 expected_version=req.version,
+                send_back=send_back,
             )
         self.runtime.outbox.notify()
         return True
@@ -393,9 +415,12 @@ class Approvals:
         recipient: Party | None,
         hq_emails: list[str],
         expected_version: int | None = None,
+        send_back: SendBack | None = None,
     ) -> None:
         now = self.now()
         old_status, old_version = req.status, req.version
+        if send_back is not None:
+            send_back = send_back.model_copy(update={"at": now})  # the same moment as the history entry
         status_changed = outcome.status != old_status or outcome.restart
         approvers = [] if outcome.restart else list(req.approvers or [])
         if action == "approve" and actor is not None:
@@ -411,6 +436,7 @@ class Approvals:
             "payload": payload,
             "dealer_note": dealer_note,
             "tfc_message": tfc_message,
+            "last_send_back": send_back.model_dump(mode="json") if send_back else req.last_send_back,
             "requested_at": now if entered_requested else req.requested_at,
             "status_changed_at": now if status_changed else req.status_changed_at,
             "updated_at": now,
@@ -456,6 +482,7 @@ class Approvals:
             recipient=recipient,
             hq_emails=hq_emails,
             jpass_events=jpass_events,
+            send_back=send_back,
         )
 
     async def _stage_events(
@@ -469,6 +496,7 @@ class Approvals:
         recipient: Party | None,
         hq_emails: list[str],
         jpass_events: list[str],
+        send_back: SendBack | None = None,
     ) -> None:
         now = self.now()
         submitter = Party.model_validate(req.submitter)
@@ -495,6 +523,8 @@ class Approvals:
             tfc_message=req.tfc_message,
             at=now,
             store_name=req.store_name,
+            reception_no=req.reception_no,
+            send_back=send_back,
         )
         envelope = Envelope[RequestStatusChanged](
             source=SOURCE, type=REQUEST_STATUS_CHANGED, subject=req.request_id, data=changed
@@ -513,6 +543,7 @@ class Approvals:
                 payload=req.payload,
                 requested_at=aware(req.requested_at),
                 at=now,
+                reception_no=req.reception_no,
             )
             await self.runtime.outbox.stage(session, topic=JPASS_REQUESTS, key=req.request_id, value=message)
 
@@ -606,6 +637,7 @@ class Approvals:
                     contact_email=req.payload.get("contact3_email") or None,
                     hq_approver_emails=settings.hq_approver_emails,
                     at=now,
+                    reception_no=req.reception_no,
                 )
                 envelope = Envelope[RequestTimedOut](
                     source=SOURCE, type=REQUEST_TIMED_OUT, subject=req.request_id, data=event

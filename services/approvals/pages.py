@@ -13,7 +13,13 @@ from pydantic import EmailStr as _EmailStr
 from pydantic import TypeAdapter, ValidationError
 
 from services.approvals import domain, queries
-from services.approvals.api import NO_EMAIL_NOTICE, NOT_FOUND_MESSAGE, STALE_MESSAGE, approvals_of
+from services.approvals.api import (
+    INVALID_RECEPTION_NO,
+    NO_EMAIL_NOTICE,
+    NOT_FOUND_MESSAGE,
+    STALE_MESSAGE,
+    approvals_of,
+)
 from services.approvals.handlers import TOKYO, FlowView, InvalidPayload, NotFound, StaleVersion, aware
 from shared.identity import CurrentUser, User
 from shared.requests import NOT_RETURNED_REASONS, REQUEST_TYPE_LABELS
@@ -113,17 +119,25 @@ async def progress_list(request: Request, user: CurrentUser) -> Response:
     except ValueError:
         updated_from = updated_to = None
         error = "最終更新日時はYYYY-MM-DD形式で入力してください。"
+    reception_no = domain.normalise_reception_no(params.get("reception_no", ""))
+    reception_no_error = None
+    if reception_no and not domain.is_reception_no(reception_no):
+        reception_no_error = INVALID_RECEPTION_NO
     filters = queries.ListFilters(
         tab=tab,
         type=params.get("type", ""),
         statuses=statuses,
         contractor_name=params.get("contractor_name", ""),
         contract_no=params.get("contract_no", ""),
+        reception_no=reception_no,
         updated_from=updated_from,
         updated_to=updated_to,
     )
-    async with approvals_of(request).sessionmaker() as session:
-        rows, counts = await queries.list_requests(session, user, filters)
+    rows: list[Any] = []
+    counts = dict.fromkeys(domain.STATUSES, 0)
+    if reception_no_error is None:
+        async with approvals_of(request).sessionmaker() as session:
+            rows, counts = await queries.list_requests(session, user, filters)
     keep = [(k, v) for k, v in params.multi_items() if k != "tab"]
     return render(
         request,
@@ -136,11 +150,13 @@ async def progress_list(request: Request, user: CurrentUser) -> Response:
             "items": [queries.list_item(r) for r in rows],
             "counts": counts,
             "error": error,
+            "reception_no_error": reception_no_error,
             "tab_links": {
                 "current": "/requests?" + urlencode([*keep, ("tab", "current")]),
                 "past": "/requests?" + urlencode([*keep, ("tab", "past")]),
             },
         },
+        422 if reception_no_error else 200,
     )
 
 
@@ -157,6 +173,7 @@ async def request_page(
     error: str | None = None,
     field_errors: dict[str, str] | None = None,
     entered: dict[str, Any] | None = None,
+    note: str = "",
 ) -> Response:
     async with approvals_of(request).sessionmaker() as session:
         req = await queries.get_request(session, user, request_id)
@@ -171,13 +188,14 @@ async def request_page(
         {
             "user": user,
             "r": data,
-            "payload": entered or data["payload"],
+            "payload": {k: v for k, v in (entered or {}).items() if k != "dealer_note"} or data["payload"],
             "dealer_note": (entered or {}).get("dealer_note", data["dealer_note"]),
             "allowed": set(data["allowed_actions"]),
             "done_message": DONE_MESSAGES.get(done or ""),
             "notice": NO_EMAIL_NOTICE if request.query_params.get("unreachable") else None,
             "error": error,
             "field_errors": field_errors or {},
+            "note": note,
             "is_hq_step": user.role == "hq" and "approve" in data["allowed_actions"],
         },
         status_code,
@@ -247,6 +265,16 @@ async def request_action(request: Request, user: CurrentUser, request_id: str) -
             entered=entered,
         )
     except domain.Refused as e:
+        if e.code == "send_back_reason_required":
+            return await request_page(
+                request,
+                user,
+                request_id,
+                status_code=422,
+                field_errors={"note": e.message},
+                entered=entered or None,
+                note=str(form.get("note") or ""),
+            )
         return await request_page(request, user, request_id, status_code=409, error=e.message)
     query = {"done": action}
     if result.recipient_unreachable:

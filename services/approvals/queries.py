@@ -25,6 +25,7 @@ class ListFilters:
     statuses: list[str] = field(default_factory=list)
     contractor_name: str = ""
     contract_no: str = ""
+    reception_no: str = ""  # normalised (domain.normalise_reception_no); exact match
     updated_from: datetime | None = None
     updated_to: datetime | None = None
 
@@ -63,6 +64,8 @@ async def list_requests(
         stmt = stmt.where(Request.contractor_search.contains(normalise_name(filters.contractor_name)))
     if filters.contract_no.strip():
         stmt = stmt.where(Request.contract_no == filters.contract_no.strip())
+    if filters.reception_no:
+        stmt = stmt.where(Request.reception_no == filters.reception_no)
     if filters.updated_from:
         stmt = stmt.where(Request.updated_at >= filters.updated_from.astimezone(UTC))
     if filters.updated_to:
@@ -102,6 +105,7 @@ def actor_of(user: User, req: Request) -> domain.Actor:
 def list_item(req: Request) -> dict[str, Any]:
     return {
         "request_id": req.request_id,
+        "reception_no": req.reception_no,
         "type": req.type,
         "type_label": REQUEST_TYPE_LABELS.get(req.type, req.type),
         "status": req.status,
@@ -138,6 +142,24 @@ def history_item(h: HistoryEntry) -> dict[str, Any]:
     }
 
 
+def send_back_item(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The latest send-back as shown: reason, sender (None = TFC) and who that is in words."""
+    if not stored:
+        return None
+    sender = stored.get("sender")
+    if sender is None:
+        sender_label = domain.ACTOR_ROLE_LABELS["tfc"]
+    else:
+        role = domain.ACTOR_ROLE_LABELS.get(sender.get("role", ""), sender.get("role", ""))
+        sender_label = f"{sender.get('name', '')}（{role}）"
+    return {
+        "reason": stored.get("reason"),
+        "sender": sender,
+        "sender_label": sender_label,
+        "at": stored.get("at"),
+    }
+
+
 def detail(req: Request, history: list[HistoryEntry], user: User) -> dict[str, Any]:
     return {
         **list_item(req),
@@ -145,6 +167,7 @@ def detail(req: Request, history: list[HistoryEntry], user: User) -> dict[str, A
         "payload": req.payload,
         "dealer_note": req.dealer_note,
         "tfc_message": req.tfc_message,
+        "last_send_back": send_back_item(req.last_send_back),
         "approvers": req.approvers or [],
         "flow": {"store_step": req.store_step, "hq_step": req.hq_step},
         "allowed_actions": domain.allowed_actions(req.status, actor_of(user, req), request_flow(req)),

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from services.mailer.db import Mail, as_utc
 from services.mailer.domain import KIND_LABELS
 from services.mailer.labels import status_label
-from services.mailer.queries import MAX_LOG_ROWS, mail_log
+from services.mailer.queries import MAX_LOG_ROWS, mail_log, normalise_reception_no
 from shared.identity import User, require_role
 
 router = APIRouter(prefix="/api/v1", tags=["mail-log"])
@@ -32,6 +32,7 @@ def log_item(mail: Mail, public_base_url: str) -> dict[str, Any]:
         "request_id": mail.request_id,
         "request_type": mail.request_type,
         "request_version": mail.request_version,
+        "reception_no": mail.reception_no,
         "contract_no": mail.contract_no,
         "store_code": mail.store_code,
         "request_url": f"{public_base_url.rstrip('/')}/requests/{mail.request_id}",
@@ -43,13 +44,19 @@ async def get_mail_log(
     request: Request,
     user: HqUser,
     request_id: str | None = None,
+    reception_no: Annotated[str | None, Query(description="受付番号, exact (NFKC, blanks ignored)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LOG_ROWS)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """E-mails of the user's dealer, newest first: time, kind, recipient, subject, delivery status."""
     async with request.app.state.runtime.sessionmaker() as session:
         total, rows = await mail_log(
-            session, user.dealer_code, request_id=request_id, limit=limit, offset=offset
+            session,
+            user.dealer_code,
+            request_id=request_id,
+            reception_no=normalise_reception_no(reception_no),
+            limit=limit,
+            offset=offset,
         )
     base = request.app.state.settings.public_base_url
     return {"total": total, "items": [log_item(m, base) for m in rows]}

@@ -35,6 +35,7 @@ class Mail(Base):
     request_id: Mapped[str] = mapped_column(String(64))
     request_type: Mapped[str] = mapped_column(String(32))
     request_version: Mapped[int] = mapped_column(Integer)
+    reception_no: Mapped[str | None] = mapped_column(String(12), nullable=True)  # 受付番号; older: None
     contract_no: Mapped[str] = mapped_column(String(32))
     dealer_code: Mapped[str] = mapped_column(String(16))
     store_code: Mapped[str] = mapped_column(String(16))

@@ -89,6 +89,19 @@ def is_send_back(event: RequestStatusChanged) -> bool:
     return event.new_status in BACK_STATUSES and event.old_status != event.new_status
 
 
+# What the recipient of a 差戻しメール can do (SPEC §9.1): the submitter corrects and resends or withdraws;
+# an approver (store manager, hq) corrects, approves or sends back — never withdraws.
+SUBMITTER_SEND_BACK_ACTIONS = ("訂正・再送信", "取下げ")
+APPROVER_SEND_BACK_ACTIONS = ("訂正", "承認", "差戻し")
+
+
+def send_back_actions(event: RequestStatusChanged) -> tuple[str, ...]:
+    """What the send-back's recipient can do: staff_back is the submitter's step, the others an approver's."""
+    if not is_send_back(event):
+        return ()
+    return SUBMITTER_SEND_BACK_ACTIONS if event.new_status == "staff_back" else APPROVER_SEND_BACK_ACTIONS
+
+
 def mails_for_status_change(event: RequestStatusChanged) -> list[MailOrder]:
     if event.old_status == event.new_status:
         return []  # a correction within a step, not a transition

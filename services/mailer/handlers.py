@@ -24,6 +24,7 @@ class RequestRef:
     contract_no: str
     dealer_code: str
     store_code: str
+    reception_no: str | None = None
 
 
 async def record_status_change(
@@ -35,7 +36,13 @@ async def record_status_change(
     await _remember(session, event)
     orders = domain.mails_for_status_change(event)
     ref = RequestRef(
-        event.request_id, event.type, event.version, event.contract_no, event.dealer_code, event.store_code
+        event.request_id,
+        event.type,
+        event.version,
+        event.contract_no,
+        event.dealer_code,
+        event.store_code,
+        event.reception_no,
     )
     return await _record(session, orders, ref, facts_from_status_change(event), renderer, mail_from)
 
@@ -49,7 +56,13 @@ async def record_timeout(
     known = domain.KnownRequest(row.version, row.status) if row is not None else None
     orders = domain.mails_for_timeout(event, known)
     ref = RequestRef(
-        event.request_id, event.type, event.version, event.contract_no, event.dealer_code, event.store_code
+        event.request_id,
+        event.type,
+        event.version,
+        event.contract_no,
+        event.dealer_code,
+        event.store_code,
+        event.reception_no,
     )
     return await _record(session, orders, ref, facts_from_timeout(event), renderer, mail_from)
 
@@ -90,6 +103,7 @@ async def _record(
                 request_id=ref.request_id,
                 request_type=ref.request_type,
                 request_version=ref.version,
+                reception_no=ref.reception_no,
                 contract_no=ref.contract_no,
                 dealer_code=ref.dealer_code,
                 store_code=ref.store_code,

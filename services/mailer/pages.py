@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from services.mailer.db import as_utc
 from services.mailer.domain import KIND_LABELS
 from services.mailer.labels import status_label
-from services.mailer.queries import mail_log
+from services.mailer.queries import mail_log, normalise_reception_no
 from shared.identity import User, require_role
 from shared.web import make_templates
 
@@ -37,11 +37,17 @@ async def mail_log_page(
     request: Request,
     user: Annotated[User, Depends(require_role("hq"))],
     request_id: str | None = None,
+    reception_no: str | None = None,
     page: Annotated[int, Query(ge=1)] = 1,
 ) -> Response:
     async with request.app.state.runtime.sessionmaker() as session:
         total, rows = await mail_log(
-            session, user.dealer_code, request_id=request_id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+            session,
+            user.dealer_code,
+            request_id=request_id,
+            reception_no=normalise_reception_no(reception_no),
+            limit=PAGE_SIZE,
+            offset=(page - 1) * PAGE_SIZE,
         )
     return templates.TemplateResponse(
         request,
@@ -53,5 +59,6 @@ async def mail_log_page(
             "page": page,
             "pages": max(1, -(-total // PAGE_SIZE)),
             "request_id": request_id or "",
+            "reception_no": reception_no or "",
         },
     )

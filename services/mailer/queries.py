@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.mailer.db import Mail
 
 MAX_LOG_ROWS = 500
+_DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−ー－ｰ"})
+
+
+def normalise_reception_no(text: str | None) -> str | None:
+    """A 受付番号 as typed: NFKC (full-width digits), any dash as `-`, no blanks; None when empty."""
+    folded = re.sub(r"\s+", "", unicodedata.normalize("NFKC", text or "").translate(_DASHES))
+    return folded or None
 
 
 async def mail_log(
@@ -15,12 +25,15 @@ async def mail_log(
     dealer_code: str,
     *,
     request_id: str | None = None,
+    reception_no: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[int, list[Mail]]:
     stmt = select(Mail).where(Mail.dealer_code == dealer_code)
     if request_id:
         stmt = stmt.where(Mail.request_id == request_id)
+    if reception_no:
+        stmt = stmt.where(Mail.reception_no == reception_no)
     total = (await session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
     rows = (
         await session.execute(

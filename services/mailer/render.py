@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from services.mailer.domain import MailKind
+from services.mailer.domain import MailKind, is_send_back, send_back_actions
 from shared.events import RequestStatusChanged, RequestTimedOut
 from shared.requests import REQUEST_TYPE_LABELS
 
@@ -28,6 +28,9 @@ class MailFacts:
     dealer_note: str | None = None
     tfc_message: str | None = None
     actor_name: str | None = None  # who acted (send-back: who sent it back)
+    reception_no: str | None = None  # 受付番号; None from an older producer
+    send_back_reason: str | None = None  # the reason of this very send-back
+    next_actions: tuple[str, ...] = ()  # what the recipient can do now (send-back)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,13 @@ def _type_label(request_type: str) -> str:
 
 
 def facts_from_status_change(event: RequestStatusChanged) -> MailFacts:
+    send_back = is_send_back(event)
+    reason = event.send_back.reason if send_back and event.send_back else None
+    dealer_note = event.dealer_note or None
+    if send_back and not (event.actor is not None and event.actor.role == "hq" and dealer_note != reason):
+        # A 差戻しメール carries that send-back's reason; the 貴社連絡欄 is hq's, so it is shown only
+        # beside hq's own send-back (else it may be an older round's note) and not twice.
+        dealer_note = None
     return MailFacts(
         request_id=event.request_id,
         request_type_label=_type_label(event.type),
@@ -49,9 +59,12 @@ def facts_from_status_change(event: RequestStatusChanged) -> MailFacts:
         contractor_name=event.contractor_name,
         status_label=event.new_status_label,
         submitter_name=event.submitter.name,
-        dealer_note=event.dealer_note or None,
-        tfc_message=event.tfc_message or None,
+        dealer_note=dealer_note,
+        tfc_message=None if send_back else event.tfc_message or None,  # TFC's send-back: its reason
         actor_name=event.actor.name if event.actor is not None else TFC_LABEL,
+        reception_no=event.reception_no,
+        send_back_reason=reason,
+        next_actions=send_back_actions(event),
     )
 
 
@@ -63,6 +76,7 @@ def facts_from_timeout(event: RequestTimedOut) -> MailFacts:
         contractor_name=event.contractor_name,
         status_label=event.status_label,
         submitter_name=event.submitter.name,
+        reception_no=event.reception_no,
     )
 
 

@@ -54,6 +54,7 @@ def submission_json(s: Any, status: Any) -> dict[str, Any]:
         "needs_extra_tfc_procedure": s.needs_extra_tfc_procedure,
         "status": status.status if status else None,
         "status_label": status.status_label if status else None,
+        "reception_no": status.reception_no if status else None,
     }
 
 
@@ -116,12 +117,13 @@ async def print_pdf(request: Request, user: CurrentUser, request_id: str) -> Res
             s = await handlers.get_submission(session, user, request_id)
         except ReturnRefused as e:
             raise refused(e) from None
-    return pdf_response(s)
+        status = await handlers.request_status(session, request_id)
+    return pdf_response(s, status.reception_no if status else None)
 
 
-def pdf_response(s: Any) -> Response:
+def pdf_response(s: Any, reception_no: str | None) -> Response:
     return Response(
-        render_input_pdf(s),
+        render_input_pdf(s, reception_no),
         media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="vehicle-return-{s.contract_no}.pdf"'},
     )

@@ -123,6 +123,7 @@ async def apply_request_status(session: AsyncSession, envelope: RawEnvelope) -> 
         session.add(row)
     row.type, row.contract_no, row.version = changed.type, changed.contract_no, changed.version
     row.status, row.status_label, row.at = changed.new_status, changed.new_status_label, changed.at
+    row.reception_no = changed.reception_no or row.reception_no  # an older producer's event has none
     if changed.new_status in CLOSED_STATUSES:
         await session.execute(delete(OpenReturn).where(OpenReturn.request_id == changed.request_id))
 

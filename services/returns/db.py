@@ -76,6 +76,7 @@ class RequestStatus(Base):
     status: Mapped[str] = mapped_column(String(32))
     status_label: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reception_no: Mapped[str | None] = mapped_column(String(12), nullable=True)  # 受付番号 approvals gave
 
 
 class Submission(Base):

@@ -251,4 +251,5 @@ async def print_pdf(request: Request, user: CurrentUser, request_id: str) -> Res
             s = await handlers.get_submission(session, user, request_id)
         except ReturnRefused as e:
             return _not_found(request, user, e.first)
-    return pdf_response(s)
+        status = await handlers.request_status(session, request_id)
+    return pdf_response(s, status.reception_no if status else None)

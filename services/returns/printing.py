@@ -12,6 +12,7 @@ from reportlab.pdfgen.canvas import Canvas
 from services.returns.domain import (
     EXTRA_TFC_PROCEDURE_NOTICE,
     NOTIFY_LABEL,
+    RECEPTION_PENDING,
     RESULT_LABELS,
     TOKYO,
     ymd,
@@ -69,7 +70,8 @@ def input_sections(s: Any) -> list[tuple[str, list[tuple[str, str]]]]:
     ]
 
 
-def render_input_pdf(s: Any) -> bytes:
+def render_input_pdf(s: Any, reception_no: str | None) -> bytes:
+    """The PDF; `reception_no` is the 受付番号 approvals gave (None until known: 受付処理中)."""
     font = register_japanese_font()
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=A4)
@@ -82,7 +84,7 @@ def render_input_pdf(s: Any) -> bytes:
     y -= 9 * mm
     canvas.setFont(font, 9.5)
     submitted = s.submitted_at.astimezone(TOKYO).strftime("%Y年%m月%d日 %H:%M")
-    canvas.drawString(left, y, f"受付番号: {s.request_id}")
+    canvas.drawString(left, y, f"受付番号: {reception_no or RECEPTION_PENDING}")
     canvas.drawRightString(right, y, f"送信日時: {submitted}")
     y -= 6 * mm
     for title, rows in input_sections(s):

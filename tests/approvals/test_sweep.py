@@ -54,7 +54,8 @@ async def test_sweep_once_per_period_across_a_restart(
             headers=auth("d1-hq"),
         )
         assert r.status_code == 200
-        rid = (await submit(b, c, "d1s1-staff1"))["request_id"]
+        submitted = await submit(b, c, "d1s1-staff1")
+        rid = submitted["request_id"]
         clock.at(9)  # two head-office periods (4 s), no submitter period (10 s) yet
 
         async def two_hq_periods() -> list[dict[str, Any]]:
@@ -68,6 +69,7 @@ async def test_sweep_once_per_period_across_a_restart(
         assert first["contact_email"] == "tanto@example.com"
         assert first["hq_approver_emails"] == ["hq-ap@example.com"]
         assert first["submitter"]["user_id"] == "d1s1-staff1" and first["version"] == 1
+        assert first["reception_no"] == submitted["reception_no"]  # 受付番号 for the reminder e-mails
 
     # a restart sweeps again at once: nothing is repeated
     app = create_app(settings, clock=clock)
@@ -90,7 +92,7 @@ async def test_sweep_once_per_period_across_a_restart(
         approvals = app.state.approvals
         assert await approvals.sweep_once() == 0
         # leaving the status ends the reminders; a new status starts counting again from 1
-        r = await act(c, "d1-hq", rid, "send_back", 1)
+        r = await act(c, "d1-hq", rid, "send_back", 1, note="再確認")
         assert r.status_code == 200 and r.json()["status"] == "staff_back"
         clock.at(100)
         events = await eventually(lambda: _settled(b, rid))

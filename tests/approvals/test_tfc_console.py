@@ -42,8 +42,10 @@ async def test_console_lists_requests_and_answers_them(env: Env) -> None:
 
         item = await eventually(listed)
         assert item["event"] == "requested" and item["contract_no"] == "TFCCONSOLE1"
+        assert item["reception_no"] == submitted["reception_no"]  # from jpass.requests.v1
         page = await console.get("/tfc")
         assert page.status_code == 200 and rid in page.text and "TFCコンソール" in page.text
+        assert f'<td class="reception-no">{submitted["reception_no"]}</td>' in page.text
         assert f"<td>{requested_in_tokyo:%Y/%m/%d %H:%M:%S}</td>" in page.text  # 依頼日時 in Japan time
         sent = await console.post(f"/tfc/requests/{rid}/updates", data={"action": "accept"})
         assert sent.status_code == 303
@@ -87,3 +89,4 @@ async def test_console_lists_requests_and_answers_them(env: Env) -> None:
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()
     assert rid in out.decode() and "TFCCONSOLE1" in out.decode()
+    assert f"{submitted['reception_no']}  {rid}" in out.decode()

@@ -190,7 +190,7 @@ async def test_store_only_hq_only_and_no_approval(env: Env) -> None:
     assert r["status"] == "staff_back" and r["send_back_recipient"]["user_id"] == STAFF
     # no 連絡先3: the sender is told to contact the submitter separately
     r = await submit(b, c, STAFF, body=payload(contact3_email=None))
-    r = await ok(await act(c, HQ, r["request_id"], "send_back", 1))
+    r = await ok(await act(c, HQ, r["request_id"], "send_back", 1, note="連絡先を確認"))
     assert r["send_back_recipient"]["email"] is None
     assert (
         r["notice"]
@@ -217,7 +217,7 @@ async def test_nobody_approves_their_own_request(env: Env) -> None:
     r = await submit(b, c, MANAGER)
     assert r["status"] == "hq_pending" and r["flow"] == {"store_step": False, "hq_step": True}
     assert r["allowed_actions"] == ["withdraw", "correct"]
-    r = await ok(await act(c, HQ, r["request_id"], "send_back", 1))
+    r = await ok(await act(c, HQ, r["request_id"], "send_back", 1, note="再確認"))
     assert r["status"] == "staff_back" and r["send_back_recipient"]["user_id"] == MANAGER
     r = await submit(b, c, HQ, body=payload(contact3_email="hq@example.com"))
     assert r["status"] == "requested" and r["flow"] == {"store_step": False, "hq_step": False}
@@ -262,7 +262,7 @@ async def test_progress_list_filters_tabs_counts_and_pages(env: Env) -> None:
     a = await submit(b, c, STAFF, contractor_name="鈴木 一郎", contract_no=contract_no)
     other = await submit(b, c, "d1s2-staff1", contractor_name="鈴木 次郎")
     back = await submit(b, c, STAFF, contractor_name="佐藤 花子")
-    await ok(await act(c, MANAGER, back["request_id"], "send_back", 1))
+    await ok(await act(c, MANAGER, back["request_id"], "send_back", 1, note="再確認"))
 
     def ids(body: dict) -> set[str]:
         return {i["request_id"] for i in body["items"]}
@@ -391,7 +391,7 @@ async def test_fifty_concurrent_actions_have_exactly_one_winner(env: Env) -> Non
     await env.set_flow(True, False)
     r = await submit(b, c, STAFF)
     rid = r["request_id"]
-    calls = [act(c, MANAGER, rid, "approve" if i % 2 else "send_back", 1) for i in range(50)]
+    calls = [act(c, MANAGER, rid, "approve" if i % 2 else "send_back", 1, note=f"#{i}") for i in range(50)]
     responses = await asyncio.gather(*calls)
     codes = sorted(x.status_code for x in responses)
     assert codes == [200] + [409] * 49

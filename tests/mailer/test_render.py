@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from services.mailer.domain import KIND_LABELS
 from services.mailer.render import MailRenderer, facts_from_status_change, facts_from_timeout
+from shared.events import SendBack
 from tests.mailer.factories import party, status_changed, timed_out
 
 SUBJECTS = {
@@ -25,7 +28,11 @@ def renderer() -> MailRenderer:
 
 @pytest.mark.parametrize("kind", sorted(KIND_LABELS))
 def test_every_kind_shows_the_request(renderer: MailRenderer, kind: str) -> None:
-    e = status_changed(new_status="hq_back", dealer_note="書類が不足しています。\n再送をお願いします。")
+    e = status_changed(
+        new_status="hq_back",
+        dealer_note="書類が不足しています。\n再送をお願いします。",
+        actor=party("d1-hq", "森 隆之", "hq"),  # hq's own 貴社連絡欄 beside its send-back
+    )
     mail = renderer.render(kind, facts_from_status_change(e), "佐藤 健一")  # type: ignore[arg-type]
     assert mail.subject == SUBJECTS[kind]
     link = f"https://jpass.example/requests/{e.request_id}"
@@ -48,7 +55,11 @@ def test_no_dealer_note_section_without_a_note(renderer: MailRenderer) -> None:
 def test_send_back_names_who_sent_it_back_and_tfc_when_tfc_did(renderer: MailRenderer) -> None:
     by_hq = status_changed(new_status="store_back", actor=party("d1-hq", "森 隆之", "hq"))
     assert "差戻し者　　：森 隆之" in renderer.render("send_back", facts_from_status_change(by_hq), None).text
-    by_tfc = status_changed(new_status="hq_back", actor=None, tfc_message="車検証の写しを添付してください")
+    by_tfc = status_changed(
+        new_status="hq_back",
+        actor=None,
+        send_back=SendBack(reason="車検証の写しを添付してください", sender=None, at=datetime.now(UTC)),
+    )
     mail = renderer.render("send_back", facts_from_status_change(by_tfc), None)
     assert "差戻し者　　：TFC" in mail.text and "車検証の写しを添付してください" in mail.text
 
