@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from devtools.demo import DEALERS, staff_codes
 from shared.events import PROGRAM_LABELS, ContractSnapshot
@@ -152,7 +153,7 @@ def demo_contracts(
     count: int = 2000, today: date | None = None, seed: int = 20261126
 ) -> list[ContractSnapshot]:
     rng = random.Random(seed)
-    today = today or date.today()
+    today = today or datetime.now(ZoneInfo("Asia/Tokyo")).date()  # a Japan date, at any hour
     stores = [(dc, d["name"], sc, sn) for dc, d in DEALERS.items() for sc, sn in d["stores"].items()]
     out: list[ContractSnapshot] = []
     for n in range(count):

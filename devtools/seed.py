@@ -9,6 +9,7 @@ import asyncio
 import logging
 import random
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 from aiokafka import AIOKafkaProducer
@@ -76,7 +77,7 @@ async def _wait_ready(client: httpx.AsyncClient, path: str, timeout_s: float = 1
 
 
 async def seed_activity(settings: DevtoolsSettings, today: date | None = None) -> tuple[int, int]:
-    today = today or date.today()
+    today = today or datetime.now(ZoneInfo("Asia/Tokyo")).date()  # a Japan date, at any hour
     selection_url = f"http://127.0.0.1:{settings.selection_port}"
     returns_url = f"http://127.0.0.1:{settings.returns1_port}"
     plan = demo_selections(today)

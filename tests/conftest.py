@@ -3,6 +3,8 @@ and the running PostgreSQL (DATABASE_URL, else 127.0.0.1:5432/test) with a fresh
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -17,6 +19,7 @@ os.environ.setdefault("JPASS_OUTBOX_POLL_INTERVAL_S", "0.2")
 os.environ.setdefault("JPASS_LOG_JSON", "false")
 os.environ.setdefault("JPASS_BROKER_START_TIMEOUT_S", "20")
 
+from tests import support
 from tests.support import Tansu, create_pg_database, drop_pg_database
 
 
@@ -33,6 +36,20 @@ def own_consumer_groups(request: pytest.FixtureRequest) -> Iterator[None]:
         os.environ.pop("JPASS_CONSUMER_GROUP_SUFFIX", None)
     else:
         os.environ["JPASS_CONSUMER_GROUP_SUFFIX"] = previous
+
+
+@pytest.fixture(scope="module", autouse=True)
+def consumers_start_at_module_start(kafka_bootstrap: str) -> Iterator[None]:
+    """New consumer groups of this module's apps start where the topics ended when the module started
+    (tests.support.running), not at the beginning of the session's shared broker."""
+    from shared.topics import ALL_TOPICS
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # its own event loop, off pytest-asyncio's
+        offsets = pool.submit(asyncio.run, support.topic_end_offsets(kafka_bootstrap, ALL_TOPICS)).result()
+    support.MODULE_START_OFFSETS.clear()
+    support.MODULE_START_OFFSETS.update(offsets)
+    yield
+    support.MODULE_START_OFFSETS.clear()
 
 
 @pytest.fixture(scope="session")

@@ -10,11 +10,12 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
 from fastapi import FastAPI
 from pydantic import BaseModel
 
@@ -112,9 +113,62 @@ def auth(user_id: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token_for(user_id)}"}
 
 
+# Where each topic ended when the current test module started (set by conftest's module fixture): a
+# module's new consumer groups start there instead of replaying every earlier module's messages on the
+# session's shared broker (thousands of snapshots: under load a new group then took longer than a test's
+# 30 s wait to reach its own contract).
+MODULE_START_OFFSETS: dict[tuple[str, int], int] = {}
+
+
+async def topic_end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[tuple[str, int], int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        existing = await consumer.topics()
+        partitions = [
+            TopicPartition(t, p)
+            for t in topics
+            if t in existing
+            for p in consumer.partitions_for_topic(t) or ()
+        ]
+        ends = await consumer.end_offsets(partitions) if partitions else {}
+        return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def start_groups_at_module_start(bootstrap: str, subscriptions: Iterable[tuple[str, str]]) -> None:
+    """Commit MODULE_START_OFFSETS for each (topic, group) that has no committed offset yet (a group that
+    already consumed — an app restarted within the module — keeps its own)."""
+    for topic, group_id in subscriptions:
+        offsets = {
+            TopicPartition(t, p): o for (t, p), o in MODULE_START_OFFSETS.items() if t == topic and o > 0
+        }
+        if not offsets:
+            continue
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign(list(offsets))
+            fresh = {
+                tp: OffsetAndMetadata(o, "")
+                for tp, o in offsets.items()
+                if await consumer.committed(tp) is None
+            }
+            if fresh:
+                await consumer.commit(fresh)
+        finally:
+            await consumer.stop()
+
+
 @contextlib.asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """Start `app` with its lifespan (broker, relay, consumers) and give an HTTP client to it."""
+    runtime = getattr(app.state, "runtime", None)
+    if runtime is not None and MODULE_START_OFFSETS:
+        await start_groups_at_module_start(
+            runtime.settings.kafka_bootstrap_servers, getattr(runtime.broker, "jpass_subscriptions", [])
+        )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

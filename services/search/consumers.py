@@ -256,6 +256,7 @@ async def apply_request_status(session: AsyncSession, e: RequestStatusChanged) -
                 status=e.new_status,
                 status_label=e.new_status_label,
                 at=e.at,
+                reception_no=e.reception_no,
             )
         )
         await session.flush()
@@ -266,6 +267,7 @@ async def apply_request_status(session: AsyncSession, e: RequestStatusChanged) -
             e.new_status_label,
             e.at,
         )
+        known.reception_no = e.reception_no or known.reception_no
         await session.flush()
     requests = (
         (await session.execute(select(ContractRequest).where(ContractRequest.contract_no == e.contract_no)))
@@ -277,6 +279,7 @@ async def apply_request_status(session: AsyncSession, e: RequestStatusChanged) -
     c.request_id, c.request_type = chosen.request_id, chosen.type
     c.request_status, c.request_status_label = chosen.status, chosen.status_label
     c.request_updated_at = chosen.at
+    c.request_reception_no = chosen.reception_no
     refresh_derived(c)
 
 

@@ -101,6 +101,7 @@ class Contract(Base):
     request_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
     request_status_label: Mapped[str | None] = mapped_column(String(64), nullable=True)
     request_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    request_reception_no: Mapped[str | None] = mapped_column(String(16), nullable=True)  # 受付番号
     handling_status: Mapped[str] = mapped_column(String(16), default="unselected")
     completed: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -143,6 +144,7 @@ class ContractRequest(Base):
     status: Mapped[str] = mapped_column(String(32))
     status_label: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reception_no: Mapped[str | None] = mapped_column(String(16), nullable=True)  # 受付番号
 
 
 class RequestStatusEvent(Base):

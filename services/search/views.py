@@ -111,6 +111,7 @@ def detail(c: Contract, today: date, role: str, history: list[MemoHistory]) -> d
             "type": c.request_type,
             "status": c.request_status,
             "status_label": c.request_status_label,
+            "reception_no": c.request_reception_no,
             "updated_at": c.request_updated_at.isoformat() if c.request_updated_at else None,
             "href": f"/requests/{c.request_id}",
         }

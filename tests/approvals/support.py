@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -26,7 +27,7 @@ def payload(**kw: Any) -> dict[str, Any]:
         "contact3_email": "tanto@example.com",
         "notify_on_completion": True,
         "result": "returned",
-        "returned_on": date.today().isoformat(),
+        "returned_on": datetime.now(ZoneInfo("Asia/Tokyo")).date().isoformat(),
     }
     base.update(kw)
     return base

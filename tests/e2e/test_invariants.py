@@ -40,7 +40,7 @@ async def test_a_completed_return_is_final_everywhere(kafka_bootstrap: str) -> N
         await s.wait_request(request_id, STAFF, "requested")
         for action in ("accept", "complete"):
             await tfc(kafka_bootstrap, request_id, action)
-        await s.wait_request(request_id, STAFF, "completed")
+        done = await s.wait_request(request_id, STAFF, "completed")
 
         async def everyone_knows() -> None:
             detail = await search_detail(s, no)
@@ -63,6 +63,9 @@ async def test_a_completed_return_is_final_everywhere(kafka_bootstrap: str) -> N
         detail = await search_detail(s, no)
         assert detail["completed"] is True and detail["selection"]["category"] == "vehicle_return"
         assert detail["request"]["status"] == "completed"
+        assert detail["request"]["reception_no"] == done["reception_no"]  # 受付番号 on 顧客詳細 too
+        page = await s.request("GET", f"/contracts/{no}", cookies=_cookie(STAFF))
+        assert done["reception_no"] in page.text
 
 
 async def test_an_open_return_locks_the_category_until_it_is_withdrawn(kafka_bootstrap: str) -> None:
