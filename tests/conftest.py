@@ -1,5 +1,6 @@
-"""Session-wide real infrastructure: one Tansu broker per test process (or KAFKA_BOOTSTRAP_SERVERS),
-and the running PostgreSQL (DATABASE_URL, else 127.0.0.1:5432/test) with a fresh database per use."""
+"""Session-wide real infrastructure: one Tansu broker per test process (or KAFKA_BOOTSTRAP_SERVERS), and
+one PostgreSQL per run (tests/backends.py: DATABASE_URL, else 127.0.0.1:5432, else a throwaway embedded
+server, or testcontainers' Kafka and PostgreSQL where Docker is) with a fresh database per use."""
 
 from __future__ import annotations
 
@@ -19,8 +20,31 @@ os.environ.setdefault("JPASS_OUTBOX_POLL_INTERVAL_S", "0.2")
 os.environ.setdefault("JPASS_LOG_JSON", "false")
 os.environ.setdefault("JPASS_BROKER_START_TIMEOUT_S", "20")
 
-from tests import support
+from tests import backends, support
 from tests.support import Tansu, create_pg_database, drop_pg_database
+
+_BACKEND = pytest.StashKey[backends.Backend]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Choose the servers once per run: in the xdist controller (or the only process with -n 0), before
+    the workers are spawned; they inherit the choice through the environment."""
+    if hasattr(config, "workerinput"):
+        return
+    backend = backends.choose(os.environ)
+    config.stash[_BACKEND] = backend
+    backends.export(backend)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    backend = config.stash.get(_BACKEND, None)
+    if backend is not None:
+        backend.close()  # the throwaway server or the containers go with the run
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    backend = config.stash.get(_BACKEND, None)
+    return f"J-PASS backend: {backend.description}" if backend else None
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -21,11 +21,18 @@ from pydantic import BaseModel
 
 from devtools.broker import tansu_command
 from devtools.demo import USERS_BY_ID
+from devtools.local_postgres import SERVICES, database_url, default_server_url, service_database
 from shared.identity import issue_token
 from shared.settings import DEV_SIGNING_KEY
 
 T = TypeVar("T")
-PG_ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def pg_admin_url() -> str:
+    """The suite's PostgreSQL server. Chosen once per run by tests/backends.py (in the xdist controller,
+    before the workers start): DATABASE_URL, a server at the default address, a throwaway embedded one, or
+    a container; the workers inherit the choice through DATABASE_URL."""
+    return os.environ.get("DATABASE_URL") or default_server_url()
 
 
 def free_port() -> int:
@@ -87,20 +94,21 @@ async def create_pg_database(prefix: str) -> str:
     import asyncpg
 
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(_pg_dsn(PG_ADMIN_URL))
+    conn = await asyncpg.connect(_pg_dsn(pg_admin_url()))
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    return database_url(pg_admin_url(), name)
 
 
 async def drop_pg_database(url: str) -> None:
     import asyncpg
+    from sqlalchemy.engine import make_url
 
-    conn = await asyncpg.connect(_pg_dsn(PG_ADMIN_URL))
+    conn = await asyncpg.connect(_pg_dsn(pg_admin_url()))
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
     finally:
         await conn.close()
 
