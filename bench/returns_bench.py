@@ -34,9 +34,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fastapi import FastAPI
 from sqlalchemy import Column, Integer, MetaData, String, Table
 
-from bench.common import CpuUse, Section, free_port
+from bench.common import CpuUse, Section, admin_url, dsn, free_port, postgres_server
 from devtools.broker import tansu_command
 from devtools.demo import USERS_BY_ID
+from devtools.local_postgres import database_url
 from services.returns.db import Base, Contract, ContractSelection
 from shared.db import make_engine
 from shared.identity import issue_token
@@ -44,7 +45,6 @@ from shared.messaging import ensure_topics
 from shared.settings import DEV_SIGNING_KEY, CommonSettings
 from shared.topics import RETURN_SUBMISSIONS
 
-PG_ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # ------------------------------------------------------------------------------------ the baseline app
@@ -98,12 +98,12 @@ def tansu() -> Iterator[str]:
 @contextlib.asynccontextmanager
 async def fresh_database() -> AsyncIterator[str]:
     name = f"bench_returns_{uuid.uuid4().hex[:8]}"
-    admin = PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
+    admin = dsn(admin_url())
     conn = await asyncpg.connect(admin)
     await conn.execute(f'CREATE DATABASE "{name}"')
     await conn.close()
     try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+        yield database_url(admin, name)
     finally:
         conn = await asyncpg.connect(admin)
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -468,4 +468,5 @@ if __name__ == "__main__":
     parser.add_argument("--latency-n", type=int, default=40)
     parser.add_argument("--seconds", type=float, default=8.0, help="per throughput phase under wrk")
     args = parser.parse_args()
-    asyncio.run(main(args.n, args.concurrency, args.latency_n, args.seconds))
+    with postgres_server():
+        asyncio.run(main(args.n, args.concurrency, args.latency_n, args.seconds))

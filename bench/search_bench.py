@@ -38,9 +38,10 @@ import asyncpg
 import httpx
 from sqlalchemy.dialects import postgresql
 
-from bench.common import Section, dsn, free_port
+from bench.common import Section, admin_url, dsn, free_port, postgres_server
 from devtools.broker import tansu_command
 from devtools.contracts import FAMILY, FAMILY_KANA, GIVEN, GIVEN_KANA, TOYOTA
+from devtools.local_postgres import database_url
 from services.search import queries, rules
 from services.search.db import Base, Contract
 from shared.db import make_engine
@@ -48,7 +49,6 @@ from shared.events import PROGRAM_LABELS
 from shared.identity import User, issue_token
 from shared.settings import DEV_SIGNING_KEY
 
-ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 DEALERS = [f"D9{n:02d}" for n in range(10)]
 STORES_PER_DEALER = 20
 BIG_DEALER = DEALERS[0]
@@ -437,10 +437,10 @@ async def run(total: int, repeat: int, warmup: int, keep: bool) -> Section:
     """Seed, measure, print the table; returns the figures for the common report (bench/__main__.py)."""
     today = date.today()
     name = f"jpass_bench_search_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(dsn(ADMIN_URL))
+    admin = await asyncpg.connect(dsn(admin_url()))
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
-    url = f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    url = database_url(admin_url(), name)
     print(f"search benchmark: {total:,} contracts, database {name}, today {today}", flush=True)
     service = Service(url, today)
     try:
@@ -506,7 +506,7 @@ async def run(total: int, repeat: int, warmup: int, keep: bool) -> Section:
     finally:
         service.stop()
         if not keep:
-            admin = await asyncpg.connect(dsn(ADMIN_URL))
+            admin = await asyncpg.connect(dsn(admin_url()))
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await admin.close()
     return section
@@ -523,7 +523,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="untimed requests per scenario first")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
     args = parser.parse_args()
-    asyncio.run(run(args.contracts, args.repeat, args.warmup, args.keep))
+    with postgres_server():
+        asyncio.run(run(args.contracts, args.repeat, args.warmup, args.keep))
 
 
 if __name__ == "__main__":

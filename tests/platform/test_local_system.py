@@ -30,7 +30,17 @@ BIN = Path(sys.executable).parent
 
 def system_env(tmp: Path) -> dict[str, str]:
     # as `make run`: the schema comes from the migrations
-    return local_system_env(tmp, {"JPASS_AUTO_CREATE_SCHEMA": "false", "JPASS_SEED_CONTRACTS": "300"})
+    # and its consumer-group timings (the Makefile's 3000/500, not the suite's 1000/200: under load a
+    # 1 s session expires, the group rebalances and an in-flight commit fails)
+    return local_system_env(
+        tmp,
+        {
+            "JPASS_AUTO_CREATE_SCHEMA": "false",
+            "JPASS_SEED_CONTRACTS": "300",
+            "JPASS_KAFKA_SESSION_TIMEOUT_MS": "3000",
+            "JPASS_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+        },
+    )
 
 
 def wait_ready(base: str, timeout_s: float = 90) -> None:
