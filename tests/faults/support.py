@@ -59,11 +59,11 @@ class PgCluster:
 
     def __init__(self) -> None:
         self.port = free_port()
+        _pg_bin("postgres")  # the binaries are reachable and (as root) the server's user exists from here on
         self.dir = Path(tempfile.mkdtemp(prefix="jpass-pg-"))
         self.data = self.dir / "data"
         self.log = self.dir / "postgres.log"
         if os.geteuid() == 0:
-            _pg_bin("postgres")  # the server's user exists from here on
             shutil.chown(self.dir, _SERVER_USER, _SERVER_USER)
             os.chmod(self.dir, 0o755)
 
