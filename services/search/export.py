@@ -89,7 +89,9 @@ def cells(c: Any, today: date) -> list[str]:
         "リース" if c.contract_kind == "lease" else "割賦",
         f"{rules.result_input_deadline(c.final_payment_date):%Y/%m/%d}",
         rules.SELECTION_LABELS.get(c.selection_category or "", ""),
-        rules.replacement_mark(c.replacement, c.final_payment_date, today, c.selection_category is not None),
+        rules.replacement_mark(
+            c.replacement, c.final_payment_date, today, c.selection_category is not None, c.completed
+        ),
         c.replacement_model or "",
         "完了" if c.completed else "",
         rules.HANDLING_STATUS_LABELS.get(c.handling_status, ""),

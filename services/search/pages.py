@@ -29,7 +29,8 @@ async def top(request: Request, user: CurrentUser) -> Response:
 async def contract_list(request: Request, user: CurrentUser, today: Today) -> Response:
     form = {k: request.query_params.get(k, "") for k in SEARCH_PARAMS}
     form["mode"] = form["mode"] or "general"
-    validation = rules.validate_search(form)
+    validation = rules.validate_search(form, hide_done_by_default=True)
+    hiding = validation.criteria is not None and validation.criteria.hide_done
     context = {
         "user": user,
         "form": form,
@@ -39,6 +40,11 @@ async def contract_list(request: Request, user: CurrentUser, today: Today) -> Re
         "max_rows": queries.MAX_ROWS,
         "too_many_message": too_many_message(),
         "legend": rules.COLOUR_LEGEND,
+        "mark_legend": rules.REPLACEMENT_MARK_LEGEND,
+        "hiding_done": hiding,
+        "done_query": lambda done: urlencode(
+            {**{k: v for k, v in form.items() if v and k != "done"}, "done": done}
+        ),
         "caveat": rules.INSPECTION_CAVEAT,
         "programs": PROGRAM_LABELS,
         "handling_statuses": rules.HANDLING_STATUS_LABELS,

@@ -79,6 +79,8 @@ def scope_filter(user: User) -> list[ColumnElement[bool]]:
 
 def criteria_filter(criteria: rules.Criteria, today: date, user: User) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [text(LISTED_SQL)]
+    if criteria.hide_done:  # a range on the final date: the scope/final-date indexes still answer it
+        where += [Contract.final_payment_date >= today, Contract.completed.is_(False)]
     if criteria.mode == "individual":
         if criteria.contract_no:
             where.append(Contract.contract_no == criteria.contract_no)

@@ -9,7 +9,7 @@ import calendar
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -132,14 +132,29 @@ def replacement_required(final_payment_date: date, today: date, has_selection: b
 
 
 def replacement_mark(
-    replacement: str | None, final_payment_date: date, today: date, has_selection: bool
+    replacement: str | None,
+    final_payment_date: date,
+    today: date,
+    has_selection: bool,
+    completed: bool = False,
 ) -> str:
-    """○ yes, ー no, 未 required but missing, blank when not required (and not entered)."""
+    """○ yes, ー no, 未 required but missing, blank when not required (and not entered). A contract past
+    its final date or complete needs no input any more (manual: ブランク 入力不要)."""
     if replacement == "yes":
         return "○"
     if replacement == "no":
         return "ー"
+    if completed or today > final_payment_date:
+        return ""
     return "未" if replacement_required(final_payment_date, today, has_selection) else ""
+
+
+REPLACEMENT_MARK_LEGEND: tuple[tuple[str, str], ...] = (
+    ("○", "自社代替有"),
+    ("ー", "自社代替無"),
+    ("未", "入力要だが未入力"),
+    ("（空欄）", "入力不要"),
+)
 
 
 def final_date_label(contract_kind: str) -> str:
@@ -267,6 +282,12 @@ class Criteria:
     months_from: int = 0
     months_to: int = 0
     sort: Literal["final_date", "staff_code"] = "final_date"
+    # Leave out contracts past their final date or complete (no input needed): the list then starts with
+    # what is due (manual: 最終回年月日が近い順). Never for an individual search or an explicit date/status.
+    hide_done: bool = False
+
+
+DONE_CHOICES = ("show", "hide")
 
 
 @dataclass
@@ -294,8 +315,11 @@ def _int(text: str) -> int | None:
     return int(text) if re.fullmatch(r"\d{1,3}", text) else None
 
 
-def validate_search(params: Mapping[str, str]) -> Validation:
-    """Turn raw query parameters into `Criteria`, or field errors with Japanese messages."""
+def validate_search(params: Mapping[str, str], *, hide_done_by_default: bool = False) -> Validation:
+    """Turn raw query parameters into `Criteria`, or field errors with Japanese messages.
+
+    `done=hide|show` leaves out (or keeps) contracts past their final date or complete; without it the
+    page hides them (`hide_done_by_default`) and the API keeps them (SPEC §2.1: everything in scope)."""
     errors: list[FieldError] = []
     raw = {k: (v or "").strip() for k, v in params.items()}
     mode = raw.get("mode") or "general"
@@ -303,14 +327,27 @@ def validate_search(params: Mapping[str, str]) -> Validation:
     if sort not in ("final_date", "staff_code"):
         errors.append(FieldError("sort", "invalid_sort", "並び順の指定が正しくありません。"))
         sort = "final_date"
+    done = raw.get("done") or ("hide" if hide_done_by_default else "show")
+    if done not in DONE_CHOICES:
+        errors.append(FieldError("done", "invalid_done", "期日経過・完了の表示の指定が正しくありません。"))
+        done = "show"
     if mode == "individual":
         return _validate_individual(raw, sort, errors)
     if mode == "general":
-        return _validate_general(raw, sort, errors)
+        result = _validate_general(raw, sort, errors)
+        c = result.criteria
+        explicit = c is not None and (c.final_from or c.final_to or c.handling_status)
+        return _hiding(result, done == "hide" and not explicit)
     if mode == "inspection":
-        return _validate_inspection(raw, sort, errors)
+        return _hiding(_validate_inspection(raw, sort, errors), done == "hide")
     errors.append(FieldError("mode", "invalid_mode", "検索の種類が正しくありません。"))
     return Validation(None, errors)
+
+
+def _hiding(result: Validation, hide: bool) -> Validation:
+    if result.criteria is not None and hide:
+        result.criteria = replace(result.criteria, hide_done=True)
+    return result
 
 
 def _done(criteria: Criteria, errors: list[FieldError]) -> Validation:

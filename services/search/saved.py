@@ -32,6 +32,7 @@ SEARCH_PARAMS = (
     "months_from",
     "months_to",
     "sort",
+    "done",
 )
 NAME_MAX = 50
 PER_USER_MAX = 50
@@ -67,7 +68,7 @@ def normalise_params(raw: Mapping[str, Any]) -> dict[str, str]:
         "general": {"final_from", "final_to", "model", "handling_status", "program"},
         "inspection": {"inspection", "months_from", "months_to"},
     }.get(mode, set())
-    return {"mode": mode, **{k: v for k, v in params.items() if k in own or k == "sort"}}
+    return {"mode": mode, **{k: v for k, v in params.items() if k in own or k in ("sort", "done")}}
 
 
 def validate(name: str, raw_params: Mapping[str, Any]) -> tuple[str, dict[str, str]]:

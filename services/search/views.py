@@ -29,7 +29,7 @@ def row(c: Any, today: date) -> dict[str, Any]:
         "selection": c.selection_category,
         "selection_label": rules.SELECTION_LABELS.get(c.selection_category or "", ""),
         "replacement_mark": rules.replacement_mark(
-            c.replacement, c.final_payment_date, today, c.selection_category is not None
+            c.replacement, c.final_payment_date, today, c.selection_category is not None, c.completed
         ),
         "replacement_model": c.replacement_model,
         "completed": c.completed,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -135,12 +135,34 @@ def test_colour_precedence_follows_the_manual() -> None:
         (None, date(2026, 2, 15), False, "未"),  # exactly 4 months before: required
         (None, date(2026, 2, 14), False, ""),  # not required yet
         (None, date(2025, 1, 1), True, "未"),  # a selection makes it required
-        (None, date(2026, 7, 1), False, "未"),
+        (None, date(2026, 7, 1), False, ""),  # past the final date: 入力不要 (manual: ブランク)
         ("yes", date(2026, 2, 14), False, "○"),
     ],
 )
 def test_replacement_mark(replacement: str | None, today: date, has_selection: bool, expected: str) -> None:
     assert replacement_mark(replacement, FINAL, today, has_selection) == expected
+
+
+def test_no_mark_where_no_input_is_needed_any_more() -> None:
+    after_final = FINAL + timedelta(days=1)
+    assert replacement_mark(None, FINAL, FINAL, True) == "未"  # on the final date: still due
+    assert replacement_mark(None, FINAL, after_final, True) == ""  # past: 入力不要
+    assert replacement_mark(None, FINAL, date(2026, 7, 1), False, completed=True) == ""
+    assert replacement_mark("no", FINAL, after_final, True, completed=True) == "ー"  # entered: shown
+
+
+def test_the_page_hides_what_is_done_unless_asked_or_searched_for() -> None:
+    def hide(params: dict[str, str], default: bool = True) -> bool:
+        criteria = validate_search(params, hide_done_by_default=default).criteria
+        assert criteria is not None
+        return criteria.hide_done
+
+    assert hide({}) and hide({"mode": "inspection", "inspection": "1"})
+    assert not hide({}, default=False)  # the API lists everything in scope
+    assert not hide({"done": "show"}) and hide({"done": "hide"}, default=False)
+    assert not hide({"mode": "individual", "contractor_name": "山田"})
+    assert not hide({"final_to": "2022-03"}) and not hide({"handling_status": "completed"})
+    assert validate_search({"done": "x"}).errors[0].code == "invalid_done"
 
 
 @pytest.mark.parametrize(
