@@ -18,7 +18,8 @@ run: install
 	@mkdir -p var
 	@$(BIN)/python -m devtools.preflight
 	@$(BIN)/python -m devtools.migrate_all
-	PATH="$(abspath $(BIN)):$$PATH" JPASS_AUTO_CREATE_SCHEMA=false JPASS_KAFKA_SESSION_TIMEOUT_MS=$${JPASS_KAFKA_SESSION_TIMEOUT_MS:-3000} JPASS_KAFKA_HEARTBEAT_INTERVAL_MS=$${JPASS_KAFKA_HEARTBEAT_INTERVAL_MS:-500} $(BIN)/honcho -f Procfile start
+	@$(BIN)/python -m devtools.staff_directory var/staff-directory.json
+	PATH="$(abspath $(BIN)):$$PATH" JPASS_AUTO_CREATE_SCHEMA=false JPASS_STAFF_DIRECTORY=$${JPASS_STAFF_DIRECTORY:-var/staff-directory.json} JPASS_KAFKA_SESSION_TIMEOUT_MS=$${JPASS_KAFKA_SESSION_TIMEOUT_MS:-3000} JPASS_KAFKA_HEARTBEAT_INTERVAL_MS=$${JPASS_KAFKA_HEARTBEAT_INTERVAL_MS:-500} $(BIN)/honcho -f Procfile start
 
 lint: install
 	$(BIN)/ruff check .

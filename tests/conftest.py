@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -19,8 +20,15 @@ os.environ.setdefault("JPASS_OUTBOX_POLL_INTERVAL_S", "0.2")
 os.environ.setdefault("JPASS_LOG_JSON", "false")
 os.environ.setdefault("JPASS_BROKER_START_TIMEOUT_S", "20")
 
+from devtools import staff_directory
 from tests import support
 from tests.support import Tansu, create_pg_database, drop_pg_database
+
+# selection's staff directory as `make run` hands it over: the demo users' export (one file per process).
+if "JPASS_STAFF_DIRECTORY" not in os.environ:
+    _directory = Path(tempfile.gettempdir()) / f"jpass-test-staff-directory-{os.getpid()}.json"
+    staff_directory.write(_directory)
+    os.environ["JPASS_STAFF_DIRECTORY"] = str(_directory)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -288,7 +288,7 @@ async def test_confirmation_pdf_has_the_form_and_embeds_the_font(svc: Service) -
         "東京都世田谷区玉川二丁目21番1号",
         no,
         "ハリアー",
-        "2026年4月30日",
+        "2026/04/30",
         "2,345,000円",
         "現金決済",
         "車両返却",
