@@ -4,6 +4,7 @@ and the running PostgreSQL (DATABASE_URL, else 127.0.0.1:5432/test) with a fresh
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import os
 import tempfile
@@ -29,6 +30,7 @@ if "JPASS_STAFF_DIRECTORY" not in os.environ:
     _directory = Path(tempfile.gettempdir()) / f"jpass-test-staff-directory-{os.getpid()}.json"
     staff_directory.write(_directory)
     os.environ["JPASS_STAFF_DIRECTORY"] = str(_directory)
+    atexit.register(_directory.unlink, missing_ok=True)
 
 
 @pytest.fixture(scope="module", autouse=True)

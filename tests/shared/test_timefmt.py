@@ -118,7 +118,9 @@ PY_EXEMPT = {ROOT / "devtools" / "contracts.py"}
 BAD_IN_PYTHON = {
     # a date or time laid out for reading (an identifier's compact "%y%m", e.g. the 受付番号's, is not)
     "strftime": re.compile(r"""\.strftime\(\s*["'][^"']*%[YmdHMS][-/:年月日 ]"""),
-    "a date format in an f-string": re.compile(r"\{[^{}]+:%[YmdHM]"),
+    # (a file name's compact YYYYMMDD, e.g. the CSV's, is no date shown to people)
+    "a date format in an f-string": re.compile(r"\{[^{}]+:%Y[-/年]"),
+    "a time-of-day format": re.compile(r"%H:%M"),
     "slicing an ISO text": re.compile(r"isoformat\(\)\s*\["),
     "Japanese date pieces": re.compile(r"\.year\}年"),
 }
@@ -158,4 +160,6 @@ def test_the_static_checks_catch_what_they_name() -> None:
     assert BAD_IN_PYTHON["strftime"].search('NOW.strftime("%Y年%m月%d日")')
     assert not BAD_IN_PYTHON["strftime"].search('submitted_at.astimezone(TOKYO).strftime("%y%m")')
     assert BAD_IN_PYTHON["a date format in an f-string"].search('f"{d:%Y/%m/%d}"')
+    assert not BAD_IN_PYTHON["a date format in an f-string"].search('f"customers_{today:%Y%m%d}.csv"')
+    assert BAD_IN_PYTHON["a time-of-day format"].search('.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M")')
     assert BAD_IN_PYTHON["Japanese date pieces"].search('f"{d.year}年{d.month}月{d.day}日"')
