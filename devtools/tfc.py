@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, get_args
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Form, Request
@@ -35,17 +34,6 @@ from shared.web import ApiError, make_templates
 
 log = logging.getLogger("jpass.devtools.tfc")
 templates = make_templates(Path(__file__).parent / "templates")
-TOKYO = ZoneInfo("Asia/Tokyo")
-
-
-def tokyo_time(at: datetime | None) -> str:
-    """A moment as every page shows it: Japan time (a naive one is taken as UTC)."""
-    if at is None:
-        return ""
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(TOKYO).strftime("%Y/%m/%d %H:%M:%S")
-
-
-templates.env.filters["tokyo"] = tokyo_time
 ACTIONS: tuple[str, ...] = get_args(RequestUpdateAction)
 ACTION_LABELS = {
     "accept": "受付",

@@ -17,6 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.identity import ROLE_LABELS
+from shared.timefmt import jp_date, jp_datetime
 
 log = logging.getLogger(__name__)
 SHARED_TEMPLATES = Path(__file__).parent / "templates"
@@ -147,6 +148,7 @@ def make_templates(service_templates: Path) -> Jinja2Templates:
         autoescape=select_autoescape(["html", "xml"], default_for_string=True),
     )
     env.globals["ROLE_LABELS"] = ROLE_LABELS
+    env.filters.update(jp_date=jp_date, jp_datetime=jp_datetime)
     return Jinja2Templates(env=env)
 
 

@@ -5,8 +5,10 @@ server, or testcontainers' Kafka and PostgreSQL where Docker is) with a fresh da
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ os.environ.setdefault("JPASS_OUTBOX_POLL_INTERVAL_S", "0.2")
 os.environ.setdefault("JPASS_LOG_JSON", "false")
 os.environ.setdefault("JPASS_BROKER_START_TIMEOUT_S", "20")
 
+from devtools import staff_directory
 from tests import backends, support
 from tests.support import Tansu, create_pg_database, drop_pg_database
 
@@ -45,6 +48,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str | None:
     backend = config.stash.get(_BACKEND, None)
     return f"J-PASS backend: {backend.description}" if backend else None
+
+# selection's staff directory as `make run` hands it over: the demo users' export (one file per process).
+if "JPASS_STAFF_DIRECTORY" not in os.environ:
+    _directory = Path(tempfile.gettempdir()) / f"jpass-test-staff-directory-{os.getpid()}.json"
+    staff_directory.write(_directory)
+    os.environ["JPASS_STAFF_DIRECTORY"] = str(_directory)
+    atexit.register(_directory.unlink, missing_ok=True)
 
 
 @pytest.fixture(scope="module", autouse=True)

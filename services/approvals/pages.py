@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -20,9 +19,10 @@ from services.approvals.api import (
     STALE_MESSAGE,
     approvals_of,
 )
-from services.approvals.handlers import TOKYO, FlowView, InvalidPayload, NotFound, StaleVersion, aware
+from services.approvals.handlers import FlowView, InvalidPayload, NotFound, StaleVersion
 from shared.identity import CurrentUser, User
 from shared.requests import NOT_RETURNED_REASONS, REQUEST_TYPE_LABELS
+from shared.timefmt import jp_date
 from shared.web import make_templates
 
 router = APIRouter(include_in_schema=False)
@@ -56,13 +56,6 @@ CONFIRMS = {
 _email = TypeAdapter(_EmailStr)
 
 
-def fmt_dt(value: Any) -> str:
-    if not value:
-        return ""
-    dt = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return aware(dt).astimezone(TOKYO).strftime("%Y/%m/%d %H:%M")  # type: ignore[union-attr]
-
-
 def fmt_value(field: str, value: Any) -> str:
     if value is None or value == "":
         return "（なし）"
@@ -72,10 +65,11 @@ def fmt_value(field: str, value: Any) -> str:
         return NOT_RETURNED_REASONS.get(value, str(value))
     if isinstance(value, bool):
         return "希望する" if value else "希望しない"
+    if field.endswith(("_on", "_date")):
+        return jp_date(value)
     return str(value)
 
 
-templates.env.filters["dt"] = fmt_dt
 templates.env.globals.update(
     STATUS_LABELS=domain.STATUS_LABELS,
     STATUS_COLOURS=domain.STATUS_COLOURS,

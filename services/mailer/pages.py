@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.mailer.db import as_utc
 from services.mailer.domain import KIND_LABELS
 from services.mailer.labels import status_label
 from services.mailer.queries import mail_log, normalise_reception_no
@@ -19,15 +16,8 @@ from shared.web import make_templates
 
 router = APIRouter(include_in_schema=False)
 templates = make_templates(Path(__file__).parent / "templates")
-TOKYO = ZoneInfo("Asia/Tokyo")
 PAGE_SIZE = 100
 
-
-def tokyo_time(value: datetime | None) -> str:
-    return as_utc(value).astimezone(TOKYO).strftime("%Y/%m/%d %H:%M:%S") if value else ""
-
-
-templates.env.filters["tokyo"] = tokyo_time
 templates.env.globals["KIND_LABELS"] = KIND_LABELS
 templates.env.globals["mail_status_label"] = status_label
 

@@ -10,6 +10,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from services.mailer.domain import MailKind, is_send_back, send_back_actions
 from shared.events import RequestStatusChanged, RequestTimedOut
 from shared.requests import REQUEST_TYPE_LABELS
+from shared.timefmt import jp_date, jp_datetime
 
 MAIL_TEMPLATES = Path(__file__).parent / "templates" / "mail"
 TFC_LABEL = "TFC"
@@ -86,6 +87,8 @@ class MailRenderer:
         common = {"loader": loader, "undefined": StrictUndefined, "trim_blocks": True, "lstrip_blocks": True}
         self._text = Environment(autoescape=False, **common)
         self._html = Environment(autoescape=True, **common)
+        for env in (self._text, self._html):  # a time in an e-mail reads as on the pages (SPEC §9.1)
+            env.filters.update(jp_date=jp_date, jp_datetime=jp_datetime)
         self.public_base_url = public_base_url.rstrip("/")
         self.mail_from = mail_from
 

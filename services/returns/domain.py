@@ -46,14 +46,6 @@ def status_colour(status: str) -> str:
     return ""
 
 
-def ymd(value: str | date | None) -> str:
-    """A date as the screens show it: YYYY/MM/DD (ISO text or a date; empty stays empty)."""
-    if not value:
-        return ""
-    d = value if isinstance(value, date) else date.fromisoformat(value)
-    return f"{d:%Y/%m/%d}"
-
-
 def today_in_tokyo(now: datetime) -> date:
     return now.astimezone(TOKYO).date()
 

@@ -24,7 +24,6 @@ from services.returns.domain import (
     status_colour,
     today_in_tokyo,
     validate_form,
-    ymd,
 )
 from services.returns.handlers import ContractView, ReturnRefused
 from services.returns.printing import input_sections
@@ -42,7 +41,6 @@ templates.env.globals.update(
     SELECTION_LABELS=SELECTION_LABELS,
     CONFIRM_SUBMIT=CONFIRM_SUBMIT,
 )
-templates.env.filters["ymd"] = ymd
 templates.env.filters["status_colour"] = status_colour
 # Statuses after which the submitter should tell the approver (manual 5. ⑥).
 APPROVAL_PENDING = frozenset({"store_pending", "hq_pending"})

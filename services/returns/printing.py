@@ -14,11 +14,10 @@ from services.returns.domain import (
     NOTIFY_LABEL,
     RECEPTION_PENDING,
     RESULT_LABELS,
-    TOKYO,
-    ymd,
 )
 from shared.pdf import register_japanese_font
 from shared.requests import NOT_RETURNED_REASONS
+from shared.timefmt import jp_date, jp_datetime
 
 LABEL_W = 45 * mm
 ROW_H = 8 * mm
@@ -30,7 +29,7 @@ def input_sections(s: Any) -> list[tuple[str, list[tuple[str, str]]]]:
     if p["result"] == "returned":
         result_rows = [
             ("車両返却結果", RESULT_LABELS["returned"]),
-            ("車両返却受領日", ymd(p["returned_on"])),
+            ("車両返却受領日", jp_date(p["returned_on"])),
         ]
     else:
         reason = NOT_RETURNED_REASONS.get(p.get("not_returned_reason") or "", "")
@@ -62,7 +61,7 @@ def input_sections(s: Any) -> list[tuple[str, list[tuple[str, str]]]]:
                 ("制度", c.get("program_label", "")),
                 (
                     "リース満了年月日" if c.get("contract_kind") == "lease" else "最終回年月日",
-                    ymd(c.get("final_payment_date")),
+                    jp_date(c.get("final_payment_date")),
                 ),
             ],
         ),
@@ -83,7 +82,7 @@ def render_input_pdf(s: Any, reception_no: str | None) -> bytes:
     canvas.drawString(left, y, "車両返却 結果入力 入力内容")
     y -= 9 * mm
     canvas.setFont(font, 9.5)
-    submitted = s.submitted_at.astimezone(TOKYO).strftime("%Y年%m月%d日 %H:%M")
+    submitted = jp_datetime(s.submitted_at)
     canvas.drawString(left, y, f"受付番号: {reception_no or RECEPTION_PENDING}")
     canvas.drawRightString(right, y, f"送信日時: {submitted}")
     y -= 6 * mm

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.search import rules
 from services.search.queries import stream_all
 from shared.identity import User
+from shared.timefmt import jp_date
 
 Encoding = Literal["cp932", "utf-8-sig"]
 ENCODINGS: tuple[str, ...] = ("cp932", "utf-8-sig")
@@ -85,9 +86,9 @@ def replaced_notice(count: int) -> str:
 def cells(c: Any, today: date) -> list[str]:
     inspection = rules.next_inspection(c.first_registration_date, today)
     values = [
-        f"{c.final_payment_date:%Y/%m/%d}",
+        jp_date(c.final_payment_date),
         "リース" if c.contract_kind == "lease" else "割賦",
-        f"{rules.result_input_deadline(c.final_payment_date):%Y/%m/%d}",
+        jp_date(rules.result_input_deadline(c.final_payment_date)),
         rules.SELECTION_LABELS.get(c.selection_category or "", ""),
         rules.replacement_mark(
             c.replacement, c.final_payment_date, today, c.selection_category is not None, c.completed

@@ -18,6 +18,7 @@ import jaconv
 
 from shared import rules as shared_rules
 from shared.events import OPEN_END_PROGRAMS, PROGRAM_LABELS
+from shared.timefmt import jp_date
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -561,7 +562,7 @@ def detail_actions(
             refinance_ok,
             ""
             if refinance_ok
-            else f"最終回期日－９ヶ月以降（{start:%Y/%m/%d}～{final_payment_date:%Y/%m/%d}）に実施可能です。",
+            else f"最終回期日－９ヶ月以降（{jp_date(start)}～{jp_date(final_payment_date)}）に実施可能です。",
         ),
         Action(
             "confirmation",

@@ -121,11 +121,15 @@ async def refinance_simulation(
 
 
 @router.get("/{contract_no}/assignment")
-async def get_assignment(request: Request, user: CurrentUser, contract_no: str) -> dict[str, Any]:
+async def get_assignment(
+    request: Request, user: CurrentUser, use_cases: HandlersDep, contract_no: str
+) -> dict[str, Any]:
     async with request.app.state.runtime.sessionmaker() as session:
         contract = await handlers.get_contract(session, user, contract_no)
         stores = await handlers.dealer_stores(session, contract.dealer_code)
-        staff = await handlers.dealer_staff_codes(session, contract.dealer_code)
+        staff = views.staff_view(
+            await handlers.dealer_staff(session, contract.dealer_code, use_cases.staff_directory)
+        )
     return {
         "contract_no": contract_no,
         "store_code": contract.store_code,
@@ -133,7 +137,8 @@ async def get_assignment(request: Request, user: CurrentUser, contract_no: str) 
         "staff_code": contract.staff_code,
         "seq": contract.seq,
         "stores": [{"store_code": code, "store_name": name} for code, name in stores.items()],
-        "staff_codes": staff,
+        "staff": staff,  # per store: staff_code, name, label ("010101 佐藤 健一")
+        "staff_codes": {store: [s["staff_code"] for s in people] for store, people in staff.items()},
     }
 
 

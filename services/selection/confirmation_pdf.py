@@ -17,6 +17,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from services.selection import labels
 from shared.pdf import register_japanese_font
+from shared.timefmt import jp_date
 
 TITLE = "最終回お支払い方法のご確認"
 OPTION_NOTES: dict[str, str] = {
@@ -87,7 +88,7 @@ def render_confirmation(form: ConfirmationForm) -> bytes:
     # header line: issue date and contract number
     y = page_h - 16 * mm
     c.setFont(font, 9)
-    c.drawRightString(right, y, f"作成日 {labels.jdate(form.issued_on)}")
+    c.drawRightString(right, y, f"作成日 {jp_date(form.issued_on)}")
     c.drawString(left, y, "お支払方法確認書")
     y -= 13 * mm
     c.setFont(font, 19)
@@ -144,7 +145,7 @@ def render_confirmation(form: ConfirmationForm) -> bytes:
     rows = [
         ("ご契約番号", form.contract_no),
         ("お車（車種・登録番号）", f"{form.model}　{form.registration_no}".strip()),
-        (final_label, labels.jdate(form.final_payment_date)),
+        (final_label, jp_date(form.final_payment_date)),
         ("最終回お支払額", labels.yen(form.final_payment_amount)),
     ]
     row_h, label_w = 8.5 * mm, 52 * mm

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal, localcontext
@@ -13,6 +13,7 @@ from typing import Literal
 
 from services.selection import labels
 from shared import rules
+from shared.timefmt import jp_date
 
 Category = rules.Category
 CATEGORIES: tuple[Category, ...] = rules.CATEGORIES
@@ -182,6 +183,39 @@ def validate_memo(text: str) -> str:
 # Store / staff change (店舗・スタッフ変更)
 
 
+@dataclass(frozen=True)
+class StaffMember:
+    """Someone a contract can be handed to (SPEC §9.1 staff directory): a user of the identity provider
+    (with a name), or a staff code TFC's feed carries for the store (named if the directory knows it)."""
+
+    dealer_code: str
+    store_code: str
+    staff_code: str
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.staff_code} {self.name}" if self.name else self.staff_code
+
+
+def store_staff(
+    dealer_code: str, directory: Iterable[StaffMember], feed: Iterable[tuple[str, str]]
+) -> dict[str, list[StaffMember]]:
+    """The dealer's staff per store, by staff code: the directory's people of the dealer, and every
+    (store_code, staff_code) TFC's feed carries. A staff code names one person of a dealer, so a code
+    from the feed takes its name from the directory even if the directory files them under another store."""
+    mine = [m for m in directory if m.dealer_code == dealer_code]
+    names = {m.staff_code: m.name for m in mine}
+    staff: dict[str, dict[str, StaffMember]] = {}
+    for m in mine:
+        staff.setdefault(m.store_code, {})[m.staff_code] = m
+    for store_code, staff_code in feed:
+        staff.setdefault(store_code, {}).setdefault(
+            staff_code, StaffMember(dealer_code, store_code, staff_code, names.get(staff_code, ""))
+        )
+    return {store: [people[c] for c in sorted(people)] for store, people in sorted(staff.items())}
+
+
 def validate_assignment(
     role: str,
     user_store_code: str | None,
@@ -189,9 +223,12 @@ def validate_assignment(
     new_store_code: str,
     new_staff_code: str,
     dealer_store_codes: frozenset[str] | set[str],
+    *,
+    store_staff_codes: Mapping[str, Collection[str]],
 ) -> tuple[str, str]:
     """hq reassigns within its dealer; a store manager moves contracts of its own store (to any store
-    of the dealer). Staff may not. Returns the cleaned (store_code, staff_code)."""
+    of the dealer). Staff may not. The staff code must be one of the target store's staff (the staff
+    directory: `store_staff`). Returns the cleaned (store_code, staff_code)."""
     if role not in ("hq", "store_manager"):
         raise RuleViolation("forbidden", labels.MSG_ASSIGNMENT_FORBIDDEN, status=403)
     if role == "store_manager" and contract_store_code != user_store_code:
@@ -204,6 +241,10 @@ def validate_assignment(
         raise RuleViolation("staff_code_required", labels.MSG_STAFF_CODE_REQUIRED, field="staff_code")
     if len(staff) > 32 or not staff.isascii() or not staff.isalnum():
         raise RuleViolation("staff_code_invalid", labels.MSG_STAFF_CODE_INVALID, field="staff_code")
+    if staff not in store_staff_codes.get(store, ()):
+        raise RuleViolation(
+            "unknown_staff_code", labels.MSG_UNKNOWN_STAFF.format(staff_code=staff), field="staff_code"
+        )
     return store, staff
 
 
@@ -256,8 +297,8 @@ def check_refinance_window(final_payment_date: date, today: date) -> None:
         raise RuleViolation(
             "refinance_not_available",
             labels.MSG_REFINANCE_WINDOW.format(
-                opens=labels.jdate(refinance_opens_on(final_payment_date)),
-                closes=labels.jdate(final_payment_date),
+                opens=jp_date(refinance_opens_on(final_payment_date)),
+                closes=jp_date(final_payment_date),
             ),
             status=409,
         )
@@ -319,3 +360,20 @@ def simulate_refinance(principal: int, months: int, annual_rate: Decimal) -> Ref
         total_interest=total - principal,
         schedule=tuple(rows),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# 早期完済確認 (the page after 早期完済 is recorded)
+
+
+def check_early_payoff_recorded(category: str | None) -> None:
+    """早期完済確認 says 「選択区分「早期完済」を登録しました。」: only true while the recorded category is
+    early_payoff. Any other (or none) is refused with what is recorded and where to change it."""
+    if category == "early_payoff":
+        return
+    message = (
+        labels.MSG_NOT_EARLY_PAYOFF.format(category=labels.CATEGORY_LABELS.get(category, category))
+        if category
+        else labels.MSG_NO_CATEGORY_FOR_EARLY_PAYOFF
+    )
+    raise RuleViolation("not_early_payoff", message, status=409)

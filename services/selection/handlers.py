@@ -8,6 +8,7 @@ update is lost and no two events share a seq.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -128,15 +129,18 @@ async def dealer_stores(session: AsyncSession, dealer_code: str) -> dict[str, st
     return dict(sorted(stores.items()))
 
 
-async def dealer_staff_codes(session: AsyncSession, dealer_code: str) -> dict[str, list[str]]:
-    """Staff codes seen per store of the dealer (suggestions for 店舗・スタッフ変更)."""
+async def dealer_staff(
+    session: AsyncSession, dealer_code: str, directory: Iterable[domain.StaffMember]
+) -> dict[str, list[domain.StaffMember]]:
+    """The staff directory of the dealer per store (店舗・スタッフ変更 picks from it): the identity provider's
+    users and the (store, staff) codes TFC's feed carries. Reassignments made here add nothing."""
     stmt = (
-        select(Contract.store_code, Contract.staff_code).where(Contract.dealer_code == dealer_code).distinct()
+        select(Contract.tfc_store_code, Contract.tfc_staff_code)
+        .where(Contract.dealer_code == dealer_code)
+        .distinct()
     )
-    codes: dict[str, set[str]] = {}
-    for store, staff in (await session.execute(stmt)).all():
-        codes.setdefault(store, set()).add(staff)
-    return {store: sorted(staff) for store, staff in sorted(codes.items())}
+    feed = [(store, staff) for store, staff in (await session.execute(stmt)).all()]
+    return domain.store_staff(dealer_code, directory, feed)
 
 
 async def request_facts(session: AsyncSession, contract_no: str) -> list[rules.RequestFact]:
@@ -310,11 +314,17 @@ def _assignment_data(contract: Contract, from_store_code: str | None = None) -> 
 
 
 class Handlers:
-    """The three writes. Built once per app with its sessionmaker and outbox."""
+    """The three writes. Built once per app with its sessionmaker, outbox and the staff directory."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], outbox: Outbox) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        outbox: Outbox,
+        staff_directory: Iterable[domain.StaffMember] = (),
+    ) -> None:
         self.sessionmaker = sessionmaker
         self.outbox = outbox
+        self.staff_directory = tuple(staff_directory)
 
     async def _stage(self, session: AsyncSession, contract_no: str, type_: str, data: Any) -> None:
         envelope = Envelope[type(data)](source=SOURCE, type=type_, subject=contract_no, data=data)  # type: ignore[misc]
@@ -436,8 +446,15 @@ class Handlers:
         async with self.sessionmaker() as session, session.begin():
             contract = await _locked_contract(session, user, contract_no)
             stores = await dealer_stores(session, contract.dealer_code)
+            staff = await dealer_staff(session, contract.dealer_code, self.staff_directory)
             store_code, staff_code = domain.validate_assignment(
-                user.role, user.store_code, contract.store_code, store_code, staff_code, set(stores)
+                user.role,
+                user.store_code,
+                contract.store_code,
+                store_code,
+                staff_code,
+                set(stores),
+                store_staff_codes={store: {m.staff_code for m in people} for store, people in staff.items()},
             )
             if (contract.store_code, contract.staff_code) == (store_code, staff_code):
                 return WriteResult(contract_no, contract.seq, False, _assignment_data(contract))

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
-
 from shared import rules
 
 CATEGORY_LABELS: dict[str, str] = rules.CATEGORY_LABELS
@@ -104,6 +101,18 @@ MSG_ASSIGNMENT_FORBIDDEN = "店舗・スタッフ変更は、本部または店�
 MSG_UNKNOWN_STORE = "変更先の店舗を、貴社の店舗から選択してください。"
 MSG_STAFF_CODE_REQUIRED = "スタッフコードを入力してください。"
 MSG_STAFF_CODE_INVALID = "スタッフコードは半角英数字32文字以内で入力してください。"
+MSG_NOT_EARLY_PAYOFF = (
+    "この契約の選択区分は「{category}」で登録されています（早期完済ではありません）。"
+    "早期完済とする場合は、進捗・結果入力で選択区分「早期完済」を登録してください。"
+)
+MSG_NO_CATEGORY_FOR_EARLY_PAYOFF = (
+    "この契約の選択区分はまだ登録されていません。"
+    "早期完済とする場合は、進捗・結果入力で選択区分「早期完済」を登録してください。"
+)
+MSG_UNKNOWN_STAFF = (
+    "スタッフコード「{staff_code}」は変更先の店舗のスタッフに登録されていません。"
+    "変更先の店舗のスタッフから選択してください。"
+)
 MSG_MONTHS_OUT_OF_RANGE = "支払回数は{min}回から{max}回の間で指定してください。"
 MSG_RATE_OUT_OF_RANGE = "実質年率は0%から{max}%の間で指定してください。"
 MSG_REFINANCE_WINDOW = (
@@ -114,19 +123,5 @@ MSG_INVALID_DATE = "日付を正しく入力してください。"
 MSG_INVALID_NUMBER = "数値を正しく入力してください。"
 
 
-def jdate(d: date | None) -> str:
-    return "" if d is None else f"{d.year}年{d.month}月{d.day}日"
-
-
 def yen(amount: int) -> str:
     return f"{amount:,}円"
-
-
-def tokyo_time(iso: str | None) -> str:
-    """An ISO timestamp as Japan time, e.g. 2026-01-10 14:05 (naive values are UTC: SQLite returns those)."""
-    if not iso:
-        return ""
-    moment = datetime.fromisoformat(iso)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M")

@@ -14,6 +14,7 @@ from services.selection.db import Base, inbox, outbox
 from services.selection.deps import make_clock
 from services.selection.domain import RuleViolation
 from services.selection.handlers import Handlers
+from services.selection.staff import load_staff_directory
 from shared.asyncapi import Channel
 from shared.events import (
     ASSIGNMENT_CHANGED,
@@ -85,7 +86,8 @@ def create_app(settings: SelectionSettings | None = None, clock: Callable[[], da
     consumers.register(runtime)
     app = service_app("selection", "J-PASS selection (進捗・結果入力)", runtime, channels=CHANNELS)
     app.state.clock = clock or make_clock(settings.today)
-    app.state.handlers = Handlers(runtime.sessionmaker, outbox)
+    directory = load_staff_directory(settings.staff_directory)
+    app.state.handlers = Handlers(runtime.sessionmaker, outbox, directory)
 
     @app.exception_handler(RuleViolation)
     async def _refused(request: Request, exc: RuleViolation) -> Response:

@@ -30,11 +30,8 @@ templates.env.globals.update(
     REPLACEMENT_NO_HINT=labels.REPLACEMENT_NO_HINT,
     SELECTION_NOTES=labels.SELECTION_NOTES,
     MEMO_PURPOSE=labels.MEMO_PURPOSE,
-    jdate=labels.jdate,
     yen=labels.yen,
 )
-templates.env.filters["jdate"] = lambda iso: labels.jdate(date.fromisoformat(iso)) if iso else ""
-templates.env.filters["jst"] = lambda iso: labels.tokyo_time(iso)
 OTHER_MODEL = "__other__"
 
 
@@ -150,10 +147,21 @@ async def input_submit(
 async def early_payoff(
     request: Request, user: CurrentUser, today: Today, contract_no: str, after: str = ""
 ) -> Response:
-    """早期完済確認画面: go on to the early-payoff acceptance now, or back to the list for later."""
+    """早期完済確認画面: go on to the early-payoff acceptance now, or back to the list for later. Only for a
+    contract whose recorded category is 早期完済; any other gets what is recorded and where to change it."""
     ctx = await _contract_context(request, user, contract_no, today)
     token = after or f"{contract_no}@{ctx['c']['seq']}"
-    return templates.TemplateResponse(request, "early_payoff.html", {**ctx, "token": token})
+    refusal: RuleViolation | None = None
+    try:
+        domain.check_early_payoff_recorded(ctx["selection"]["category"] if ctx["selection"] else None)
+    except RuleViolation as e:
+        refusal = e
+    return templates.TemplateResponse(
+        request,
+        "early_payoff.html",
+        {**ctx, "token": token, "refusal": refusal},
+        status_code=refusal.status if refusal else 200,
+    )
 
 
 @router.get("/contracts/{contract_no}/early-payoff/acceptance", response_class=HTMLResponse)
@@ -278,10 +286,11 @@ async def _assignment_page(
     form: dict[str, str] | None,
     error: RuleViolation | None,
 ) -> Response:
+    directory = request.app.state.handlers.staff_directory
     async with request.app.state.runtime.sessionmaker() as session:
         contract = await handlers.get_contract(session, user, contract_no)
         stores = await handlers.dealer_stores(session, contract.dealer_code)
-        staff = await handlers.dealer_staff_codes(session, contract.dealer_code)
+        staff = await handlers.dealer_staff(session, contract.dealer_code, directory)
     allowed = user.role == "hq" or (user.role == "store_manager" and user.store_code == contract.store_code)
     form = form or {"store_code": contract.store_code, "staff_code": contract.staff_code}
     return templates.TemplateResponse(
@@ -291,7 +300,7 @@ async def _assignment_page(
             "user": user,
             "c": views.contract_summary(contract, today),
             "stores": stores,
-            "staff_codes": staff,
+            "staff": staff,
             "form": form,
             "allowed": allowed,
             "forbidden_message": labels.MSG_ASSIGNMENT_FORBIDDEN,

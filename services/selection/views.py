@@ -117,3 +117,11 @@ def confirmation_form(c: Contract, today: date) -> ConfirmationForm:
         staff_code=c.staff_code,
         issued_on=today,
     )
+
+
+def staff_view(staff: dict[str, list[domain.StaffMember]]) -> dict[str, list[dict[str, str]]]:
+    """The staff directory per store, as 店舗・スタッフ変更 offers it: code, name (may be empty), label."""
+    return {
+        store: [{"staff_code": m.staff_code, "name": m.name, "label": m.label} for m in people]
+        for store, people in staff.items()
+    }

@@ -121,7 +121,7 @@ def test_store_and_staff_change(page: Page, system: System, shot: Screens) -> No
     page.locator("#action-assignment").click()
     expect(page.get_by_role("heading", name="店舗・スタッフ変更")).to_be_visible()
     page.get_by_label("店舗").select_option("S0102")
-    page.get_by_label("スタッフコード").fill("010201")
+    page.get_by_label("スタッフ").select_option("010201")  # offered with its name: 010201 田中 由美
     shot(page, "assignment-form")
     page.get_by_role("button", name="変更").click()
     # the contract left the manager's store: the next page says so or shows the detail at the new store

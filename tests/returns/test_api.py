@@ -8,6 +8,7 @@ import uuid
 
 from shared.events import RETURN_SUBMITTED, RawEnvelope, ReturnSubmitted
 from shared.requests import VehicleReturnPayload
+from shared.timefmt import jp_datetime
 from shared.topics import RETURN_SUBMISSIONS, SELECTION_EVENTS, TFC_CONTRACTS, dead_letter
 from tests.returns.conftest import Env
 from tests.returns.factory import (
@@ -296,7 +297,7 @@ async def test_input_print_pdf(env: Env) -> None:
         "残額据置き払い（TFC保証）",
         "TFCから別途ご案内",
         "受付番号: 受付処理中",  # approvals has not numbered it yet (test_reception_no)
-        NOW.strftime("%Y年%m月%d日"),
+        jp_datetime(NOW),
     ):
         assert expected in text, expected
     fonts = [f for page in reader.pages for f in page["/Resources"]["/Font"].values()]

@@ -17,7 +17,6 @@ from services.returns.domain import (
     status_colour,
     today_in_tokyo,
     validate_form,
-    ymd,
 )
 from shared.events import EXTRA_TFC_PROCEDURE_PROGRAMS, OPEN_END_PROGRAMS, PROGRAM_LABELS
 from shared.requests import NOT_RETURNED_REASONS, VehicleReturnPayload
@@ -333,9 +332,3 @@ def test_the_tokyo_day_boundary_decides_the_future() -> None:
 )
 def test_status_colour_follows_spec_5_2(status: str, colour: str) -> None:
     assert status_colour(status) == colour
-
-
-def test_dates_show_as_year_month_day_with_slashes() -> None:
-    assert ymd("2026-05-04") == "2026/05/04"
-    assert ymd(date(2026, 12, 31)) == "2026/12/31"
-    assert ymd(None) == ymd("") == ""

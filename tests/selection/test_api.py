@@ -198,9 +198,11 @@ async def test_tfc_feed_newest_version_wins_and_keeps_a_local_reassignment(svc: 
     sel = f"/api/v1/contracts/{no}/selection"
     assert (await svc.client.get(sel, headers=STAFF)).json()["contract"]["model"] == "ノア"
 
-    await svc.client.put(
+    await svc.add_contract(snapshot(new_contract_no(), store="S0102"))  # 世田谷店 known, whatever ran first
+    moved = await svc.client.put(
         f"/api/v1/contracts/{no}/assignment", json={"store_code": "S0102", "staff_code": "010201"}, headers=HQ
     )
+    assert moved.status_code == 200, moved.text
     # TFC sends a newer version with the same (old) ownership: the local reassignment stays
     await svc.add_contract(snapshot(no, version=3, model="ノア", final_payment_amount=900_000))
 
@@ -288,7 +290,7 @@ async def test_confirmation_pdf_has_the_form_and_embeds_the_font(svc: Service) -
         "東京都世田谷区玉川二丁目21番1号",
         no,
         "ハリアー",
-        "2026年4月30日",
+        "2026/04/30",
         "2,345,000円",
         "現金決済",
         "車両返却",

@@ -29,7 +29,7 @@ def concurrent_writes(client, no: str, memos: int) -> list[Awaitable]:
     ]
     writes += [
         client.put(f"{base}/assignment", json={"store_code": "S0101", "staff_code": code}, headers=HQ)
-        for code in ("010188", "010199")
+        for code in ("010102", "010190")  # two of 品川店's staff (the staff directory)
     ]
     return writes
 

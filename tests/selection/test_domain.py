@@ -81,9 +81,7 @@ def test_refinance_window_refusal_states_the_rule_and_dates() -> None:
         domain.check_refinance_window(FINAL, date(2025, 7, 29))
     assert e.value.code == "refinance_not_available" and e.value.status == 409
     assert (
-        "9ヶ月前" in e.value.message
-        and "2025年7月30日" in e.value.message
-        and "2026年4月30日" in e.value.message
+        "9ヶ月前" in e.value.message and "2025/07/30" in e.value.message and "2026/04/30" in e.value.message
     )
     domain.check_refinance_window(FINAL, date(2025, 7, 30))
 
@@ -201,15 +199,22 @@ def test_memo_limit_and_normalisation() -> None:
 
 
 STORES = {"S0101", "S0102"}
+# The target stores' staff (the staff directory): the feed's and the identity provider's codes.
+STAFF = {"S0101": {"010101", "010190"}, "S0102": {"010201", "010290"}}
+
+
+def _assign(role: str, user_store: str | None, store: str, staff: str) -> tuple[str, str]:
+    return domain.validate_assignment(
+        role, user_store, "S0101", store, staff, STORES, store_staff_codes=STAFF
+    )
 
 
 def test_assignment_roles_and_scope() -> None:
-    ok = domain.validate_assignment("hq", None, "S0101", " S0102 ", " 010201 ", STORES)
-    assert ok == ("S0102", "010201")
-    assert domain.validate_assignment("store_manager", "S0101", "S0101", "S0102", "010290", STORES)
+    assert _assign("hq", None, " S0102 ", " 010201 ") == ("S0102", "010201")
+    assert _assign("store_manager", "S0101", "S0102", "010290")
     for role, store in (("staff", "S0101"), ("store_manager", "S0102")):
         with pytest.raises(RuleViolation) as e:
-            domain.validate_assignment(role, store, "S0101", "S0102", "010201", STORES)
+            _assign(role, store, "S0102", "010201")
         assert e.value.status == 403 and e.value.message == labels.MSG_ASSIGNMENT_FORBIDDEN
 
 
@@ -222,12 +227,78 @@ def test_assignment_roles_and_scope() -> None:
         ("S0102", "01 02", "staff_code_invalid"),
         ("S0102", "０１０２", "staff_code_invalid"),
         ("S0102", "x" * 33, "staff_code_invalid"),
+        ("S0102", "ZZZ999", "unknown_staff_code"),  # nobody's code (issue 15, point 7)
+        ("S0102", "010101", "unknown_staff_code"),  # a person of another store
     ],
 )
 def test_assignment_input_errors(store: str, staff: str, code: str) -> None:
     with pytest.raises(RuleViolation) as e:
-        domain.validate_assignment("hq", None, "S0101", store, staff, STORES)
+        _assign("hq", None, store, staff)
     assert e.value.code == code and e.value.status == 422
+    if code == "unknown_staff_code":
+        assert e.value.field == "staff_code"
+        assert f"スタッフコード「{staff}」は変更先の店舗のスタッフに登録されていません" in e.value.message
+
+
+def test_a_store_without_known_staff_takes_nobody() -> None:
+    with pytest.raises(RuleViolation) as e:
+        domain.validate_assignment("hq", None, "S0101", "S0102", "010201", STORES, store_staff_codes={})
+    assert e.value.code == "unknown_staff_code"
+
+
+def _member(store: str, code: str, name: str = "", dealer: str = "D001") -> domain.StaffMember:
+    return domain.StaffMember(dealer, store, code, name)
+
+
+def test_store_staff_merges_the_directory_and_the_feed() -> None:
+    directory = [
+        _member("S0101", "010102", "高橋 美咲"),
+        _member("S0101", "010101", "佐藤 健一"),
+        _member("S0102", "010201", "田中 由美"),
+        _member("S0201", "020101", "中村 翔太", dealer="D002"),  # another dealer: never offered
+    ]
+    feed = [("S0101", "010101"), ("S0101", "010177"), ("S0102", "010101"), ("S0103", "010301")]
+    staff = domain.store_staff("D001", directory, feed)
+    assert {store: [m.label for m in people] for store, people in staff.items()} == {
+        "S0101": ["010101 佐藤 健一", "010102 高橋 美咲", "010177"],  # a feed code nobody named: the code
+        "S0102": ["010101 佐藤 健一", "010201 田中 由美"],  # TFC files 010101 here too: named all the same
+        "S0103": ["010301"],
+    }
+    assert domain.store_staff("D003", directory, []) == {}
+
+
+@given(
+    directory=st.lists(
+        st.tuples(st.sampled_from(["S1", "S2"]), st.sampled_from(["a", "b", "c"]), st.text(max_size=3))
+    ),
+    feed=st.lists(st.tuples(st.sampled_from(["S1", "S2", "S3"]), st.sampled_from(["a", "b", "d"]))),
+)
+def test_store_staff_knows_exactly_the_directory_and_the_feed(
+    directory: list[tuple[str, str, str]], feed: list[tuple[str, str]]
+) -> None:
+    staff = domain.store_staff("D", [_member(s, c, n, dealer="D") for s, c, n in directory], feed)
+    known = {(store, m.staff_code) for store, people in staff.items() for m in people}
+    assert known == {(s, c) for s, c, _ in directory} | set(feed)
+    for people in staff.values():
+        codes = [m.staff_code for m in people]
+        assert codes == sorted(set(codes))
+
+
+@pytest.mark.parametrize(
+    ("category", "says"),
+    [
+        ("refinance", "「再分割」で登録されています"),
+        ("cash", "「現金決済（口座振替）」で登録されています"),
+        ("vehicle_return", "「車両返却」で登録されています"),
+        (None, "まだ登録されていません"),
+    ],
+)
+def test_early_payoff_confirmation_only_for_early_payoff(category: str | None, says: str) -> None:
+    domain.check_early_payoff_recorded("early_payoff")
+    with pytest.raises(RuleViolation) as e:
+        domain.check_early_payoff_recorded(category)
+    assert e.value.code == "not_early_payoff" and e.value.status == 409
+    assert says in e.value.message and "進捗・結果入力" in e.value.message
 
 
 # ---------------------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ async def test_input_page_labels_and_late_notice(svc: Service) -> None:
 
     svc.set_today(date(2026, 3, 1))
     html = (await svc.client.get(f"/selection/contracts/{no}/input", cookies=STAFF)).text
-    assert 'id="late-notice"' in html and "2026年2月28日" in html
+    assert 'id="late-notice"' in html and "2026/02/28" in html
 
 
 async def test_input_errors_are_shown_next_to_the_field_and_change_nothing(svc: Service) -> None:
