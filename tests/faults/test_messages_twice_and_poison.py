@@ -45,8 +45,8 @@ STAFF, MANAGER, HQ = "d1s1-staff1", "d1s1-manager", "d1-hq"
 CONSUMERS = {  # topic → services consuming it
     TFC_CONTRACTS: {"search", "selection", "returns"},
     SELECTION_EVENTS: {"search", "returns"},
-    REQUEST_STATUS: {"search", "returns", "mailer"},
-    RETURN_SUBMISSIONS: {"approvals"},
+    REQUEST_STATUS: {"search", "returns", "mailer", "selection"},
+    RETURN_SUBMISSIONS: {"approvals", "selection"},
     TFC_REQUEST_UPDATES: {"approvals"},
     REQUEST_TIMEOUTS: {"mailer"},
 }
