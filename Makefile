@@ -18,7 +18,7 @@ install: $(STAMP)
 run: install
 	@mkdir -p var
 	@$(BIN)/python -m devtools.staff_directory var/staff-directory.json
-	PATH="$(abspath $(BIN)):$$PATH" JPASS_AUTO_CREATE_SCHEMA=false JPASS_STAFF_DIRECTORY=$${JPASS_STAFF_DIRECTORY:-var/staff-directory.json} JPASS_KAFKA_SESSION_TIMEOUT_MS=$${JPASS_KAFKA_SESSION_TIMEOUT_MS:-3000} JPASS_KAFKA_HEARTBEAT_INTERVAL_MS=$${JPASS_KAFKA_HEARTBEAT_INTERVAL_MS:-500} $(BIN)/python -m devtools.run
+	PATH="$(abspath $(BIN)):$$PATH" JPASS_AUTO_CREATE_SCHEMA=false JPASS_LOG_FORMAT=$${JPASS_LOG_FORMAT:-console} JPASS_STAFF_DIRECTORY=$${JPASS_STAFF_DIRECTORY:-var/staff-directory.json} JPASS_KAFKA_SESSION_TIMEOUT_MS=$${JPASS_KAFKA_SESSION_TIMEOUT_MS:-3000} JPASS_KAFKA_HEARTBEAT_INTERVAL_MS=$${JPASS_KAFKA_HEARTBEAT_INTERVAL_MS:-500} $(BIN)/python -m devtools.run
 
 lint: install
 	$(BIN)/ruff check .

@@ -14,6 +14,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from devtools import migrate_all, preflight
@@ -47,9 +51,59 @@ def start_databases(data_dir: Path = DATA_DIR) -> EmbeddedPostgres | None:
     return server
 
 
+SERVICE_NAMES = ("search", "selection", "returns", "approvals", "mailer")
+
+
+def banner(gateway: str) -> str:
+    """What a newcomer needs once everything answers: where to go, whom to be, where mail and TFC are."""
+    line = "=" * 72
+    return "\n".join(
+        [
+            line,
+            f" J-PASS is ready:   {gateway}/",
+            f" Demo login:        {gateway}/login   (pick e.g. d1s1-staff1 佐藤 健一, 営業スタッフ,",
+            "                    d1s1-manager 店長, d1-hq 本部)",
+            f" Mail catcher:      {gateway}/dev/mail/messages   (sent mails: {gateway}/mail-log)",
+            f" TFC console:       {gateway}/tfc   (answers requests as TFC would)",
+            f" API docs:          {gateway}/docs/search (…/selection, /returns, /approvals, /mailer)",
+            " Stop with Ctrl-C. Logs: one short line per event (JPASS_LOG_FORMAT=json for JSON).",
+            line,
+        ]
+    )
+
+
+def announce_when_ready(gateway: str, stopping: threading.Event, timeout_s: float = 300.0) -> None:
+    """Poll every service's /NAME/readyz through the gateway; print the banner once all answer 200."""
+    deadline = time.monotonic() + timeout_s
+    pending = list(SERVICE_NAMES)
+    while pending and not stopping.is_set() and time.monotonic() < deadline:
+        still = []
+        for name in pending:
+            try:
+                with urllib.request.urlopen(f"{gateway}/{name}/readyz", timeout=2) as answer:
+                    ok = answer.status == 200
+            except (OSError, urllib.error.URLError):
+                ok = False
+            if not ok:
+                still.append(name)
+        pending = still
+        if pending:
+            stopping.wait(1.0)
+    if stopping.is_set():
+        return
+    if pending:
+        waiting = ", ".join(pending)
+        print(f"J-PASS: not ready after {timeout_s:.0f} s: {waiting} (see the log above)", flush=True)
+    else:
+        print(banner(gateway), flush=True)
+
+
 def run_honcho() -> int:
     honcho = Path(sys.executable).parent / "honcho"
     proc = subprocess.Popen([str(honcho), "-f", str(PROCFILE), "--app-root", os.getcwd(), "start"])
+    stopping = threading.Event()
+    gateway = f"http://localhost:{os.environ.get('JPASS_GATEWAY_PORT', '8080')}"
+    threading.Thread(target=announce_when_ready, args=(gateway, stopping), daemon=True).start()
 
     def forward(signum: int, _frame: object) -> None:
         # Ctrl-C in a terminal reaches honcho by itself (same process group); a signal sent to this
@@ -58,7 +112,10 @@ def run_honcho() -> int:
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
-    return proc.wait()
+    try:
+        return proc.wait()
+    finally:
+        stopping.set()
 
 
 def main() -> int:

@@ -86,21 +86,44 @@ def _configure_logging(service: str) -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+    # JSON for production (one object per line, for the log pipeline); `console` for people at a terminal
+    # (make run): short lines, and the libraries' consumer-group chatter only from WARNING up.
+    console = os.environ.get("JPASS_LOG_FORMAT", "json").lower() == "console"
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=False, pad_event=0)
+        if console
+        else structlog.processors.JSONRenderer(ensure_ascii=False)
+    )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared_processors,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *([_short_console_line] if console else []),
                 structlog.processors.format_exc_info,
-                structlog.processors.JSONRenderer(ensure_ascii=False),
+                renderer,
             ],
         )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(os.environ.get("JPASS_LOG_LEVEL", "INFO").upper())
+    if console:
+        for chatty in ("aiokafka", "faststream", "kafka", "uvicorn.access", f"jpass.jpass-{service}.broker"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
     structlog.contextvars.bind_contextvars(service=service)
+
+
+def _short_console_line(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """A terminal line needs the time, level, logger and message: ids and the service name (honcho already
+    prefixes each line with the process) would only make it long."""
+    for key in ("trace_id", "span_id", "service"):
+        event_dict.pop(key, None)
+    stamp = event_dict.get("timestamp")
+    if isinstance(stamp, str) and "T" in stamp:
+        event_dict["timestamp"] = stamp.split("T", 1)[1][:8]
+    return event_dict
 
 
 def setup_tracing(service: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import socket
@@ -39,6 +40,9 @@ def system_env(tmp: Path) -> dict[str, str]:
             "JPASS_SEED_CONTRACTS": "300",
             "JPASS_KAFKA_SESSION_TIMEOUT_MS": "3000",
             "JPASS_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            # and its logs: short human-readable lines, library chatter from WARNING up
+            "JPASS_LOG_JSON": "true",
+            "JPASS_LOG_FORMAT": "console",
         },
     )
 
@@ -102,8 +106,9 @@ def run_once(tmp_path: Path, env: dict[str, str]) -> None:
                 time.sleep(0.5)
             assert api["total"] > 0
             assert {i["store_name"] for i in api["items"]} == {"品川店"}
-            page = client.get("/contracts")
-            assert page.status_code == 200 and api["items"][0]["contract_no"] in page.text
+            page = client.get("/contracts")  # what is due first: the page leaves out past and complete ones
+            due = client.get("/api/v1/contracts", params={"done": "hide"}).json()
+            assert page.status_code == 200 and due["items"][0]["contract_no"] in page.text
             for name in ("search", "selection", "returns", "approvals", "mailer"):  # SPEC §7 documents
                 assert client.get(f"/{name}/healthz").json()["service"] == name
                 assert client.get(f"/docs/{name}").status_code == 200
@@ -122,6 +127,10 @@ def run_once(tmp_path: Path, env: dict[str, str]) -> None:
     assert proc.returncode is not None
     assert f"PostgreSQL (embedded) on {tmp_path / 'var' / 'postgres'}" in log, log[-4000:]
     assert "PostgreSQL stopped" in log, log[-4000:]
+    # one banner once every service answered: where to go and whom to be (issue 16)
+    assert log.count("J-PASS is ready:") == 1 and "/login" in log and "/tfc" in log, log[-4000:]
+    assert re.search(r"\| \d\d:\d\d:\d\d \[(info|warning) *\] ", log), log[-4000:]  # short lines, not JSON
+    assert "assigned to partitions" not in log, log[-4000:]  # consumer-group chatter only from WARNING up
     assert not (tmp_path / "var" / "postgres" / "postmaster.pid").exists()  # the server is gone too
     for port in (env["JPASS_GATEWAY_PORT"], env["JPASS_SEARCH_PORT"], env["JPASS_BROKER_PORT"]):
         with socket.socket() as s:
