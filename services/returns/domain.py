@@ -32,7 +32,6 @@ EXTRA_TFC_PROCEDURE_NOTICE = (
 )
 # Request statuses after which the contract has no open return request any more.
 CLOSED_STATUSES = rules.CLOSED_REQUEST_STATUSES
-CONFIRM_SUBMIT = "この内容で送信します。よろしいですか？"
 # Shown instead of the 受付番号 until approvals' first status event brings it.
 RECEPTION_PENDING = "受付処理中"
 

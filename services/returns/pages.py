@@ -12,7 +12,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from services.returns import handlers
 from services.returns.api import pdf_response
 from services.returns.domain import (
-    CONFIRM_SUBMIT,
     EXTRA_TFC_PROCEDURE_NOTICE,
     NOTIFY_LABEL,
     RESULT_LABELS,
@@ -39,7 +38,6 @@ templates.env.globals.update(
     NOTIFY_LABEL=NOTIFY_LABEL,
     EXTRA_TFC_PROCEDURE_NOTICE=EXTRA_TFC_PROCEDURE_NOTICE,
     SELECTION_LABELS=SELECTION_LABELS,
-    CONFIRM_SUBMIT=CONFIRM_SUBMIT,
 )
 templates.env.filters["status_colour"] = status_colour
 # Statuses after which the submitter should tell the approver (manual 5. ⑥).

@@ -33,6 +33,7 @@ async def test_input_page_labels_and_late_notice(svc: Service) -> None:
     page = await svc.client.get(f"/selection/contracts/{no}/input", cookies=STAFF)
     assert page.status_code == 200
     html = page.text
+    assert "confirm(" not in html  # manual: check the input, press 決定 — the server validates, no dialog
     for label in (
         "進捗・結果入力",
         "選択区分",
