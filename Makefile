@@ -28,6 +28,10 @@ test: install lint
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)  # the browser suite (tests/browser)
 	$(BIN)/pytest -n 2 --dist loadgroup
 
+# The fast tier: pure and use-case tests on SQLite, no broker, no PostgreSQL (tests/conftest.py picks them).
+test-fast: install
+	JPASS_TEST_TIER=fast $(BIN)/pytest -q -n 2
+
 BENCH_STAMP := $(VENV)/.bench-installed-stamp
 
 $(BENCH_STAMP): $(STAMP) pyproject.toml constraints.txt

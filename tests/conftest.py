@@ -73,17 +73,23 @@ def own_consumer_groups(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def consumers_start_at_module_start(kafka_bootstrap: str) -> Iterator[None]:
+def consumers_start_at_module_start(request: pytest.FixtureRequest) -> Iterator[None]:
     """New consumer groups of this module's apps start where the topics ended when the module started
-    (tests.support.running), not at the beginning of the session's shared broker."""
+    (tests.support.running), not at the beginning of the session's shared broker. Before this process
+    started its broker there is nothing to skip (and pure-test modules start no broker)."""
     from shared.topics import ALL_TOPICS
 
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # its own event loop, off pytest-asyncio's
-        offsets = pool.submit(asyncio.run, support.topic_end_offsets(kafka_bootstrap, ALL_TOPICS)).result()
     support.MODULE_START_OFFSETS.clear()
-    support.MODULE_START_OFFSETS.update(offsets)
+    if _broker_started or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        bootstrap = request.getfixturevalue("kafka_bootstrap")
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # its own event loop, off pytest-asyncio's
+            ends = pool.submit(asyncio.run, support.topic_end_offsets(bootstrap, ALL_TOPICS)).result()
+        support.MODULE_START_OFFSETS.update(ends)
     yield
     support.MODULE_START_OFFSETS.clear()
+
+
+_broker_started = False
 
 
 @pytest.fixture(scope="session")
@@ -92,8 +98,10 @@ def kafka_bootstrap() -> Iterator[str]:
     if external:
         yield external
         return
+    global _broker_started
     broker = Tansu()
     broker.start()
+    _broker_started = True
     try:
         yield broker.bootstrap
     finally:
@@ -127,3 +135,24 @@ def any_database(
         return f"sqlite+aiosqlite:///{tmp_path}/{prefix}.db"
 
     return make
+
+
+# `make test-fast`: the pure and use-case tests (SQLite, no broker, no PostgreSQL), in well under a minute.
+_SLOW_FIXTURES = frozenset({"kafka_bootstrap", "pg_database"})
+_SLOW_DIRS = ("tests/browser/", "tests/platform/", "tests/faults/", "tests/fuzz/")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("JPASS_TEST_TIER") != "fast":
+        return
+    keep, drop = [], []
+    for item in items:
+        path = item.nodeid.replace("\\", "/")
+        slow = (
+            bool(_SLOW_FIXTURES & set(getattr(item, "fixturenames", ())))
+            or "[postgresql" in item.nodeid
+            or path.startswith(_SLOW_DIRS)
+        )
+        (drop if slow else keep).append(item)
+    config.hook.pytest_deselected(items=drop)
+    items[:] = keep
