@@ -172,7 +172,7 @@ def retry_delay_s(attempts: int, base_s: float, max_s: float) -> float:
     """Exponential backoff after the `attempts`-th failure: base, 2·base, 4·base… capped at max."""
     if attempts < 1:
         return 0.0
-    return min(base_s * 2 ** min(attempts - 1, 30), max_s)
+    return float(min(base_s * 2 ** min(attempts - 1, 30), max_s))
 
 
 def is_permanent_smtp_failure(code: int | None) -> bool:

@@ -377,7 +377,9 @@ def _validate_individual(raw: Mapping[str, str], sort: str, errors: list[FieldEr
     return _done(criteria, errors)
 
 
-def _month_bound(raw: Mapping[str, str], name: str, label: str, errors: list[FieldError]) -> tuple | None:
+def _month_bound(
+    raw: Mapping[str, str], name: str, label: str, errors: list[FieldError]
+) -> tuple[int, int] | None:
     text = raw.get(name, "")
     if not text:
         return None
