@@ -295,7 +295,7 @@ async def what_each_says(sel: Maker, search: Maker, ret: Maker) -> dict[str, tup
     return {"selection": selection, "search": in_search, "returns": in_returns}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(history=steps, data=st.data())
 def test_search_selection_and_returns_agree_whatever_the_order(
     history: list[Step], data: st.DataObject
