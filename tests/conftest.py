@@ -80,13 +80,16 @@ def consumers_start_at_module_start(request: pytest.FixtureRequest) -> Iterator[
     from shared.topics import ALL_TOPICS
 
     support.MODULE_START_OFFSETS.clear()
+    support.MODULE_START_BROKER.clear()
     if _broker_started or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         bootstrap = request.getfixturevalue("kafka_bootstrap")
         with concurrent.futures.ThreadPoolExecutor(1) as pool:  # its own event loop, off pytest-asyncio's
             ends = pool.submit(asyncio.run, support.topic_end_offsets(bootstrap, ALL_TOPICS)).result()
         support.MODULE_START_OFFSETS.update(ends)
+        support.MODULE_START_BROKER.append(bootstrap)
     yield
     support.MODULE_START_OFFSETS.clear()
+    support.MODULE_START_BROKER.clear()
 
 
 _broker_started = False

@@ -126,6 +126,7 @@ def auth(user_id: str) -> dict[str, str]:
 # session's shared broker (thousands of snapshots: under load a new group then took longer than a test's
 # 30 s wait to reach its own contract).
 MODULE_START_OFFSETS: dict[tuple[str, int], int] = {}
+MODULE_START_BROKER: list[str] = []  # the broker those offsets belong to (a test's own broker has its own)
 
 
 async def topic_end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[tuple[str, int], int]:
@@ -173,10 +174,9 @@ async def start_groups_at_module_start(bootstrap: str, subscriptions: Iterable[t
 async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """Start `app` with its lifespan (broker, relay, consumers) and give an HTTP client to it."""
     runtime = getattr(app.state, "runtime", None)
-    if runtime is not None and MODULE_START_OFFSETS:
-        await start_groups_at_module_start(
-            runtime.settings.kafka_bootstrap_servers, getattr(runtime.broker, "jpass_subscriptions", [])
-        )
+    bootstrap = runtime.settings.kafka_bootstrap_servers if runtime is not None else None
+    if MODULE_START_OFFSETS and bootstrap in MODULE_START_BROKER:
+        await start_groups_at_module_start(bootstrap, getattr(runtime.broker, "jpass_subscriptions", []))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

@@ -64,6 +64,7 @@ async def test_the_page_picks_staff_by_name_and_refuses_an_unknown_code_next_to_
     svc: Service,
 ) -> None:
     no = new_contract_no()
+    await svc.add_contract(snapshot(new_contract_no(), store="S0102"))  # selection learns 世田谷店 from TFC
     await svc.add_contract(snapshot(no))
     url = f"/selection/contracts/{no}/assignment"
     page = await svc.client.get(url, cookies=cookies("d1-hq"))
