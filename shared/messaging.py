@@ -5,11 +5,15 @@
 - Broker or database outages are waited out (the offset is not committed; the message comes back).
 - Malformed messages and `PoisonMessage` go straight to `<topic>.dlq` with the reason; the
   partition keeps flowing.
+- No message can stop a partition: FastStream's own decoding is switched off (its JSON decoder raises
+  RecursionError/ValueError on deep nesting or huge integers before any handler runs, its parser fails on
+  undecodable headers), so decoding and validation happen here, where every failure is dead-lettered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -23,6 +27,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
+from pydantic_core import from_json
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -112,6 +117,54 @@ async def ensure_topics(settings: CommonSettings, topics: Iterable[str]) -> None
         await admin.close()
 
 
+def decode_event(body: bytes, model: type[M], max_bytes: int) -> M:
+    """A message's value as `model`, or PoisonMessage with the reason — whatever is wrong with the bytes.
+
+    pydantic's JSON parser bounds nesting and number sizes and refuses invalid UTF-8 and lone surrogates;
+    anything else it might raise is the message's fault too. A NUL character is refused here: PostgreSQL
+    cannot store it in text, so it would fail every attempt of the handler."""
+    if len(body) > max_bytes:
+        raise PoisonMessage(f"message too large: {len(body)} bytes (at most {max_bytes})")
+    try:
+        event = model.model_validate_json(body)
+        if b"\\u0000" in body and _holds_nul(from_json(body)):
+            raise PoisonMessage("invalid message: NUL character in a text")
+    except ValidationError as e:
+        raise PoisonMessage(f"invalid message: {_short(e)}") from e
+    except PoisonMessage:
+        raise
+    except Exception as e:
+        raise PoisonMessage(f"invalid message: {type(e).__name__}: {str(e)[:200]}") from e
+    return event
+
+
+def _holds_nul(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+async def keep_raw_body(msg: Any) -> bytes:
+    """FastStream decoder that never decodes (and so never raises): the handler gets the bytes."""
+    return bytes(msg.body or b"")
+
+
+async def lenient_parser(record: Any, parse: Callable[[Any], Awaitable[Any]]) -> Any:
+    """FastStream's parser with header values made decodable first: it decodes them as strict UTF-8 and
+    a null or undecodable header would fail every delivery. Keys are aiokafka's (already text)."""
+    headers = tuple((str(k), (v or b"").decode("utf-8", "replace").encode()) for k, v in record.headers or ())
+    return await parse(dataclasses.replace(record, headers=headers))
+
+
 def parse_data(envelope: RawEnvelope, model: type[M]) -> M:
     """Validate an envelope's data; a mismatch is the message's fault."""
     try:
@@ -124,8 +177,9 @@ def _short(e: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()[:5])
 
 
-async def _dead_letter(broker: KafkaBroker, msg: Any, reason: str, group_id: str) -> None:
+async def _dead_letter(broker: KafkaBroker, msg: Any, reason: str, group_id: str, max_bytes: int) -> None:
     record = msg.raw_message
+    body = bytes(msg.body or b"")
     headers = {
         "dlq-reason": reason[:2000],
         "dlq-source-topic": record.topic,
@@ -133,8 +187,11 @@ async def _dead_letter(broker: KafkaBroker, msg: Any, reason: str, group_id: str
         "dlq-source-offset": str(record.offset),
         "dlq-consumer-group": group_id,
     }
+    if len(body) > max_bytes:  # kept whole it might not fit the producer's request limit
+        headers["dlq-original-bytes"] = str(len(body))
+        body = body[:max_bytes]
     log.error("dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
-    await broker.publish(msg.body, topic=dead_letter(record.topic), key=record.key, headers=headers)
+    await broker.publish(body, topic=dead_letter(record.topic), key=record.key, headers=headers)
 
 
 def subscribe(
@@ -153,12 +210,13 @@ def subscribe(
     One group per (service, topic): several consumers of one group subscribed to *different* topics can
     leave one of them without partitions forever on Tansu (aiokafka's start then waits on it)."""
     service, group_id = group_id, f"{group_id}.{topic}{settings.consumer_group_suffix}"
+    max_bytes = settings.kafka_max_message_bytes
 
     async def handle(msg: KafkaMessage) -> str:
         try:
-            event = model.model_validate_json(msg.body)
-        except ValidationError as e:
-            await _dead_letter(broker, msg, f"invalid message: {_short(e)}", group_id)
+            event = decode_event(bytes(msg.body or b""), model, max_bytes)
+        except PoisonMessage as e:
+            await _dead_letter(broker, msg, str(e), group_id, max_bytes)
             return "dead_lettered"
         attempt = transient_attempt = 0
         transient_since: float | None = None
@@ -168,13 +226,14 @@ def subscribe(
                 await handler(event)
                 return "processed"
             except PoisonMessage as e:
-                await _dead_letter(broker, msg, str(e), group_id)
+                await _dead_letter(broker, msg, str(e), group_id, max_bytes)
                 return "dead_lettered"
             except Exception as e:
                 if not is_transient(e):
                     attempt += 1
                     if attempt >= max_attempts:
-                        await _dead_letter(broker, msg, f"{type(e).__name__}: {e}"[:500], group_id)
+                        reason = f"{type(e).__name__}: {e}"[:500]
+                        await _dead_letter(broker, msg, reason, group_id, max_bytes)
                         return "dead_lettered"
                     log.warning("handler failed on %s (attempt %d): %r", topic, attempt, e)
                     await asyncio.sleep(retry_base_s * 2**attempt)
@@ -188,7 +247,7 @@ def subscribe(
                 transient_attempt += 1
 
     async def consume(msg: KafkaMessage) -> None:
-        headers = {k: v.decode(errors="replace") for k, v in (msg.raw_message.headers or ())}
+        headers = {k: (v or b"").decode(errors="replace") for k, v in (msg.raw_message.headers or ())}
         token = attach_from_headers(headers)
         try:
             with tracer().start_as_current_span(f"consume {topic}", kind=SpanKind.CONSUMER) as span:
@@ -216,6 +275,8 @@ def subscribe(
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         title=f"{group_id}:{topic}",
+        parser=lenient_parser,
+        decoder=keep_raw_body,
     )(consume)
 
 

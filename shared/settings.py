@@ -35,6 +35,9 @@ class CommonSettings(BaseSettings):
     # an event. Shorter costs idle fetches: 12 idle consumers use ~0.13 cores at 50 ms, ~0.07 at 100 ms
     # (docs/performance.md). Apache Kafka answers as soon as data is there: production may raise it.
     kafka_fetch_max_wait_ms: int = 50
+    # A consumed message larger than this is dead-lettered unread (our largest events are a few KB; Kafka's
+    # default limit is 1 MB). Dead-lettered copies are cut to this size (header dlq-original-bytes).
+    kafka_max_message_bytes: int = 262_144
     jwt_secret: str = DEV_SIGNING_KEY
     jwt_issuer: str = "jpass-idp"
     public_base_url: str = "http://localhost:8080"
