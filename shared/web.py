@@ -9,7 +9,7 @@ from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.exc import DBAPIError
@@ -232,6 +232,54 @@ class CrossSiteWriteGuard:
         await self.app(scope, receive, send)
 
 
+INTERNAL_ERROR = {
+    "detail": "システムエラーが発生しました。しばらくしてから再度お試しください。",
+    "code": "internal_error",
+}
+INTERNAL_ERROR_PAGE = (
+    '<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>システムエラー | J-PASS</title></head>'
+    f"<body><h1>システムエラー</h1><p>{INTERNAL_ERROR['detail']}</p>"
+    '<p><a href="/">トップページへ戻る</a></p></body></html>'
+)
+
+
+class UnexpectedErrorResponder:
+    """An exception no handler took becomes a whole 500 response here, and goes no further.
+
+    Starlette's outermost middleware sends its own 500 but then re-raises, and uvicorn answers an exception
+    raised after the response by closing the connection. The gateway has meanwhile put that keep-alive
+    connection back in its pool and sends the next request — another user's — on it; a POST or PUT sent
+    on a connection the server has closed is not retried (not idempotent) and that user gets 502. Handled
+    here, the connection stays healthy. An exception after the response has started is re-raised: the
+    response is cut short and the connection must be closed."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            if started:
+                raise
+            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            if scope["path"].startswith("/api/"):
+                response: Response = JSONResponse(INTERNAL_ERROR, status_code=500)
+            else:
+                response = HTMLResponse(INTERNAL_ERROR_PAGE, status_code=500)
+            await response(scope, receive, send)
+
+
 def install_request_guards(app: FastAPI, settings: Any) -> None:
     """Cross-site writes refused (CSRF, beside SameSite=Strict) and request bodies limited in size."""
     app.add_middleware(CrossSiteWriteGuard, public_base_url=settings.public_base_url)
@@ -266,4 +314,5 @@ def service_app(
     app.include_router(health_router(runtime))
     app.include_router(asyncapi_router(name, title, runtime.settings, channels or []))
     instrument_app(app, name)
+    app.add_middleware(UnexpectedErrorResponder)  # the outermost of ours: it sees every exception
     return app
