@@ -42,7 +42,8 @@ def test_a_500_leaves_the_next_users_write_intact(local: LocalSystem) -> None:
         for i in range(8):
             failed = client.post("/api/v1/saved-searches", headers=staff, json={"name": "boom", "params": {}})
             errors.append((failed.status_code, failed.text))
-            saved = client.post("/api/v1/saved-searches", headers=hq, json={"name": f"次の人{i}", "params": {}})
+            body = {"name": f"次の人{i}", "params": {}}
+            saved = client.post("/api/v1/saved-searches", headers=hq, json=body)
             outcomes.append(saved.status_code)
     assert outcomes == [201] * 8, outcomes
     assert {status for status, _ in errors} == {500}, errors
