@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -56,20 +58,73 @@ UNAVAILABLE = {
 }
 
 
-class BodySizeLimit:
-    """Refuse request bodies over `max_bytes` with 413: by Content-Length up front, else while reading a body
-    sent without one (chunked). A write's body (at most `max_bytes`) is read here and handed on whole."""
+INVALID_TEXT = {
+    "detail": "入力内容に使用できない文字（NUL文字や単独のサロゲートなど）が含まれています。",
+    "code": "invalid_text",
+}
+_SUSPECT_JSON_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+_UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable_json(body: bytes) -> bool:
+    """A JSON text with a string no database can store: NUL, or a lone surrogate (`"\\ud800"`; a proper
+    pair is one character once parsed). Python's JSON parser accepts both; the first write then fails."""
+    if not _SUSPECT_JSON_ESCAPE.search(body):
+        return False
+    try:
+        value = json.loads(body)
+    except Exception:  # not JSON at all: the route's own parsing refuses it
+        return False
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE_CHAR.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def unstorable_form(body: bytes) -> bool:
+    """A URL-encoded form or query string that decodes to a NUL (undecodable bytes become U+FFFD)."""
+    return b"%00" in body or b"\x00" in body
+
+
+def _refusal(scope: Scope, body: dict[str, str], status_code: int) -> Response:
+    if scope["path"].startswith("/api/"):
+        return JSONResponse(body, status_code=status_code)
+    return HTMLResponse(_message_page("入力エラー", body["detail"]), status_code=status_code)
+
+
+class RequestInputGuard:
+    """Input refused before any route sees it, the same in every service.
+
+    - Bodies over `max_bytes`: 413, by Content-Length up front, else while reading a body sent without one
+      (chunked). A write's body is read here and handed on whole.
+    - Text no database can store — NUL in a query string, form or JSON body, a lone surrogate in JSON —
+      422 `invalid_text` (API) or a page with the message: the database would fail the write with a 500."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.max_bytes <= 0 or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or ()).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        if unstorable_form(scope.get("query_string", b"")):
+            await _refusal(scope, INVALID_TEXT, 422)(scope, receive, send)
+            return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or ())
+        declared = headers.get(b"content-length", b"")
+        if self.max_bytes > 0 and declared.isdigit() and int(declared) > self.max_bytes:
             await JSONResponse(TOO_LARGE, status_code=413)(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -80,11 +135,18 @@ class BodySizeLimit:
                 return  # the client went away
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_bytes:
+            if self.max_bytes > 0 and size > self.max_bytes:
                 await JSONResponse(TOO_LARGE, status_code=413)(scope, receive, send)
                 return
             if not message.get("more_body", False):
                 break
+        body = b"".join(chunks)
+        content_type = headers.get(b"content-type", b"").lower()
+        if (b"json" in content_type and unstorable_json(body)) or (
+            b"x-www-form-urlencoded" in content_type and unstorable_form(body)
+        ):
+            await _refusal(scope, INVALID_TEXT, 422)(scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -92,7 +154,7 @@ class BodySizeLimit:
             if replayed:
                 return await receive()
             replayed = True
-            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
 
@@ -236,11 +298,6 @@ INTERNAL_ERROR = {
     "detail": "システムエラーが発生しました。しばらくしてから再度お試しください。",
     "code": "internal_error",
 }
-INTERNAL_ERROR_PAGE = (
-    '<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>システムエラー | J-PASS</title></head>'
-    f"<body><h1>システムエラー</h1><p>{INTERNAL_ERROR['detail']}</p>"
-    '<p><a href="/">トップページへ戻る</a></p></body></html>'
-)
 
 
 class UnexpectedErrorResponder:
@@ -276,14 +333,22 @@ class UnexpectedErrorResponder:
             if scope["path"].startswith("/api/"):
                 response: Response = JSONResponse(INTERNAL_ERROR, status_code=500)
             else:
-                response = HTMLResponse(INTERNAL_ERROR_PAGE, status_code=500)
+                response = HTMLResponse(_message_page("システムエラー", INTERNAL_ERROR["detail"]), 500)
             await response(scope, receive, send)
+
+
+def _message_page(title: str, message: str) -> str:
+    """A bare page for a refusal made before any route (and its templates) ran; `message` is ours."""
+    return (
+        f'<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>{title} | J-PASS</title></head>'
+        f'<body><h1>{title}</h1><p>{message}</p><p><a href="/">トップページへ戻る</a></p></body></html>'
+    )
 
 
 def install_request_guards(app: FastAPI, settings: Any) -> None:
     """Cross-site writes refused (CSRF, beside SameSite=Strict) and request bodies limited in size."""
     app.add_middleware(CrossSiteWriteGuard, public_base_url=settings.public_base_url)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestInputGuard, max_bytes=settings.max_body_bytes)
 
 
 def service_app(

@@ -30,17 +30,24 @@ class ListFilters:
     updated_to: datetime | None = None
 
 
+MOMENT_MIN = datetime(1900, 1, 1, tzinfo=TOKYO)
+MOMENT_MAX = datetime(3000, 1, 1, tzinfo=TOKYO)
+
+
 def parse_moment(value: str | None, *, end: bool) -> datetime | None:
-    """`YYYY-MM-DD` (a Tokyo day, inclusive) or an ISO date-time (naive = Tokyo)."""
+    """`YYYY-MM-DD` (a Tokyo day, inclusive) or an ISO date-time (naive = Tokyo), from 1900 to 2999:
+    ValueError beyond (9999-12-31's next day, or year 1 at +14:00 in UTC, is no datetime at all)."""
     if not value:
         return None
     value = value.strip()
     if len(value) == 10:
-        day = date.fromisoformat(value)
-        moment = datetime.combine(day, time.min, TOKYO)
-        return moment + timedelta(days=1) if end else moment
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=TOKYO)
+        moment = datetime.combine(date.fromisoformat(value), time.min, TOKYO)
+    else:
+        parsed = datetime.fromisoformat(value)
+        moment = parsed if parsed.tzinfo else parsed.replace(tzinfo=TOKYO)
+    if not (MOMENT_MIN <= moment < MOMENT_MAX):
+        raise ValueError(f"out of range: {value}")
+    return moment + timedelta(days=1) if end and len(value) == 10 else moment
 
 
 def scoped(user: User) -> Select[tuple[Request]]:

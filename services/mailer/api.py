@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from services.mailer.db import Mail, as_utc
 from services.mailer.domain import KIND_LABELS
 from services.mailer.labels import status_label
-from services.mailer.queries import MAX_LOG_ROWS, mail_log, normalise_reception_no
+from services.mailer.queries import MAX_LOG_ROWS, MAX_OFFSET, mail_log, normalise_reception_no
 from shared.identity import User, require_role
 
 router = APIRouter(prefix="/api/v1", tags=["mail-log"])
@@ -46,7 +46,7 @@ async def get_mail_log(
     request_id: str | None = None,
     reception_no: Annotated[str | None, Query(description="受付番号, exact (NFKC, blanks ignored)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LOG_ROWS)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """E-mails of the user's dealer, newest first: time, kind, recipient, subject, delivery status."""
     async with request.app.state.runtime.sessionmaker() as session:

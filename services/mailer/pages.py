@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from services.mailer.domain import KIND_LABELS
 from services.mailer.labels import status_label
-from services.mailer.queries import mail_log, normalise_reception_no
+from services.mailer.queries import MAX_OFFSET, mail_log, normalise_reception_no
 from shared.identity import User, require_role
 from shared.web import make_templates
 
@@ -28,7 +28,7 @@ async def mail_log_page(
     user: Annotated[User, Depends(require_role("hq"))],
     request_id: str | None = None,
     reception_no: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_OFFSET // PAGE_SIZE)] = 1,
 ) -> Response:
     async with request.app.state.runtime.sessionmaker() as session:
         total, rows = await mail_log(

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.mailer.db import Mail
 
 MAX_LOG_ROWS = 500
+MAX_OFFSET = 10_000_000  # far beyond any dealer's mail log; a larger offset overflows the database's integer
 _DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−ー－ｰ"})
 
 

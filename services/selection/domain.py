@@ -24,6 +24,7 @@ MEMO_MAX_CHARS = 2000
 REFINANCE_MONTHS_MIN = 12
 REFINANCE_MONTHS_MAX = 84
 REFINANCE_RATE_MAX = Decimal("0.3")
+RATE_STEP = Decimal("0.000001")
 INSTALMENT_UNIT = 100  # yen: instalments are rounded down to 100 yen
 
 
@@ -283,13 +284,15 @@ def validate_refinance(
             field="months",
         )
     rate = contract_rate if annual_rate is None else annual_rate
-    if not (Decimal(0) <= rate <= REFINANCE_RATE_MAX):
+    if not rate.is_finite() or not (Decimal(0) <= rate <= REFINANCE_RATE_MAX):
         raise RuleViolation(
             "rate_out_of_range",
             labels.MSG_RATE_OUT_OF_RANGE.format(max=REFINANCE_RATE_MAX * 100),
             field="annual_rate",
         )
-    return months, rate
+    # The precision rates are kept in (6 places, 0.0001 %): 1e-400 is 0 %, not a rate whose level payment
+    # divides by zero at any working precision.
+    return months, rate.quantize(RATE_STEP) + 0
 
 
 def check_refinance_window(final_payment_date: date, today: date) -> None:

@@ -7,7 +7,7 @@ successful write redirects to the customer detail (search) with the consistency 
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -255,7 +255,7 @@ async def refinance_submit(request: Request, user: CurrentUser, today: Today, co
             raise RuleViolation("invalid_number", labels.MSG_INVALID_NUMBER, field="months") from e
         try:
             rate = Decimal(form["rate_percent"]) / 100 if form["rate_percent"] else None
-        except InvalidOperation as e:
+        except ArithmeticError as e:  # not a number (InvalidOperation), or beyond Decimal's exponents
             raise RuleViolation("invalid_number", labels.MSG_INVALID_NUMBER, field="annual_rate") from e
         if rate is not None and not rate.is_finite():
             raise RuleViolation("invalid_number", labels.MSG_INVALID_NUMBER, field="annual_rate")

@@ -39,6 +39,10 @@ BAD_TOKENS = {
         ),
         "invalid_token",
     ),
+    "no role": (lambda: _signed(role=None), "invalid_token"),
+    "no dealer": (lambda: _signed(dealer_code=None), "invalid_token"),
+    "role admin": (lambda: _signed(role="admin"), "invalid_token"),
+    "role not text": (lambda: _signed(role=["hq"]), "invalid_token"),
     "role forged": (
         lambda: _forge_role(issue_token(USER, DEV_SIGNING_KEY)),
         "invalid_token",
@@ -47,6 +51,13 @@ BAD_TOKENS = {
 ENDPOINTS = [e for e in all_endpoints() if protected(e)]
 API = [e for e in ENDPOINTS if e.is_api]
 PAGE_WRITES = [e for e in ENDPOINTS if not e.is_api and e.method in ("POST", "PUT", "DELETE")]
+
+
+def _signed(**changes: object) -> str:
+    """A validly signed, unexpired token whose claims are changed (None: the claim left out)."""
+    claims = {**USER.model_dump(), "sub": USER.user_id, "iss": "jpass-idp", "exp": int(time.time()) + 60}
+    claims.update(changes)
+    return jwt.encode({k: v for k, v in claims.items() if v is not None}, DEV_SIGNING_KEY, algorithm="HS256")
 
 
 def _forge_role(token: str) -> str:

@@ -314,10 +314,25 @@ def test_refinance_validation_boundaries() -> None:
         with pytest.raises(RuleViolation) as e:
             domain.validate_refinance(months, None, rate)
         assert e.value.code == "months_out_of_range" and "12回から84回" in e.value.message
-    for bad in (Decimal("-0.001"), Decimal("0.3001")):
+    for bad in (
+        Decimal("-0.001"),
+        Decimal("0.3001"),
+        Decimal("NaN"),
+        Decimal("Infinity"),
+        Decimal("1e999999999"),
+    ):
         with pytest.raises(RuleViolation) as e:
             domain.validate_refinance(60, bad, rate)
         assert e.value.code == "rate_out_of_range"
+
+
+def test_a_rate_is_kept_to_six_places_so_a_tiny_rate_is_zero() -> None:
+    """1e-400 passed the range check and then divided by zero in the level payment (issue 18)."""
+    for tiny in (Decimal("1e-400"), Decimal("-0"), Decimal("0.0000004")):
+        _, kept = domain.validate_refinance(60, tiny, Decimal("0.049"))
+        assert kept == 0 and str(kept) == "0.000000"
+        assert domain.simulate_refinance(1_200_000, 60, kept).total_interest == 0
+    assert domain.validate_refinance(60, Decimal("0.0490004"), Decimal("0"))[1] == Decimal("0.049")
 
 
 def test_a_known_schedule() -> None:
