@@ -56,7 +56,7 @@ async def search_contracts(
     after: str | None = Query(None, description="consistency token <contract_no>@<seq>"),
 ) -> dict[str, Any]:
     criteria = validated(request)
-    await read_your_writes(request, after)
+    await read_your_writes(request, user, after)
     async with request.app.state.runtime.sessionmaker() as session:
         total, rows = await queries.search(session, user, criteria, today)
     return {
@@ -113,7 +113,7 @@ async def contract_detail(
     contract_no: str,
     after: str | None = Query(None, description="consistency token <contract_no>@<seq>"),
 ) -> dict[str, Any]:
-    await read_your_writes(request, after)
+    await read_your_writes(request, user, after)
     return await load_detail(request, user, contract_no, today)
 
 

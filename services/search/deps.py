@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.search import queries
+from shared.identity import User
 
 
 async def today(request: Request) -> date:
@@ -18,11 +19,15 @@ async def today(request: Request) -> date:
 Today = Annotated[date, Depends(today)]
 
 
-async def read_your_writes(request: Request, after: str | None) -> bool:
-    """Wait briefly until the writer's change (`<contract_no>@<seq>`) is visible; True if it is."""
+async def read_your_writes(request: Request, user: User, after: str | None) -> bool:
+    """Wait briefly until the writer's change (`<contract_no>@<seq>`) is visible; True if it is. Never
+    waits for a contract outside the user's scope (queries.wait_for_seq)."""
     token = queries.parse_consistency_token(after)
     if token is None:
         return True
     return await queries.wait_for_seq(
-        request.app.state.runtime.sessionmaker, *token, request.app.state.settings.read_your_writes_wait_s
+        request.app.state.runtime.sessionmaker,
+        user,
+        *token,
+        request.app.state.settings.read_your_writes_wait_s,
     )

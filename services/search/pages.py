@@ -60,7 +60,7 @@ async def contract_list(request: Request, user: CurrentUser, today: Today) -> Re
         ),
     }
     if validation.criteria is not None:
-        await read_your_writes(request, request.query_params.get("after"))
+        await read_your_writes(request, user, request.query_params.get("after"))
     async with request.app.state.runtime.sessionmaker() as session:
         context["models"] = await queries.model_names(session, user)
         context["saved_searches"] = await saved.list_for(session, user)
@@ -74,7 +74,7 @@ async def contract_list(request: Request, user: CurrentUser, today: Today) -> Re
 
 @router.get("/contracts/{contract_no}", response_class=HTMLResponse)
 async def contract_detail(request: Request, user: CurrentUser, today: Today, contract_no: str) -> Response:
-    visible = await read_your_writes(request, request.query_params.get("after"))
+    visible = await read_your_writes(request, user, request.query_params.get("after"))
     async with request.app.state.runtime.sessionmaker() as session:
         c = await queries.get_contract(session, user, contract_no)
         if c is None:

@@ -193,18 +193,26 @@ def parse_consistency_token(token: str | None) -> tuple[str, int] | None:
 
 
 async def wait_for_seq(
-    sessionmaker: async_sessionmaker[AsyncSession], contract_no: str, seq: int, timeout_s: float
+    sessionmaker: async_sessionmaker[AsyncSession], user: User, contract_no: str, seq: int, timeout_s: float
 ) -> bool:
-    """Read-your-writes: wait (briefly) until the read model applied `seq` for the contract."""
+    """Read-your-writes: wait (briefly) until the read model applied `seq` for the contract.
+
+    Only for a contract the user can see: for any other (another dealer's or store's, or none) the answer
+    is at once and the same, so neither the time taken nor the outcome tells whether it exists or how
+    many changes it has had."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     delay = 0.02
     while True:
         async with sessionmaker() as session:
             applied = (
-                await session.execute(select(Contract.seq).where(Contract.contract_no == contract_no))
+                await session.execute(
+                    select(Contract.seq).where(*scope_filter(user), Contract.contract_no == contract_no)
+                )
             ).scalar_one_or_none()
-        if applied is not None and applied >= seq:
+        if applied is None:
+            return False
+        if applied >= seq:
             return True
         if loop.time() >= deadline:
             return False

@@ -109,7 +109,7 @@ CASES = [
         "/selection/contracts/{no}/refinance",
         form={"months": "9" * 5000},
         expect=PAGE,
-    ),  # noqa: E501
+    ),
     *[
         Case(f"requests {p}={v}", "GET", "/api/v1/requests", params={p: v}, code="invalid_updated_range")
         for p, v in (

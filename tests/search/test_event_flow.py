@@ -104,6 +104,21 @@ async def test_events_flow_into_list_and_detail(
         assert page.status_code == 200 and "反映中" in page.text
         assert 1.9 <= time.monotonic() - started < 5
 
+        # another dealer's user: no wait, and the same answer whether the contract exists, whatever the seq
+        # (it answered in 0.05 s when it existed and in the whole wait when not, revealing its change count)
+        other = auth("d2-hq")
+        answers = []
+        for token in (f"{no}@1", f"{no}@3", f"{no}@99", f"NOSUCH{no}@1"):
+            for path, params in (
+                (f"/api/v1/contracts/{token.split('@')[0]}", {}),
+                ("/api/v1/contracts", {"mode": "individual", "contract_no": token.split("@")[0]}),
+            ):
+                started = time.monotonic()
+                r = await client.get(path, params={**params, "after": token}, headers=other)
+                answers.append((path.replace(no, "N").replace("NOSUCHN", "N"), r.status_code, r.text))
+                assert time.monotonic() - started < 0.5, (token, path)
+        assert len(set(answers)) == 2, answers  # one answer per path, the same for every token
+
         unknown = envelope("jpass.selection.unknown", no, snapshot(no))
         await publish(kafka_bootstrap, SELECTION_EVENTS, no, unknown.model_dump_json().encode())
         await wait_dead_lettered(
