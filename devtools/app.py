@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from aiokafka import AIOKafkaProducer
-from fastapi import Depends, FastAPI, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import Depends, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from devtools import tfc
@@ -102,13 +102,15 @@ def create_app(settings: DevtoolsSettings | None = None) -> FastAPI:
             for u in DEMO_USERS
         ]
 
-    rate_limited = [Depends(limit(TokenBuckets(settings.auth_rate_burst, settings.auth_rate_per_s)))]
+    buckets = TokenBuckets(settings.auth_rate_burst, settings.auth_rate_per_s)
+    rate_limited = [Depends(limit(buckets, settings.trusted_proxies))]
 
     @app.post("/auth/token", dependencies=rate_limited)
-    async def token(body: TokenRequest) -> dict[str, str]:
+    async def token(body: TokenRequest) -> Any:
         user = USERS_BY_ID.get(body.user_id)
-        if user is None:
-            raise HTTPException(401, {"detail": "ユーザーが見つかりません。", "code": "unknown_user"})
+        if user is None:  # an API: 401 itself, not the pages' redirect to the login
+            unknown = {"detail": "ユーザーが見つかりません。", "code": "unknown_user"}
+            return JSONResponse(unknown, status_code=401)
         return {
             "access_token": issue_token(user, settings.jwt_secret, settings.jwt_issuer),
             "token_type": "bearer",
@@ -134,14 +136,18 @@ def create_app(settings: DevtoolsSettings | None = None) -> FastAPI:
             max_age=TOKEN_TTL_S,
             httponly=True,
             samesite="strict",
+            secure=settings.secure_cookies,
             path="/",
         )
         return response
 
-    @app.get("/logout")
+    @app.post("/logout")
     async def logout() -> Response:
+        """A POST (a link or an image on another site cannot log a user out); the cookie is cleared."""
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(TOKEN_COOKIE, path="/")
+        response.delete_cookie(
+            TOKEN_COOKIE, path="/", httponly=True, samesite="strict", secure=settings.secure_cookies
+        )
         return response
 
     @app.get("/dev/mail/messages")

@@ -4,8 +4,9 @@ Local only (devtools never runs in production, where the real IdP / gateway limi
 
 from __future__ import annotations
 
+import ipaddress
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from fastapi import HTTPException, Request
@@ -33,17 +34,31 @@ class TokenBuckets:
         return (1 - tokens) / self.refill_per_s
 
 
-def client_key(request: Request) -> str:
-    """The caller's address: the first X-Forwarded-For hop when behind the gateway, else the peer."""
-    forwarded = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
-    return forwarded or (request.client.host if request.client else "unknown")
+def client_key(request: Request, trusted_proxies: Sequence[str] = ("127.0.0.1/32", "::1/128")) -> str:
+    """The caller's address. X-Forwarded-For is believed only from the gateway (a peer in
+    `trusted_proxies`): from anyone else it is whatever they chose to send, and a new value per request
+    would be a new bucket per request. The gateway replaces the header with the address it saw (Caddy
+    trusts no incoming X-Forwarded-For), so its last hop is the client."""
+    peer = request.client.host if request.client else "unknown"
+    forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
+    return forwarded if forwarded and _within(peer, trusted_proxies) else peer
 
 
-def limit(buckets: TokenBuckets) -> Callable[[Request], None]:
+def _within(address: str, networks: Sequence[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
+
+
+def limit(
+    buckets: TokenBuckets, trusted_proxies: Sequence[str] = ("127.0.0.1/32", "::1/128")
+) -> Callable[[Request], None]:
     """FastAPI dependency: 429 with Retry-After when the caller's bucket is empty."""
 
     def _check(request: Request) -> None:
-        wait_s = buckets.take(client_key(request))
+        wait_s = buckets.take(client_key(request, trusted_proxies))
         if wait_s > 0:
             raise HTTPException(
                 429,

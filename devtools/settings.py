@@ -14,3 +14,5 @@ class DevtoolsSettings(CommonSettings):
     # Demo login and token endpoints: a token bucket per client address (burst, then per second).
     auth_rate_burst: int = 30
     auth_rate_per_s: float = 5.0
+    # Peers whose X-Forwarded-For the rate limit believes: the gateway (docker-compose adds its network).
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1/32", "::1/128")

@@ -78,18 +78,19 @@ class ContractSnapshot(BaseModel):
 
     contract_no: str = Field(min_length=1, max_length=32)
     version: int = Field(ge=0)
-    dealer_code: str
-    dealer_name: str
-    store_code: str
-    store_name: str
-    staff_code: str
-    contractor_name: str
-    contractor_name_kana: str
-    contractor_postal_code: str = ""
-    contractor_address: str = ""
-    registration_no: str = ""
+    # Length limits: what every service's columns hold; a longer value is dead-lettered (issue 18).
+    dealer_code: str = Field(max_length=16)
+    dealer_name: str = Field(max_length=100)
+    store_code: str = Field(max_length=16)
+    store_name: str = Field(max_length=100)
+    staff_code: str = Field(max_length=32)
+    contractor_name: str = Field(max_length=200)
+    contractor_name_kana: str = Field(max_length=200)
+    contractor_postal_code: str = Field("", max_length=16)
+    contractor_address: str = Field("", max_length=500)
+    registration_no: str = Field("", max_length=64)
     brand: Literal["toyota", "lexus"]
-    model: str
+    model: str = Field(max_length=100)
     vehicle_use: Literal["passenger", "commercial"] = "passenger"
     first_registration_date: str = Field(pattern=r"^\d{4}-\d{2}(-\d{2})?$")
     program: Program
@@ -97,11 +98,25 @@ class ContractSnapshot(BaseModel):
     final_payment_date: date
     final_payment_amount: int = Field(ge=0)
     annual_rate: float = Field(ge=0, le=1)
-    tfc_handling: str | None = None
+    tfc_handling: str | None = Field(None, max_length=64)
     receivable_purchased: bool = False
     status: Literal["active", "settled", "returned", "refinanced", "cancelled"] = "active"
 
 
+def foreign_dealer(existing_dealer_code: str | None, snapshot: ContractSnapshot) -> str | None:
+    """Why a snapshot must not be applied, or None. One rule for every service that keeps a contract copy:
+    a known contract never moves to another dealer — and so to a store of another dealer — on the feed's
+    word (a dealer's customers would show to another company); it is dead-lettered for a person to look
+    at (docs/decisions.md, issue 18)."""
+    if existing_dealer_code is not None and existing_dealer_code != snapshot.dealer_code:
+        return (
+            f"contract {snapshot.contract_no} belongs to dealer {existing_dealer_code}: "
+            f"a snapshot cannot move it to dealer {snapshot.dealer_code} (store {snapshot.store_code})"
+        )
+    return None
+
+
+TFC_MESSAGE_MAX_CHARS = 2000  # as a dealer's notes; longer is dead-lettered
 RequestUpdateAction = Literal["accept", "hold", "message", "resume", "complete", "send_back"]
 
 
@@ -110,11 +125,11 @@ class RequestUpdate(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    request_id: str
+    request_id: str = Field(max_length=64)
     action: RequestUpdateAction
-    message: str | None = None
+    message: str | None = Field(None, max_length=TFC_MESSAGE_MAX_CHARS)
     at: datetime
-    update_id: str | None = None  # optional; duplicates are recognised by it when TFC sends it
+    update_id: str | None = Field(None, max_length=128)  # optional; duplicates are recognised by it
 
 
 class Party(BaseModel):

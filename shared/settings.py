@@ -61,3 +61,8 @@ class CommonSettings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies only over HTTPS: always in production, and whenever the public URL is https."""
+        return self.is_production or self.public_base_url.startswith("https://")

@@ -35,18 +35,25 @@ class ApiError(HTTPException):
         self.code = code
 
 
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
 def same_origin(request: Request, public_base_url: str) -> bool:
     """CSRF defence for cookie-authenticated writes (beside SameSite=Strict): a browser names the page
     that caused a POST in `Origin` (or `Referer`); it must be our own origin. Requests that carry neither
-    (API clients with a Bearer token, curl) are not cross-site requests from a browser."""
+    (API clients with a Bearer token, curl) are not cross-site requests from a browser.
+
+    Our origin is the public base URL. The Host a request names counts only when it is this machine's
+    loopback (the local run on any port): any other Host is the requester's choice — a rebinding DNS name
+    pointed at the gateway would otherwise make its own site "ours"."""
     source = request.headers.get("origin") or request.headers.get("referer")
     if not source:
         return True
     parsed = urlsplit(source)
     origin = f"{parsed.scheme}://{parsed.netloc}"
     allowed = {urlsplit(public_base_url)._replace(path="", query="", fragment="").geturl().rstrip("/")}
-    host = request.headers.get("host")
-    if host:
+    host = request.headers.get("host", "")
+    if urlsplit(f"//{host}").hostname in LOOPBACK_HOSTS:
         allowed |= {f"http://{host}", f"https://{host}"}
     return origin in allowed
 
@@ -345,10 +352,52 @@ def _message_page(title: str, message: str) -> str:
     )
 
 
+# Scripts and styles from our own origin only, no plugins, no framing, forms post only to us, and nothing
+# fetched from or sent to another site. Inline scripts/handlers are still allowed ('unsafe-inline'): several
+# pages use them (docs/decisions.md, issue 18); every value on a page is escaped (tests/security).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+class SecurityHeaders:
+    """Every response: a Content-Security-Policy, and `Cache-Control: no-store` unless the route chose its
+    own (pages, JSON and PDFs carry customers' personal data: no browser or proxy cache keeps them).
+    Static assets may be cached; the API docs (/docs/, Swagger UI from its CDN) get no policy."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        policy = not path.startswith("/docs/")
+        no_store = not path.startswith("/static/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                if policy and b"content-security-policy" not in names:
+                    headers.append((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()))
+                if no_store and b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 def install_request_guards(app: FastAPI, settings: Any) -> None:
-    """Cross-site writes refused (CSRF, beside SameSite=Strict) and request bodies limited in size."""
+    """Cross-site writes refused (CSRF, beside SameSite=Strict), request input checked (size, text), and
+    the security headers on every response."""
     app.add_middleware(CrossSiteWriteGuard, public_base_url=settings.public_base_url)
     app.add_middleware(RequestInputGuard, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # outside the guards: their refusals carry the headers too
 
 
 def service_app(

@@ -38,7 +38,7 @@ def approvals_of(request: Request) -> Approvals:
 class FlowBody(BaseModel):
     store_approval: bool = False
     hq_approval: bool = False
-    hq_approver_emails: list[EmailStr] = Field(default_factory=list, max_length=20)
+    hq_approver_emails: list[EmailStr] = Field(default_factory=list, max_length=domain.MAX_HQ_APPROVERS)
 
 
 class ActionBody(BaseModel):

@@ -37,6 +37,7 @@ SUBMITTER_MAY_CHANGE = frozenset(
     {"staff_back", "store_pending", "store_back", "hq_pending", "hq_back", "requested"}
 )
 PAST_STATUSES = rules.CLOSED_REQUEST_STATUSES
+MAX_HQ_APPROVERS = 20  # 本部承認者のメールアドレス, on the page and in the API alike
 CURRENT_STATUSES = tuple(s for s in STATUSES if s not in PAST_STATUSES)
 FINAL_STATUSES = PAST_STATUSES
 TFC_STATUSES = frozenset({"tfc_processing", "tfc_on_hold", "tfc_message"})

@@ -309,17 +309,15 @@ async def save_approval_flow(request: Request, user: CurrentUser) -> Response:
         except ValidationError:
             bad.append(e)
     view = FlowView(form.get("store_approval") == "on", form.get("hq_approval") == "on", emails)
+    error = None
     if bad:
-        return render(
-            request,
-            "approval_flow.html",
-            {
-                "user": user,
-                "flow": view,
-                "emails_text": emails_text,
-                "email_error": f"メールアドレスの形式が正しくありません：{'、'.join(bad)}",
-            },
-            422,
+        error = (
+            f"メールアドレスの形式が正しくありません：{'、'.join(bad[:5])}{' ほか' if len(bad) > 5 else ''}"
         )
+    elif len(dict.fromkeys(emails)) > domain.MAX_HQ_APPROVERS:
+        error = f"本部承認者のメールアドレスは{domain.MAX_HQ_APPROVERS}件まで登録できます。"
+    if error:
+        context = {"user": user, "flow": view, "emails_text": emails_text, "email_error": error}
+        return render(request, "approval_flow.html", context, 422)
     await approvals_of(request).put_flow(user, view)
     return RedirectResponse("/approval-flow?saved=1", status_code=303)

@@ -68,7 +68,9 @@ async def list_requests(
     if filters.statuses:
         stmt = stmt.where(Request.status.in_(filters.statuses))
     if filters.contractor_name.strip():
-        stmt = stmt.where(Request.contractor_search.contains(normalise_name(filters.contractor_name)))
+        stmt = stmt.where(
+            Request.contractor_search.contains(normalise_name(filters.contractor_name), autoescape=True)
+        )
     if filters.contract_no.strip():
         stmt = stmt.where(Request.contract_no == filters.contract_no.strip())
     if filters.reception_no:

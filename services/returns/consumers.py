@@ -24,6 +24,7 @@ from shared.events import (
     RawEnvelope,
     RequestStatusChanged,
     SelectionRecorded,
+    foreign_dealer,
 )
 from shared.messaging import PoisonMessage, parse_data, subscribe
 from shared.runtime import Runtime
@@ -44,6 +45,8 @@ async def apply_contract(session: AsyncSession, snapshot: ContractSnapshot) -> b
     existing = await session.get(Contract, snapshot.contract_no, with_for_update=True)
     if existing is not None and existing.version >= snapshot.version:
         return False
+    if (foreign := foreign_dealer(existing.dealer_code if existing else None, snapshot)) is not None:
+        raise PoisonMessage(foreign)
     tfc = rules.tfc_after_snapshot(
         None if existing is None else tfc_ownership(existing),
         rules.Owner(snapshot.store_code, snapshot.store_name, snapshot.staff_code),

@@ -7,12 +7,12 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from services.search import queries, rules, saved, views
 from services.search.deps import Today, read_your_writes
-from services.search.export import ENCODINGS, csv_chunks
+from services.search.export import ENCODINGS, ExportSlots, SlotStreamingResponse, csv_chunks
 from shared.identity import CurrentUser
 from shared.web import ApiError
 
@@ -75,11 +75,17 @@ def too_many_message() -> str:
     )
 
 
+EXPORT_BUSY = {
+    "detail": "ただいま顧客リスト（CSV）出力が混み合っています。しばらくしてから再度お試しください。",
+    "code": "export_busy",
+}
+
+
 @router.get(
     "/contracts/export.csv",
     summary="顧客リスト（csv）出力（本部・店長のみ）",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {}}}, 429: {"description": "too many exports running"}},
 )
 async def export_csv(
     request: Request,
@@ -92,10 +98,14 @@ async def export_csv(
     if encoding not in ENCODINGS:
         raise ApiError(422, "文字コードは cp932 または utf-8-sig を指定してください。", "invalid_encoding")
     criteria = validated(request)
+    slots: ExportSlots = request.app.state.export_slots
+    if not slots.take():
+        return JSONResponse(EXPORT_BUSY, status_code=429, headers={"Retry-After": "30"})
     filename = f"顧客リスト_{today:%Y%m%d}.csv"
     charset = "Shift_JIS" if encoding == "cp932" else "UTF-8"
-    return StreamingResponse(
-        csv_chunks(request.app.state.runtime.sessionmaker, user, criteria, today, encoding),  # type: ignore[arg-type]
+    return SlotStreamingResponse(
+        csv_chunks(request.app.state.runtime.sessionmaker, user, criteria, today, encoding, slots),  # type: ignore[arg-type]
+        slots,
         media_type=f"text/csv; charset={charset}",
         headers={
             "Content-Disposition": f'attachment; filename="customers_{today:%Y%m%d}.csv"; '

@@ -36,6 +36,7 @@ from shared.events import (
     RawEnvelope,
     RequestStatusChanged,
     SelectionRecorded,
+    foreign_dealer,
 )
 from shared.messaging import PoisonMessage, parse_data, subscribe
 from shared.runtime import Runtime
@@ -89,6 +90,8 @@ async def apply_contract(session: AsyncSession, snapshot: ContractSnapshot) -> b
     existing = await session.get(Contract, snapshot.contract_no, with_for_update=True)
     if existing is not None and existing.version >= snapshot.version:
         return False
+    if (foreign := foreign_dealer(existing.dealer_code if existing else None, snapshot)) is not None:
+        raise PoisonMessage(foreign)
     new_tfc = rules_shared.Owner(snapshot.store_code, snapshot.store_name, snapshot.staff_code)
     tfc = rules_shared.tfc_after_snapshot(
         None if existing is None else _tfc_ownership(existing), new_tfc, snapshot.version

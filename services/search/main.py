@@ -12,6 +12,7 @@ from sqlalchemy import event
 from services.search import api, consumers, pages
 from services.search.config import SearchSettings
 from services.search.db import Base, inbox, outbox
+from services.search.export import ExportSlots
 from services.search.rules import tokyo_today
 from shared.asyncapi import Channel
 from shared.events import (
@@ -77,6 +78,7 @@ def create_app(settings: SearchSettings | None = None, clock: Callable[[], date]
     app = service_app("search", "J-PASS search (最終回対象顧客一覧)", runtime, channels=CHANNELS)
     fixed = settings.today
     app.state.clock = clock or ((lambda: fixed) if fixed else tokyo_today)
+    app.state.export_slots = ExportSlots(settings.csv_export_slots)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=SHARED_STATIC), name="static")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_FLOOR, Decimal, localcontext
 from typing import Literal
 
@@ -21,6 +21,9 @@ Replacement = Literal["yes", "no"]
 
 REPLACEMENT_MODEL_MAX = 100
 MEMO_MAX_CHARS = 2000
+# お支払方法確認書 is received in the months before the final payment: a date older than a year is a typo
+# (year 1 was accepted and stored).
+CONFIRMATION_MAX_AGE = timedelta(days=366)
 REFINANCE_MONTHS_MIN = 12
 REFINANCE_MONTHS_MAX = 84
 REFINANCE_RATE_MAX = Decimal("0.3")
@@ -132,6 +135,12 @@ def validate_selection(entry: SelectionInput, today: date) -> tuple[Category, Re
     if received > today:
         raise RuleViolation(
             "confirmation_in_future", labels.MSG_CONFIRMATION_IN_FUTURE, field="confirmation_received_on"
+        )
+    if received < today - CONFIRMATION_MAX_AGE:
+        raise RuleViolation(
+            "confirmation_too_old",
+            labels.MSG_CONFIRMATION_TOO_OLD.format(since=f"{today - CONFIRMATION_MAX_AGE:%Y/%m/%d}"),
+            field="confirmation_received_on",
         )
     return entry.category, entry.replacement, model, received  # type: ignore[return-value]
 

@@ -32,8 +32,10 @@ from shared.events import (
     Party,
     RequestStatusChanged,
     SelectionRecorded,
+    foreign_dealer,
 )
 from shared.identity import User
+from shared.messaging import PoisonMessage
 from shared.outbox import Outbox
 from shared.topics import SELECTION_EVENTS
 
@@ -211,6 +213,8 @@ async def apply_contract_snapshot(session: AsyncSession, snapshot: ContractSnaps
     existing = await _lock_contract_row(session, snapshot.contract_no)
     if existing is not None and existing.version >= snapshot.version:
         return False
+    if (foreign := foreign_dealer(existing.dealer_code if existing else None, snapshot)) is not None:
+        raise PoisonMessage(foreign)
     values: dict[str, Any] = {
         "version": snapshot.version,
         "dealer_code": snapshot.dealer_code,

@@ -92,6 +92,7 @@ MSG_CONFIRMATION_REQUIRED = (
     "最終回選択は、お客様から「お支払方法確認書」を受領後に入力してください。受領日を入力してください。"
 )
 MSG_CONFIRMATION_IN_FUTURE = "お支払方法確認書の受領日に未来の日付は入力できません。"
+MSG_CONFIRMATION_TOO_OLD = "お支払方法確認書の受領日は{since}以降の日付を入力してください。"
 MSG_CATEGORY_CHANGE_LOCKED = (
     "最終回選択区分の入力変更は、最終回期日の1ヶ月前まで可能です。期限を過ぎているため変更できません。"
 )

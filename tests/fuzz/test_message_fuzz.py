@@ -52,6 +52,7 @@ from tests.support import auth, eventually, publish
 pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("fuzz-messages")]
 
 STAFF, HQ = "d1s1-staff1", "d1-hq"
+CONTRACT_READERS = frozenset({"search", "selection", "returns"})
 NOW = datetime(2026, 5, 15, 1, 0, tzinfo=UTC)
 PARTY = Party(user_id=STAFF, name="佐藤 健一", role="staff", email="staff@example.com")
 
@@ -65,6 +66,7 @@ class Shape:
     sample: dict[str, Any]
     text_path: tuple[str, ...]
     readers: frozenset[str]
+    text_limit: int | None = None  # TFC's texts have limits (what every service stores); ours none
 
 
 def enveloped(type_: str, data: BaseModel) -> dict[str, Any]:
@@ -80,6 +82,7 @@ def shapes() -> list[Shape]:
             json.loads(contract(no).model_dump_json()),
             ("contractor_name",),
             frozenset({"search", "selection", "returns"}),
+            200,
         ),
         Shape(
             TFC_REQUEST_UPDATES,
@@ -89,6 +92,7 @@ def shapes() -> list[Shape]:
             ),
             ("message",),
             frozenset({"approvals"}),
+            2000,
         ),
     ]
     events: list[tuple[str, str, BaseModel, str, frozenset[str]]] = [
@@ -231,6 +235,9 @@ def corpus(shape: Shape) -> list[tuple[str, bytes]]:
         ("wrong types", json.dumps({k: [[]] for k in s}).encode()),
         ("text as object", with_raw(s, text, b'{"a": 1}')),
     ]
+    if shape.text_limit is not None:
+        too_long = json.dumps("あ" * (shape.text_limit + 1)).encode()
+        values.append(("text beyond its limit", with_raw(s, text, too_long)))
     defs = shape.model.model_json_schema().get("$defs", {})
     for path in enum_paths(shape.model.model_json_schema(), s, defs):
         variant = replaced(s, path, "zz-not-a-member")
@@ -310,6 +317,8 @@ def test_the_corpus_covers_every_enum_of_every_consumed_message() -> None:
         "jpass.request.status_changed: enum data.actor.role",
         "jpass.request.timed_out: enum data.kind",
         "jpass.return.submitted: enum specversion",
+        "tfc.contracts.v1: text beyond its limit",
+        "tfc.request-updates.v1: text beyond its limit",
     ):
         assert expected in names, sorted(names)
 
@@ -368,3 +377,34 @@ async def test_request_status_updates_and_timeouts_flow_past_every_hostile_messa
 
     await eventually(applied_everywhere, timeout_s=30)
     await all_dead_lettered(sys.bootstrap, sent)
+
+
+async def test_a_snapshot_moving_a_contract_to_another_dealer_is_dead_lettered(sys: System) -> None:
+    """TFC's feed cannot hand a dealer's customer to another dealer (and a store of theirs): the three
+    services keeping contracts dead-letter it, and the next snapshot of the contract is applied."""
+    no = new_no("FZD")
+    await sys.add_contract(contract(no))
+    foreign = contract(no, "S0201", version=2, contractor_name="別販売店 次郎")
+    meta = await send_one(sys.bootstrap, TFC_CONTRACTS, no, foreign.model_dump_json().encode())
+    await sys.add_contract(contract(no, version=3, contractor_name="山田 花子"))
+    await all_dead_lettered(sys.bootstrap, [Sent("another dealer", TFC_CONTRACTS, *meta, CONTRACT_READERS)])
+    reasons = [
+        dict(r.headers)["dlq-reason"].decode()
+        for r in await read_all(sys.bootstrap, dead_letter(TFC_CONTRACTS))
+        if r.key == no.encode()
+    ]
+    assert len(reasons) == 3 and all("cannot move it to dealer D002" in r for r in reasons), reasons
+    for path in (f"/api/v1/contracts/{no}", f"/api/v1/contracts/{no}/selection"):
+        assert (await sys.get(path, "d2-hq")).status_code == 404, path
+    other = await sys.get("/api/v1/returns/eligibility", "d2-hq", params={"contract_no": no})
+    assert other.status_code == 404 or other.json()["contract"] is None, other.text
+
+
+async def send_one(bootstrap: str, topic: str, key: str, value: bytes) -> tuple[int, int]:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        meta = await producer.send_and_wait(topic, value, key=key.encode())
+    finally:
+        await producer.stop()
+    return meta.partition, meta.offset

@@ -71,9 +71,18 @@ def test_gateway_upstreams_match_the_caddyfile() -> None:
     placeholders = set(re.findall(r"\{\$([A-Z_]+)(?::[^}]*)?\}", caddyfile))
     gateway_env = set(COMPOSE["services"]["gateway"]["environment"])
     assert placeholders == gateway_env
-    for upstream in COMPOSE["services"]["gateway"]["environment"].values():
+    for key, upstream in COMPOSE["services"]["gateway"]["environment"].items():
+        if key.startswith("JPASS_GATEWAY_"):  # its own port and bind address
+            continue
         host = upstream.split(":")[0]
-        assert host.isdigit() or host in COMPOSE["services"]
+        assert host in COMPOSE["services"], (key, upstream)
+
+
+def test_compose_publishes_ports_on_this_machine_only() -> None:
+    """The demo IdP, TFC console and mail catcher are open to whoever reaches them (issue 18)."""
+    for name, service in COMPOSE["services"].items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), (name, port)
 
 
 def test_dockerfile_copies_what_exists() -> None:

@@ -41,3 +41,55 @@ async def test_login_and_token_endpoints_answer_429_when_flooded() -> None:
             for _ in range(20)
         ]
         assert sum(r.status_code == 429 for r in flood) == 15
+
+
+async def test_x_forwarded_for_is_believed_from_the_gateway_only() -> None:
+    """A client reaching the IdP directly cannot pick a new bucket per request with X-Forwarded-For."""
+    app = create_app(DevtoolsSettings(seed_on_start=False, auth_rate_burst=3, auth_rate_per_s=0.01))
+    direct = httpx.ASGITransport(app=app, client=("192.0.2.50", 4321))
+    async with httpx.AsyncClient(transport=direct, base_url="http://testserver") as c:
+        spoofed = [
+            await c.post(
+                "/auth/token", json={"user_id": "d1-hq"}, headers={"x-forwarded-for": f"198.51.100.{i}"}
+            )
+            for i in range(6)
+        ]
+    assert [r.status_code for r in spoofed] == [200] * 3 + [429] * 3
+    gateway = httpx.ASGITransport(app=app, client=("127.0.0.1", 4321))
+    async with httpx.AsyncClient(transport=gateway, base_url="http://testserver") as c:
+        # behind the gateway: its last hop is the client (one appended by a proxy in front counts)
+        r = await c.post(
+            "/auth/token", json={"user_id": "d1-hq"}, headers={"x-forwarded-for": "1.2.3.4, 192.0.2.9"}
+        )
+        assert r.status_code == 200
+        for _ in range(3):
+            await c.post(
+                "/auth/token", json={"user_id": "d1-hq"}, headers={"x-forwarded-for": "1.2.3.4, 192.0.2.9"}
+            )
+        r = await c.post(
+            "/auth/token", json={"user_id": "d1-hq"}, headers={"x-forwarded-for": "9.9.9.9, 192.0.2.9"}
+        )
+        assert r.status_code == 429  # the same client whatever it wrote in front
+
+
+async def test_unknown_user_token_is_401_and_logout_is_a_post_that_clears_the_cookie() -> None:
+    app = create_app(DevtoolsSettings(seed_on_start=False))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+        r = await c.post("/auth/token", json={"user_id": "nobody"})
+        assert r.status_code == 401 and r.json()["code"] == "unknown_user"
+        assert (await c.get("/logout")).status_code == 405  # a link or an image elsewhere logs no one out
+        out = await c.post("/logout", cookies={"jpass_token": "x"})
+        assert out.status_code == 303 and out.headers["location"] == "/login"
+        cookie = out.headers["set-cookie"]
+        assert cookie.startswith("jpass_token=") and "Max-Age=0" in cookie and "HttpOnly" in cookie
+        assert "Secure" not in cookie  # plain http locally
+        cross = await c.post("/logout", headers={"origin": "https://evil.example"})
+        assert cross.status_code == 403
+
+
+async def test_cookies_are_secure_over_https() -> None:
+    app = create_app(DevtoolsSettings(seed_on_start=False, public_base_url="https://jpass.example.jp"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+        login = await c.post("/login", data={"user_id": "d1-hq"})
+        assert "Secure" in login.headers["set-cookie"]
+        assert "Secure" in (await c.post("/logout")).headers["set-cookie"]

@@ -131,6 +131,29 @@ def assert_escaped(html: str, where: str) -> None:
         assert raw not in html, f"{where}: unescaped {raw!r}"
 
 
+def assert_not_cached_and_policed(r: Any, where: str) -> None:
+    """Personal data is never kept by a browser or proxy cache; pages run our own scripts only."""
+    assert r.headers.get("cache-control") == "no-store", (where, r.headers.get("cache-control"))
+    policy = r.headers.get("content-security-policy", "")
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy, (where, policy)
+
+
+async def test_json_with_personal_data_is_not_cached(world: World) -> None:
+    w, s = world, world.s
+    for path in (
+        f"/api/v1/contracts/{w.own}",
+        "/api/v1/contracts",
+        f"/api/v1/contracts/{w.own}/memo",
+        f"/api/v1/requests/{w.rid_own}",
+        f"/api/v1/returns/{w.rid_own}",
+        "/api/v1/mail-log",
+        "/api/v1/contracts/export.csv",
+    ):
+        r = await s.get(path, HQ)
+        assert r.status_code == 200, (path, r.text[:200])
+        assert_not_cached_and_policed(r, path)
+
+
 async def test_xss_payloads_are_escaped_in_every_page(world: World) -> None:
     w, s = world, world.s
     pages = {
@@ -155,6 +178,7 @@ async def test_xss_payloads_are_escaped_in_every_page(world: World) -> None:
             r = await s.request("GET", path, cookies={"jpass_token": token_for(user)})
             assert r.status_code == 200, (path, r.status_code)
             assert_escaped(r.text, path)
+            assert_not_cached_and_policed(r, path)
             shown += "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text
     detail = await s.request("GET", f"/requests/{w.rid_own}", cookies={"jpass_token": token_for(HQ)})
     assert "貴社連絡&#34;&gt;&lt;img" in detail.text or "貴社連絡&quot;&gt;&lt;img" in detail.text
@@ -174,6 +198,7 @@ async def test_xss_payloads_print_literally_in_pdfs(world: World) -> None:
     for path in (f"/api/v1/contracts/{w.own}/confirmation.pdf", f"/api/v1/returns/{w.rid_own}/print.pdf"):
         r = await s.get(path, HQ)
         assert r.status_code == 200 and r.headers["content-type"] == "application/pdf", path
+        assert_not_cached_and_policed(r, path)
         text = pdf_text(r.content)
         assert "<script>alert(1)</script>山田" in text, (path, text[:300])
 

@@ -146,10 +146,17 @@ async def test_every_page_form_refuses_cross_site_posts(
 
 async def test_same_site_posts_still_pass_the_csrf_check(clients: dict[str, httpx.AsyncClient]) -> None:
     cookie = {"jpass_token": issue_token(USERS_BY_ID["d1-hq"], DEV_SIGNING_KEY)}
+    for headers in (
+        {"origin": "http://localhost:8080"},  # the public origin (JPASS_PUBLIC_BASE_URL)
+        {"origin": "http://127.0.0.1:5555", "host": "127.0.0.1:5555"},  # the local run on its own port
+    ):
+        r = await clients["approvals"].post("/approval-flow", cookies=cookie, headers=headers, data={})
+        assert r.status_code != 403, headers
+    # a name someone's DNS points at us is their site, whatever Host it names
     r = await clients["approvals"].post(
         "/approval-flow", cookies=cookie, headers={"origin": "http://testserver"}, data={"x": "1"}
     )
-    assert r.status_code != 403
+    assert r.status_code == 403
 
 
 async def test_oversized_bodies_are_refused(clients: dict[str, httpx.AsyncClient]) -> None:

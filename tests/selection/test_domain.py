@@ -157,6 +157,17 @@ def test_confirmation_date_required_and_not_in_the_future() -> None:
     assert domain.decide_selection(None, entry(received=today), FINAL, today).changed
 
 
+def test_confirmation_date_no_older_than_a_year() -> None:
+    """Year 1 was accepted (issue 18): a date more than a year back is refused with its bound."""
+    today = date(2026, 1, 10)
+    oldest = today - domain.CONFIRMATION_MAX_AGE
+    assert domain.decide_selection(None, entry(received=oldest), FINAL, today).changed
+    for received in (oldest - DAY, date(1, 1, 1), date(1900, 1, 1)):
+        err = refused(None, entry(received=received), today)
+        assert err.code == "confirmation_too_old" and err.field == "confirmation_received_on"
+        assert f"{oldest:%Y/%m/%d}以降" in err.message, err.message
+
+
 def test_replacement_rules() -> None:
     today = date(2026, 1, 10)
     assert refused(None, entry(replacement=None), today).code == "replacement_required"

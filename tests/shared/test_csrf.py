@@ -27,6 +27,11 @@ def request(headers: dict[str, str]) -> Request:
         ({"referer": "https://evil.example/page", "host": "localhost:8080"}, False),
         ({"origin": "http://localhost:8080.evil.example", "host": "localhost:8080"}, False),
         ({"origin": "null", "host": "localhost:8080"}, False),  # sandboxed iframe / data: URL
+        ({"origin": "http://[::1]:5555", "host": "[::1]:5555"}, True),
+        # a name the attacker's DNS points at the gateway: the Host is theirs, so is the Origin
+        ({"origin": "http://evil.example:8080", "host": "evil.example:8080"}, False),
+        ({"referer": "http://evil.example/x", "host": "evil.example"}, False),
+        ({"origin": "http://127.0.0.1:5555", "host": "127.0.0.1:6666"}, False),  # another local port
     ],
 )
 def test_same_origin(headers: dict[str, str], allowed: bool) -> None:

@@ -1,4 +1,5 @@
-"""One user's 500 must not break the next user's write through the gateway (issue 18, point 2).
+"""The local run's gateway (issue 18): one user's 500 must not break the next user's write (point 2), and
+nothing of the local run listens beyond this machine (point 6).
 
 The whole local system (honcho, Caddy, uvicorn) on free ports. A real, unexpected database error gives the
 500: a trigger in the search service's SQLite database aborts one saved search's insert (nothing the code
@@ -7,6 +8,7 @@ which Caddy sends on the same keep-alive connection and does not retry (not idem
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,3 +52,30 @@ def test_a_500_leaves_the_next_users_write_intact(local: LocalSystem) -> None:
     assert all('"code":"internal_error"' in text for _, text in errors), errors  # our JSON error format
     listed = httpx.get(f"{local.base}/api/v1/saved-searches", headers=hq, timeout=10).json()["items"]
     assert sorted(s["name"] for s in listed) == sorted(f"次の人{i}" for i in range(8))
+
+
+def listening() -> dict[int, set[str]]:
+    """Port → addresses of every listening TCP socket on this machine (Linux /proc/net)."""
+    found: dict[int, set[str]] = {}
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state != "0A":  # LISTEN
+                continue
+            address, port = local.split(":")
+            raw = bytes.fromhex(address)
+            # /proc shows each 32-bit word in host (little-endian) order
+            words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            found.setdefault(int(port, 16), set()).add(socket.inet_ntop(family, words))
+    return found
+
+
+def test_the_local_run_listens_on_this_machine_only(local: LocalSystem) -> None:
+    """The gateway serves /auth/token, /tfc and /dev/mail: anyone on the network could issue tokens and
+    answer as TFC if it listened on every interface."""
+    ports = {k: int(v) for k, v in local.env.items() if k.startswith("JPASS_") and k.endswith("_PORT")}
+    sockets = listening()
+    open_ = {name: sockets.get(port, set()) for name, port in ports.items()}
+    assert open_["JPASS_GATEWAY_PORT"], "the gateway is not listening"
+    wide = {name: addrs for name, addrs in open_.items() if addrs - {"127.0.0.1", "::1"}}
+    assert not wide, wide
