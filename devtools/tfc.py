@@ -27,7 +27,7 @@ from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from shared.events import JpassRequest, RequestUpdate, RequestUpdateAction
+from shared.events import TFC_MESSAGE_MAX_CHARS, JpassRequest, RequestUpdate, RequestUpdateAction
 from shared.settings import CommonSettings
 from shared.topics import JPASS_REQUESTS, TFC_REQUEST_UPDATES
 from shared.web import ApiError, make_templates
@@ -199,6 +199,10 @@ async def console_send(
 ) -> Response:
     if action not in ACTIONS:
         raise ApiError(422, "不明な操作です。", "unknown_action")
+    if len(message.strip()) > TFC_MESSAGE_MAX_CHARS:  # J-PASS would dead-letter it
+        raise ApiError(
+            422, f"連絡事項は{TFC_MESSAGE_MAX_CHARS}文字以内で入力してください。", "message_too_long"
+        )
     update = await send_update(bootstrap_of(request), request_id, action, message.strip() or None)
     entry = console_of(request).entries.get(request_id)
     if entry is not None:

@@ -56,6 +56,10 @@ async def test_console_lists_requests_and_answers_them(env: Env) -> None:
         assert (
             await console.post(f"/tfc/requests/{rid}/updates", data={"action": "nope"})
         ).status_code == 422
+        long = await console.post(  # J-PASS would dead-letter it: the console refuses it
+            f"/tfc/requests/{rid}/updates", data={"action": "message", "message": "あ" * 2001}
+        )
+        assert long.status_code == 422 and long.json()["code"] == "message_too_long"
 
     # the CLI: send and list
     proc = await asyncio.create_subprocess_exec(
