@@ -2,20 +2,21 @@
 nothing of the local run listens beyond this machine (point 6).
 
 The whole local system (honcho, Caddy, uvicorn) on free ports. A real, unexpected database error gives the
-500: a trigger in the search service's SQLite database aborts one saved search's insert (nothing the code
+500: a trigger in the search service's database aborts one saved search's insert (nothing the code
 expects, so nothing handles it). Each 500 is followed at once by another user's POST through the gateway,
 which Caddy sends on the same keep-alive connection and does not retry (not idempotent)."""
 
 from __future__ import annotations
 
 import socket
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
+from devtools.local_postgres import service_url_variable
 from tests.support import LocalSystem, token_for
 
 pytestmark = pytest.mark.xdist_group("local-system")
@@ -31,26 +32,39 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
         system.stop()
 
 
-def test_a_500_leaves_the_next_users_write_intact(local: LocalSystem) -> None:
-    with sqlite3.connect(Path(local.tmp) / "var" / "search.db") as db:
-        db.execute(
-            "CREATE TRIGGER IF NOT EXISTS injected_failure BEFORE INSERT ON saved_searches "
-            "WHEN NEW.name = 'boom' BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+async def inject_failure(database_url: str) -> None:
+    """Inserting a saved search named 'boom' fails inside the database."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "CREATE FUNCTION injected_failure() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF NEW.name = 'boom' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$"
         )
+        await conn.execute(
+            "CREATE TRIGGER injected_failure BEFORE INSERT ON saved_searches "
+            "FOR EACH ROW EXECUTE FUNCTION injected_failure()"
+        )
+    finally:
+        await conn.close()
+
+
+async def test_a_500_leaves_the_next_users_write_intact(local: LocalSystem) -> None:
+    await inject_failure(local.env[service_url_variable("search")])
     staff = {"Authorization": f"Bearer {token_for('d1s1-staff1')}"}
     hq = {"Authorization": f"Bearer {token_for('d1-hq')}"}
     outcomes, errors = [], []
-    with httpx.Client(base_url=local.base, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=local.base, timeout=10) as client:
         for i in range(8):
-            failed = client.post("/api/v1/saved-searches", headers=staff, json={"name": "boom", "params": {}})
+            boom = {"name": "boom", "params": {}}
+            failed = await client.post("/api/v1/saved-searches", headers=staff, json=boom)
             errors.append((failed.status_code, failed.text))
             body = {"name": f"次の人{i}", "params": {}}
-            saved = client.post("/api/v1/saved-searches", headers=hq, json=body)
+            saved = await client.post("/api/v1/saved-searches", headers=hq, json=body)
             outcomes.append(saved.status_code)
+        listed = (await client.get("/api/v1/saved-searches", headers=hq)).json()["items"]
     assert outcomes == [201] * 8, outcomes
     assert {status for status, _ in errors} == {500}, errors
     assert all('"code":"internal_error"' in text for _, text in errors), errors  # our JSON error format
-    listed = httpx.get(f"{local.base}/api/v1/saved-searches", headers=hq, timeout=10).json()["items"]
     assert sorted(s["name"] for s in listed) == sorted(f"次の人{i}" for i in range(8))
 
 
