@@ -139,7 +139,7 @@ def validate_selection(entry: SelectionInput, today: date) -> tuple[Category, Re
     if received < today - CONFIRMATION_MAX_AGE:
         raise RuleViolation(
             "confirmation_too_old",
-            labels.MSG_CONFIRMATION_TOO_OLD.format(since=f"{today - CONFIRMATION_MAX_AGE:%Y/%m/%d}"),
+            labels.MSG_CONFIRMATION_TOO_OLD.format(since=jp_date(today - CONFIRMATION_MAX_AGE)),
             field="confirmation_received_on",
         )
     return entry.category, entry.replacement, model, received  # type: ignore[return-value]

@@ -93,6 +93,7 @@ def row(n: int, dealer: str, store: str) -> dict[str, Any]:
         "request_updated_at": None,
         "handling_status": "unselected",
         "completed": False,
+        "tfc_owner_since": 1,
     }
 
 
@@ -101,7 +102,7 @@ async def load(url: str, rows: list[dict[str, Any]]) -> None:
     conn = await asyncpg.connect(url)
     try:
         await conn.copy_records_to_table(
-            "contracts", records=[tuple(r[c] for c in columns) for r in rows], columns=columns
+            "contracts", records=[tuple(r.get(c) for c in columns) for r in rows], columns=columns
         )
         await conn.execute("ANALYZE contracts")
     finally:
