@@ -154,14 +154,14 @@ def shapes() -> list[Shape]:
                 submitted_at=NOW,
             ),
             "contractor_name",
-            frozenset({"approvals"}),
+            frozenset({"approvals", "selection"}),
         ),
         (
             REQUEST_STATUS,
             REQUEST_STATUS_CHANGED,
             status_changed(),
             "contractor_name",
-            frozenset({"search", "returns", "mailer"}),
+            frozenset({"search", "returns", "mailer", "selection"}),
         ),
         (REQUEST_TIMEOUTS, REQUEST_TIMED_OUT, timed_out(), "contractor_name", frozenset({"mailer"})),
     ]
