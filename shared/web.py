@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.identity import ROLE_LABELS
@@ -177,9 +178,59 @@ def is_page_request(request: Request) -> bool:
     return not request.url.path.startswith("/api/")
 
 
+# Pages answer refusals with a page in the layout (JSON stays for /api/ and the machine endpoints).
+_MACHINE_PREFIXES = ("/api/", "/openapi/", "/asyncapi/", "/docs/")
+_MACHINE_SUFFIXES = ("/healthz", "/readyz", "/metrics", ".json", ".pdf", ".csv")
+ERROR_TITLES: dict[int, tuple[str, str]] = {
+    400: ("リクエストが正しくありません", "入力内容をご確認のうえ、もう一度お試しください。"),
+    403: (
+        "この画面を表示する権限がありません",
+        "ご利用の権限では表示できません。必要な場合は本部または店長にご相談ください。",
+    ),
+    404: ("ページが見つかりません", "指定されたページまたはご契約は見つかりません。"),
+    405: ("この操作はできません", "画面を開き直してから操作してください（再読み込みでは送信できません）。"),
+    409: ("操作が競合しました", "他の方が同時に操作した可能性があります。画面を開き直してご確認ください。"),
+    413: ("入力内容が大きすぎます", "入力内容を短くしてから、もう一度お試しください。"),
+    422: ("入力内容に誤りがあります", "入力内容をご確認のうえ、もう一度お試しください。"),
+    429: ("しばらくお待ちください", "操作が集中しています。少し時間をおいてからもう一度お試しください。"),
+    500: ("システムエラー", "処理中にエラーが発生しました。時間をおいてもう一度お試しください。"),
+    503: (
+        "ただいま処理できません",
+        "一時的に処理できない状態です。少し時間をおいてからもう一度お試しください。",
+    ),
+}
+_error_templates: Jinja2Templates | None = None
+
+
+def wants_error_page(request: Request) -> bool:
+    path = request.url.path
+    return not path.startswith(_MACHINE_PREFIXES) and not path.endswith(_MACHINE_SUFFIXES)
+
+
+def error_page(request: Request, status: int, message: str | None = None, code: str = "") -> Response:
+    """The refusal as a page in the layout, with a way back (issue 16)."""
+    global _error_templates
+    if _error_templates is None:
+        _error_templates = make_templates(SHARED_TEMPLATES)
+    title, hint = ERROR_TITLES.get(status, ERROR_TITLES[500 if status >= 500 else 400])
+    return _error_templates.TemplateResponse(
+        request,
+        "error_page.html",
+        {
+            "user": getattr(request.state, "user", None),
+            "title": title,
+            "message": message or hint,
+            "hint": hint if message and message != hint else "",
+            "status": status,
+            "code": code or f"http_{status}",
+        },
+        status_code=status,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, exc: HTTPException) -> Response:
+    @app.exception_handler(StarletteHTTPException)  # the router's own 404/405 too, not only ours
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 401 and is_page_request(request):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
@@ -188,6 +239,13 @@ def install_error_handlers(app: FastAPI) -> None:
             if isinstance(exc.detail, dict)
             else {"detail": exc.detail, "code": f"http_{exc.status_code}"}
         )
+        if wants_error_page(request):
+            detail = body.get("detail") if isinstance(body, dict) else None
+            message = detail if isinstance(detail, str) and not detail.isascii() else None  # ours: Japanese
+            page = error_page(request, exc.status_code, message, str(body.get("code", "")))
+            for name, value in (getattr(exc, "headers", None) or {}).items():
+                page.headers[name] = value
+            return page
         return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
@@ -195,6 +253,8 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = [
             {"loc": [str(x) for x in err.get("loc", ())], "msg": err.get("msg", "")} for err in exc.errors()
         ]
+        if wants_error_page(request):
+            return error_page(request, 422, code="invalid_input")
         return JSONResponse(
             {"detail": "入力内容に誤りがあります。", "code": "invalid_input", "errors": errors},
             status_code=422,
@@ -205,6 +265,10 @@ def install_error_handlers(app: FastAPI) -> None:
             raise exc
         # The type and the driver's message only (no SQL parameters: they may hold personal data).
         log.warning("database unavailable: %s: %s", type(exc).__name__, str(getattr(exc, "orig", exc))[:200])
+        if wants_error_page(request):
+            page = error_page(request, 503, code=str(UNAVAILABLE.get("code", "")))
+            page.headers["Retry-After"] = "5"
+            return page
         return JSONResponse(UNAVAILABLE, status_code=503, headers={"Retry-After": "5"})
 
     for exc_class in (DBAPIError, PoolTimeoutError, ConnectionError, TimeoutError):

@@ -355,7 +355,20 @@ def _done(criteria: Criteria, errors: list[FieldError]) -> Validation:
     return Validation(None if errors else criteria, errors)
 
 
+INDIVIDUAL_MAX_CHARS = 100
+
+
 def _validate_individual(raw: Mapping[str, str], sort: str, errors: list[FieldError]) -> Validation:
+    too_long = [k for k in ("registration_no", "contractor_name", "contract_no") if len(raw.get(k, "")) > 100]
+    if too_long:
+        errors.append(
+            FieldError(
+                "individual",
+                "criteria_too_long",
+                f"検索条件は{INDIVIDUAL_MAX_CHARS}文字以内で入力してください。",
+            )
+        )
+        return Validation(None, errors)
     plate = normalise_plate(raw.get("registration_no", ""))
     name = normalise_name(raw.get("contractor_name", ""))
     contract_no = unicodedata.normalize("NFKC", raw.get("contract_no", "")).strip().upper()
