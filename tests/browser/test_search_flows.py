@@ -36,7 +36,8 @@ def test_search_three_ways_with_refusal(page: Page, system: System, shot: Screen
     individual.get_by_label("②契約者名").fill("しけん")
     individual.get_by_role("button", name="検索").click()
     expect(page.locator("#contracts tr[data-contract='T9000001']")).to_be_visible()
-    expect(page.locator(".legend")).to_contain_text("グレー")
+    expect(page.locator("div.legend")).to_contain_text("グレー")
+    expect(page.locator("#mark-legend")).to_contain_text("未 入力要だが未入力")
     shot(page, "individual-by-kana")
     # 汎用検索: 車種 ハリアー, all months
     general = page.locator("#mode-general")
