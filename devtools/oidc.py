@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
 import jwt
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
@@ -384,12 +384,14 @@ def provider_router(provider: Provider) -> APIRouter:
         return end_and_leave(request, request.cookies.get(SESSION_COOKIE), post_logout_redirect_uri or None)
 
     @router.post("/auth/token", dependencies=rate_limited)
-    async def tool_token(body: TokenRequest) -> dict[str, str]:
-        """Local tools and tests (SPEC §7): a 5-minute access token for a demo user, no session."""
+    async def tool_token(body: TokenRequest) -> Response:
+        """Local tools and tests (SPEC §7): a 5-minute access token for a demo user, no session. An unknown
+        user is a 401 here (an API answer, not the pages' redirect to the login)."""
         user = USERS_BY_ID.get(body.user_id)
         if user is None:
-            raise HTTPException(401, {"detail": "ユーザーが見つかりません。", "code": "unknown_user"})
-        return {"access_token": provider.access_token(user), "token_type": "bearer"}
+            unknown = {"detail": "ユーザーが見つかりません。", "code": "unknown_user"}
+            return JSONResponse(unknown, status_code=401)
+        return JSONResponse({"access_token": provider.access_token(user), "token_type": "bearer"})
 
     @router.post("/dev/identity/rotate-keys")
     async def rotate_keys() -> dict[str, Any]:
