@@ -1,4 +1,4 @@
-"""The demo IdP's login and token endpoints are rate limited per client address (token bucket)."""
+"""The local provider's login and token endpoints are rate limited per client address (token bucket)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,19 @@ import httpx
 import pytest
 
 from devtools.app import create_app
+from devtools.oidc import pkce_challenge
 from devtools.ratelimit import TokenBuckets
 from devtools.settings import DevtoolsSettings
 
 pytestmark = pytest.mark.faults
+AUTHORIZATION = {
+    "client_id": "jpass-pages",
+    "redirect_uri": "http://localhost:8080/login/callback",
+    "response_type": "code",
+    "state": "s",
+    "code_challenge": pkce_challenge("v" * 43),
+    "code_challenge_method": "S256",
+}
 
 
 def test_bucket_allows_a_burst_then_refills() -> None:
@@ -30,14 +39,20 @@ async def test_login_and_token_endpoints_answer_429_when_flooded() -> None:
         refused = await c.post("/auth/token", json={"user_id": "d1-hq"})
         assert refused.status_code == 429 and refused.json()["code"] == "rate_limited"
         assert int(refused.headers["retry-after"]) >= 1
-        login = await c.post("/login", data={"user_id": "d1-hq"})  # the same bucket: one client
+        login = await c.post("/oidc/authorize", data={**AUTHORIZATION, "user_id": "d1-hq"})  # one client
         assert login.status_code == 429
         other = await c.post(
-            "/login", data={"user_id": "d1-hq"}, headers={"x-forwarded-for": "192.0.2.7"}
+            "/oidc/authorize",
+            data={**AUTHORIZATION, "user_id": "d1-hq"},
+            headers={"x-forwarded-for": "192.0.2.7"},
         )  # another client behind the gateway
-        assert other.status_code == 303 and "jpass_token" in other.headers["set-cookie"]
+        assert other.status_code == 303 and "jpass_idp_session" in other.headers["set-cookie"]
         flood = [
-            (await c.post("/login", data={"user_id": "nobody"}, headers={"x-forwarded-for": "192.0.2.8"}))
+            await c.post(
+                "/oidc/authorize",
+                data={**AUTHORIZATION, "user_id": "nobody"},
+                headers={"x-forwarded-for": "192.0.2.8"},
+            )
             for _ in range(20)
         ]
         assert sum(r.status_code == 429 for r in flood) == 15
