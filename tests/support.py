@@ -135,6 +135,23 @@ def token_for(user_id: str, **claims: Any) -> str:
     return sign_token(USERS_BY_ID[user_id], **claims)
 
 
+def sign_in(client: httpx.Client, user_id: str, next_path: str = "/") -> httpx.Response:
+    """The page login through a running gateway as a browser does it: /login → the local provider's
+    authorization endpoint (its demo user list, or at once with a provider session) → /login/callback,
+    which sets the `jpass_token` cookie in `client`. Returns the callback's answer."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    to_provider = client.get("/login", params={"next": next_path})
+    assert to_provider.status_code == 303, to_provider.text
+    authorize = to_provider.headers["location"]
+    params = dict(parse_qsl(urlsplit(authorize).query))
+    answer = client.get(authorize)
+    if answer.status_code == 200:  # the demo user list
+        answer = client.post(authorize.split("?")[0], data={**params, "user_id": user_id})
+    assert answer.status_code == 303, answer.text
+    return client.get(answer.headers["location"])
+
+
 def auth(user_id: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token_for(user_id)}"}
 
