@@ -316,7 +316,13 @@ def provider_router(provider: Provider) -> APIRouter:
             state=state,
         )
         response.set_cookie(
-            SESSION_COOKIE, session.sid, max_age=SESSION_TTL_S, httponly=True, samesite="lax", path="/oidc"
+            SESSION_COOKIE,
+            session.sid,
+            max_age=SESSION_TTL_S,
+            httponly=True,
+            samesite="lax",
+            secure=settings.secure_cookies,
+            path="/oidc",
         )
         return response
 
@@ -356,7 +362,9 @@ def provider_router(provider: Provider) -> APIRouter:
             response: Response = RedirectResponse(post_logout_redirect_uri, status_code=303)
         else:
             response = templates.TemplateResponse(request, "oidc_logged_out.html", {"user": None})
-        response.delete_cookie(SESSION_COOKIE, path="/oidc")
+        response.delete_cookie(
+            SESSION_COOKIE, path="/oidc", httponly=True, samesite="lax", secure=settings.secure_cookies
+        )
         return response
 
     @router.get("/oidc/logout", response_class=HTMLResponse)

@@ -62,6 +62,10 @@ async def _metadata(request: Request) -> dict[str, Any]:
         raise IdentityUnavailable() from e
 
 
+def _secure(request: Request) -> bool:
+    return bool(request.app.state.settings.secure_cookies)
+
+
 def _page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
     return request.app.state.templates.TemplateResponse(
         request, template, {"user": None, **context}, status_code=status
@@ -93,6 +97,7 @@ async def login(request: Request, next: str = "/", prompt: str | None = None) ->
         max_age=LOGIN_TTL_S,
         httponly=True,
         samesite="lax",  # it must come back with the provider's redirect (a top-level navigation)
+        secure=_secure(request),
         path="/login",
     )
     return response
@@ -122,7 +127,7 @@ async def callback(
         )
     else:
         response = await _finish(request, code, pending)
-    response.delete_cookie(LOGIN_COOKIE_PREFIX + state, path="/login")
+    response.delete_cookie(LOGIN_COOKIE_PREFIX + state, path="/login", secure=_secure(request), httponly=True)
     return response
 
 
@@ -162,21 +167,32 @@ async def _finish(request: Request, code: str, pending: dict[str, Any]) -> Respo
     if pending.get("silent"):
         response: Response = Response(status_code=204)
     else:
-        target = html.escape(pending.get("next") or "/", quote=True)
-        response = HTMLResponse(
-            f'<!doctype html><html lang="ja"><head><meta charset="utf-8">'
-            f'<meta http-equiv="refresh" content="0;url={target}"><title>J-PASS</title></head>'
-            f'<body><p><a href="{target}">J-PASS へ進む</a></p></body></html>'
-        )
+        response = _moving_on(pending.get("next") or "/")
     max_age = max(1, verified.expires_at - int(time.time()))
+    secure = _secure(request)
     response.set_cookie(
-        TOKEN_COOKIE, tokens["access_token"], max_age=max_age, httponly=True, samesite="strict", path="/"
+        TOKEN_COOKIE, tokens["access_token"], max_age=max_age, httponly=True, samesite="strict", secure=secure
     )
     if tokens.get("id_token"):
         response.set_cookie(
-            ID_TOKEN_COOKIE, tokens["id_token"], httponly=True, samesite="strict", path="/logout"
+            ID_TOKEN_COOKIE,
+            tokens["id_token"],
+            httponly=True,
+            samesite="strict",
+            secure=secure,
+            path="/logout",
         )
     return response
+
+
+def _moving_on(target: str) -> HTMLResponse:
+    """A page that goes on to `target` at once (a fresh navigation from our own origin)."""
+    escaped = html.escape(target, quote=True)
+    return HTMLResponse(
+        f'<!doctype html><html lang="ja"><head><meta charset="utf-8">'
+        f'<meta http-equiv="refresh" content="0;url={escaped}"><title>J-PASS</title></head>'
+        f'<body><p><a href="{escaped}">J-PASS へ進む</a></p></body></html>'
+    )
 
 
 @router.get("/login/renew")
@@ -201,9 +217,12 @@ async def logout(request: Request) -> Response:
         target = f"{end_session}?{urlencode(params)}"
     else:
         target = after
-    response = RedirectResponse(target, status_code=303)
-    response.delete_cookie(TOKEN_COOKIE, path="/")
-    response.delete_cookie(ID_TOKEN_COOKIE, path="/logout")
+    # A page that moves on by itself rather than a redirect: the pages' CSP (form-action 'self') would stop
+    # a form POST redirected to a provider on another origin.
+    response = _moving_on(target)
+    secure = _secure(request)
+    response.delete_cookie(TOKEN_COOKIE, path="/", httponly=True, samesite="strict", secure=secure)
+    response.delete_cookie(ID_TOKEN_COOKIE, path="/logout", httponly=True, samesite="strict", secure=secure)
     return response
 
 

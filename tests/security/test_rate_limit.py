@@ -9,6 +9,8 @@ from devtools.app import create_app
 from devtools.oidc import pkce_challenge
 from devtools.ratelimit import TokenBuckets
 from devtools.settings import DevtoolsSettings
+from services.search.config import SearchSettings
+from services.search.main import create_app as create_search
 
 pytestmark = pytest.mark.faults
 AUTHORIZATION = {
@@ -92,9 +94,13 @@ async def test_unknown_user_token_is_401_and_logout_is_a_post_that_clears_the_co
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
         r = await c.post("/auth/token", json={"user_id": "nobody"})
         assert r.status_code == 401 and r.json()["code"] == "unknown_user"
+    search = create_search(SearchSettings(oidc_discovery_url=""))  # the page login; no provider to visit
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=search), base_url="http://testserver"
+    ) as c:
         assert (await c.get("/logout")).status_code == 405  # a link or an image elsewhere logs no one out
         out = await c.post("/logout", cookies={"jpass_token": "x"})
-        assert out.status_code == 303 and out.headers["location"] == "/login"
+        assert out.status_code == 200 and "/login/logged-out" in out.text
         cookie = out.headers["set-cookie"]
         assert cookie.startswith("jpass_token=") and "Max-Age=0" in cookie and "HttpOnly" in cookie
         assert "Secure" not in cookie  # plain http locally
@@ -103,8 +109,16 @@ async def test_unknown_user_token_is_401_and_logout_is_a_post_that_clears_the_co
 
 
 async def test_cookies_are_secure_over_https() -> None:
-    app = create_app(DevtoolsSettings(seed_on_start=False, public_base_url="https://jpass.example.jp"))
+    https = "https://jpass.example.jp"
+    app = create_app(DevtoolsSettings(seed_on_start=False, public_base_url=https))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
-        login = await c.post("/login", data={"user_id": "d1-hq"})
-        assert "Secure" in login.headers["set-cookie"]
+        authorization = {**AUTHORIZATION, "redirect_uri": f"{https}/login/callback"}
+        login = await c.post("/oidc/authorize", data={**authorization, "user_id": "d1-hq"})
+        assert login.status_code == 303 and "Secure" in login.headers["set-cookie"]
+        logout = await c.post("/oidc/logout", data={"post_logout_redirect_uri": ""})
+        assert "Secure" in logout.headers["set-cookie"]
+    search = create_search(SearchSettings(oidc_discovery_url="", public_base_url=https))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=search), base_url="http://testserver"
+    ) as c:
         assert "Secure" in (await c.post("/logout")).headers["set-cookie"]
