@@ -22,6 +22,7 @@ import asyncpg
 import psutil
 
 from devtools.broker import tansu_command
+from devtools.keys import fixed_key_ring, token_claims
 from devtools.local_postgres import database_url, default_server_url, server_or_throwaway
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -95,6 +96,21 @@ class CpuUse:
 
     def text(self) -> str:
         return ", ".join(f"{k} {v}" for k, v in self.cores.items())
+
+
+# The benchmarks' identity provider: the services they start trust these keys (JPASS_JWKS_JSON in their
+# environment), as the test suite's do; tokens live the longest a service accepts (15 minutes).
+BENCH_KEYS = fixed_key_ring()
+BENCH_JWKS_JSON = BENCH_KEYS.jwks_json()
+
+
+def bench_token(user: Any) -> str:
+    from shared.identity import MAX_TOKEN_TTL_S
+    from shared.settings import CommonSettings
+
+    defaults = CommonSettings.model_fields
+    issuer, audience = defaults["oidc_issuer"].default, defaults["oidc_audience"].default
+    return BENCH_KEYS.sign(token_claims(user, issuer, audience, time.time(), MAX_TOKEN_TTL_S))
 
 
 def free_port() -> int:

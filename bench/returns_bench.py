@@ -34,15 +34,23 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fastapi import FastAPI
 from sqlalchemy import Column, Integer, MetaData, String, Table
 
-from bench.common import CpuUse, Section, admin_url, dsn, free_port, postgres_server
+from bench.common import (
+    BENCH_JWKS_JSON,
+    CpuUse,
+    Section,
+    admin_url,
+    bench_token,
+    dsn,
+    free_port,
+    postgres_server,
+)
 from devtools.broker import tansu_command
 from devtools.demo import USERS_BY_ID
 from devtools.local_postgres import database_url
 from services.returns.db import Base, Contract, ContractSelection
 from shared.db import make_engine
-from shared.identity import issue_token
 from shared.messaging import ensure_topics
-from shared.settings import DEV_SIGNING_KEY, CommonSettings
+from shared.settings import CommonSettings
 from shared.topics import RETURN_SUBMISSIONS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -127,7 +135,11 @@ async def uvicorn(target: str, env: dict[str, str], ready_path: str) -> AsyncIte
         "warning",
     ]
     proc = await asyncio.create_subprocess_exec(
-        *command, env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=log
+        *command,
+        env={**os.environ, "JPASS_JWKS_JSON": BENCH_JWKS_JSON, **env},
+        cwd=ROOT,
+        stdout=log,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
     PIDS[base] = proc.pid
@@ -200,8 +212,7 @@ async def prepare(db_url: str, contracts: list[str]) -> None:
 PIDS: dict[str, int] = {}  # base URL → uvicorn's pid
 
 
-TOKEN = issue_token(USERS_BY_ID["d1-hq"], DEV_SIGNING_KEY)
-HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+HEADERS = {"Authorization": f"Bearer {bench_token(USERS_BY_ID['d1-hq'])}"}
 
 
 def submission(no: str) -> dict[str, object]:

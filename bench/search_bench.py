@@ -38,7 +38,7 @@ import asyncpg
 import httpx
 from sqlalchemy.dialects import postgresql
 
-from bench.common import Section, admin_url, dsn, free_port, postgres_server
+from bench.common import BENCH_JWKS_JSON, Section, admin_url, bench_token, dsn, free_port, postgres_server
 from devtools.broker import tansu_command
 from devtools.contracts import FAMILY, FAMILY_KANA, GIVEN, GIVEN_KANA, TOYOTA
 from devtools.local_postgres import database_url
@@ -46,8 +46,7 @@ from services.search import queries, rules
 from services.search.db import Base, Contract
 from shared.db import make_engine
 from shared.events import PROGRAM_LABELS
-from shared.identity import User, issue_token
-from shared.settings import DEV_SIGNING_KEY
+from shared.identity import User
 
 DEALERS = [f"D9{n:02d}" for n in range(10)]
 STORES_PER_DEALER = 20
@@ -225,6 +224,7 @@ class Service:
             "JPASS_KAFKA_SESSION_TIMEOUT_MS": "3000",
             "JPASS_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
             "JPASS_TODAY": self.today.isoformat(),
+            "JPASS_JWKS_JSON": BENCH_JWKS_JSON,
         }
         cmd = [
             sys.executable,
@@ -360,7 +360,7 @@ def compiled_sql(scenario: Scenario, today: date) -> tuple[str, str]:
 async def time_api(
     client: httpx.AsyncClient, scenario: Scenario, repeat: int, warmup: int
 ) -> tuple[list[float], int]:
-    headers = {"Authorization": f"Bearer {issue_token(scenario.user, DEV_SIGNING_KEY)}"}
+    headers = {"Authorization": f"Bearer {bench_token(scenario.user)}"}
     timings: list[float] = []
     total = 0
     for i in range(warmup + repeat):
@@ -391,7 +391,7 @@ async def time_sql(
 
 async def measure_csv(service: Service) -> dict[str, Any]:
     user = users()["hq"]
-    headers = {"Authorization": f"Bearer {issue_token(user, DEV_SIGNING_KEY)}"}
+    headers = {"Authorization": f"Bearer {bench_token(user)}"}
     before = rss_kib(service.pid)
     try:  # reset the kernel's peak-RSS mark so VmHWM covers the export only
         Path(f"/proc/{service.pid}/clear_refs").write_text("5")  # noqa: ASYNC240 - procfs, instant

@@ -1,5 +1,6 @@
-"""Local/dev-only companion app behind the gateway: demo IdP (login, demo users, token), mail catcher,
-demo-data seeding. Never deployed to production (it refuses to start there)."""
+"""Local/dev-only companion app behind the gateway: the local OpenID provider (devtools/oidc.py: discovery,
+JWKS, the demo login, tokens), demo users, mail catcher, demo-data seeding. Never deployed to production
+(it refuses to start there)."""
 
 from __future__ import annotations
 
@@ -8,32 +9,24 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from fastapi import Depends, FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel
+from fastapi import FastAPI, Request
 
 from devtools import tfc
 from devtools.contracts import demo_contracts
-from devtools.demo import DEALERS, DEMO_USERS, USERS_BY_ID
+from devtools.demo import DEMO_USERS
+from devtools.keys import KeyRing
 from devtools.mailcatcher import start_mail_catcher
-from devtools.ratelimit import TokenBuckets, limit
+from devtools.oidc import Provider, provider_router
 from devtools.seed import seed_activity
 from devtools.settings import DevtoolsSettings
-from shared.identity import TOKEN_COOKIE, TOKEN_TTL_S, issue_token
 from shared.messaging import ensure_topics
 from shared.topics import ALL_TOPICS, TFC_CONTRACTS
-from shared.web import install_error_handlers, install_request_guards, make_templates
+from shared.web import install_error_handlers, install_request_guards
 
 log = logging.getLogger("jpass.devtools")
-templates = make_templates(Path(__file__).parent / "templates")
-
-
-class TokenRequest(BaseModel):
-    user_id: str
 
 
 async def seed_contracts(settings: DevtoolsSettings) -> int:
@@ -57,24 +50,26 @@ async def seed_contracts(settings: DevtoolsSettings) -> int:
         await producer.stop()
 
 
-async def seed_everything(settings: DevtoolsSettings) -> None:
+async def seed_everything(settings: DevtoolsSettings, provider: Provider) -> None:
     await seed_contracts(settings)
     try:
-        await seed_activity(settings)
+        await seed_activity(settings, provider.access_token)
     except Exception as e:  # demo data only: never take the local system down for it
         log.warning("demo activity not seeded: %r", e)
 
 
-def create_app(settings: DevtoolsSettings | None = None) -> FastAPI:
+def create_app(settings: DevtoolsSettings | None = None, keys: KeyRing | None = None) -> FastAPI:
+    """`keys`: the provider's signing keys (tests hand in a ring they control; default: new keys)."""
     settings = settings or DevtoolsSettings()
     if settings.is_production:
         raise RuntimeError("devtools (demo login, demo users, mail catcher) must not run in production")
+    provider = Provider(settings, keys or KeyRing())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         controller, handler = start_mail_catcher(settings.smtp_catcher_host, settings.smtp_catcher_port)
         app.state.mail = handler
-        seeding = asyncio.create_task(seed_everything(settings)) if settings.seed_on_start else None
+        seeding = asyncio.create_task(seed_everything(settings, provider)) if settings.seed_on_start else None
         try:
             yield
         finally:
@@ -91,6 +86,7 @@ def create_app(settings: DevtoolsSettings | None = None) -> FastAPI:
         openapi_url="/openapi/devtools.json",
     )
     app.state.settings = settings
+    app.state.provider = provider
     install_error_handlers(app)
     install_request_guards(app, settings)
 
@@ -102,53 +98,7 @@ def create_app(settings: DevtoolsSettings | None = None) -> FastAPI:
             for u in DEMO_USERS
         ]
 
-    buckets = TokenBuckets(settings.auth_rate_burst, settings.auth_rate_per_s)
-    rate_limited = [Depends(limit(buckets, settings.trusted_proxies))]
-
-    @app.post("/auth/token", dependencies=rate_limited)
-    async def token(body: TokenRequest) -> Any:
-        user = USERS_BY_ID.get(body.user_id)
-        if user is None:  # an API: 401 itself, not the pages' redirect to the login
-            unknown = {"detail": "ユーザーが見つかりません。", "code": "unknown_user"}
-            return JSONResponse(unknown, status_code=401)
-        return {
-            "access_token": issue_token(user, settings.jwt_secret, settings.jwt_issuer),
-            "token_type": "bearer",
-        }
-
-    @app.get("/login", response_class=HTMLResponse)
-    async def login_page(request: Request, next: str = "/") -> Response:
-        return templates.TemplateResponse(
-            request,
-            "login.html",
-            {"user": None, "users": DEMO_USERS, "dealers": DEALERS, "next": _safe_next(next)},
-        )
-
-    @app.post("/login", dependencies=rate_limited)
-    async def login(user_id: Annotated[str, Form()], next: Annotated[str, Form()] = "/") -> Response:
-        user = USERS_BY_ID.get(user_id)
-        if user is None:
-            return RedirectResponse("/login", status_code=303)
-        response = RedirectResponse(_safe_next(next), status_code=303)
-        response.set_cookie(
-            TOKEN_COOKIE,
-            issue_token(user, settings.jwt_secret, settings.jwt_issuer),
-            max_age=TOKEN_TTL_S,
-            httponly=True,
-            samesite="strict",
-            secure=settings.secure_cookies,
-            path="/",
-        )
-        return response
-
-    @app.post("/logout")
-    async def logout() -> Response:
-        """A POST (a link or an image on another site cannot log a user out); the cookie is cleared."""
-        response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(
-            TOKEN_COOKIE, path="/", httponly=True, samesite="strict", secure=settings.secure_cookies
-        )
-        return response
+    app.include_router(provider_router(provider))
 
     @app.get("/dev/mail/messages")
     async def mail_messages(request: Request) -> list[dict[str, Any]]:
@@ -164,8 +114,3 @@ def create_app(settings: DevtoolsSettings | None = None) -> FastAPI:
 
     app.include_router(tfc.router)  # TFC console: /tfc page and API
     return app
-
-
-def _safe_next(target: str) -> str:
-    """Only same-origin paths (no open redirect)."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"

@@ -118,9 +118,18 @@ def run_honcho() -> int:
         stopping.set()
 
 
+def trust_the_local_provider() -> None:
+    """The services find devtools' keys (SPEC §9.3) through its own port, whatever JPASS_DEVTOOLS_PORT is."""
+    port = os.environ.get("JPASS_DEVTOOLS_PORT", "8100")
+    os.environ.setdefault(
+        "JPASS_OIDC_DISCOVERY_URL", f"http://127.0.0.1:{port}/.well-known/openid-configuration"
+    )
+
+
 def main() -> int:
     if preflight.main():
         return 1
+    trust_the_local_provider()
     DATA_DIR.parent.mkdir(exist_ok=True)
     try:
         server = start_databases()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,14 +19,14 @@ from devtools.contracts import demo_contracts
 from devtools.demo import DEMO_USERS
 from devtools.settings import DevtoolsSettings
 from shared.events import OPEN_END_PROGRAMS, ContractSnapshot, RequestUpdate
-from shared.identity import issue_token
+from shared.identity import User
 from shared.topics import TFC_REQUEST_UPDATES
 
 log = logging.getLogger("jpass.devtools.seed")
 MODELS = ["プリウス", "アクア", "ノア", "ハリアー", "RAV4", "NX", "RX"]
 
 
-def _staff_token(settings: DevtoolsSettings, contract: ContractSnapshot) -> str:
+def _staff_token(sign: Callable[[User], str], contract: ContractSnapshot) -> str:
     user = next(
         (
             u
@@ -34,7 +35,7 @@ def _staff_token(settings: DevtoolsSettings, contract: ContractSnapshot) -> str:
         ),
         next(u for u in DEMO_USERS if u.store_code == contract.store_code and u.role == "staff"),
     )
-    return issue_token(user, settings.jwt_secret, settings.jwt_issuer)
+    return sign(user)
 
 
 def demo_selections(today: date, seed: int = 7) -> list[tuple[ContractSnapshot, dict[str, object]]]:
@@ -76,7 +77,9 @@ async def _wait_ready(client: httpx.AsyncClient, path: str, timeout_s: float = 1
         await asyncio.sleep(0.5)
 
 
-async def seed_activity(settings: DevtoolsSettings, today: date | None = None) -> tuple[int, int]:
+async def seed_activity(
+    settings: DevtoolsSettings, sign: Callable[[User], str], today: date | None = None
+) -> tuple[int, int]:
     today = today or datetime.now(ZoneInfo("Asia/Tokyo")).date()  # a Japan date, at any hour
     selection_url = f"http://127.0.0.1:{settings.selection_port}"
     returns_url = f"http://127.0.0.1:{settings.returns1_port}"
@@ -87,7 +90,7 @@ async def seed_activity(settings: DevtoolsSettings, today: date | None = None) -
         await _wait_ready(client, f"{selection_url}/selection/readyz")
         await _wait_ready(client, f"{returns_url}/returns/readyz")
         for contract, body in plan:
-            headers = {"Authorization": f"Bearer {_staff_token(settings, contract)}"}
+            headers = {"Authorization": f"Bearer {_staff_token(sign, contract)}"}
             url = f"{selection_url}/api/v1/contracts/{contract.contract_no}/selection"
             for _ in range(60):  # selection may not have consumed the contract yet
                 r = await client.put(url, json=body, headers=headers)
@@ -100,7 +103,7 @@ async def seed_activity(settings: DevtoolsSettings, today: date | None = None) -
         ][:12]
         for contract in returns:
             headers = {
-                "Authorization": f"Bearer {_staff_token(settings, contract)}",
+                "Authorization": f"Bearer {_staff_token(sign, contract)}",
                 "Idempotency-Key": f"demo-return-{contract.contract_no}",
             }
             body = {

@@ -1,15 +1,19 @@
 """Settings every service shares. Each service extends `CommonSettings` with its own fields.
 
 Everything has an embedded default for the local setup (`make run`); production (`JPASS_ENV=production`)
-refuses the development signing key and the demo users.
+refuses the local identity provider (devtools), its keys and the test keys, and the demo users.
 """
 
 from __future__ import annotations
 
+import json
+
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SIGNING_KEY = "jpass-dev-signing-key-not-for-production-0123456789"
+# The local identity provider (devtools, SPEC §9.3) as the services reach it under `make run`.
+DEV_ISSUER = "http://localhost:8080"
+DEV_DISCOVERY_URL = "http://127.0.0.1:8100/.well-known/openid-configuration"
 
 
 class CommonSettings(BaseSettings):
@@ -38,8 +42,26 @@ class CommonSettings(BaseSettings):
     # A consumed message larger than this is dead-lettered unread (our largest events are a few KB; Kafka's
     # default limit is 1 MB). Dead-lettered copies are cut to this size (header dlq-original-bytes).
     kafka_max_message_bytes: int = 262_144
-    jwt_secret: str = DEV_SIGNING_KEY
-    jwt_issuer: str = "jpass-idp"
+    # Identity (SPEC §9.3, shared/identity.py): who signs the tokens (`iss`), for whom (`aud`), and where the
+    # provider publishes its keys: OpenID Connect discovery, or a JWKS URL (used instead of discovery's
+    # jwks_uri when set), or a static JWKS document (tests; no fetching then).
+    oidc_issuer: str = DEV_ISSUER
+    oidc_audience: str = "jpass"
+    oidc_discovery_url: str = DEV_DISCOVERY_URL
+    oidc_jwks_url: str = ""
+    jwks_json: str = ""
+    # The page login (shared/login.py) is this OpenID client (public, authorization code + PKCE).
+    oidc_client_id: str = "jpass-pages"
+    # Cached keys are fetched again after this long, or sooner for a token with an unknown kid, but at most
+    # once per jwks_min_refresh_s (made-up kids must not make every request a fetch).
+    jwks_cache_s: float = 300.0
+    jwks_min_refresh_s: float = 10.0
+    # Sessions the provider ended (logout): its list (or discovery's jpass_ended_sessions_endpoint), fetched
+    # again at most this often while tokens with a session id come in.
+    oidc_ended_sessions_url: str = ""
+    ended_sessions_refresh_s: float = 1.0
+    # HS256 shared secrets are gone (a service that can verify could also sign): refused when set.
+    jwt_secret: str = ""
     public_base_url: str = "http://localhost:8080"
     outbox_poll_interval_s: float = 0.5
     consumer_max_attempts: int = 3
@@ -53,9 +75,26 @@ class CommonSettings(BaseSettings):
     max_body_bytes: int = 1_048_576
 
     @model_validator(mode="after")
-    def _refuse_dev_secrets_in_production(self) -> CommonSettings:
-        if self.env == "production" and self.jwt_secret == DEV_SIGNING_KEY:
-            raise ValueError("JPASS_JWT_SECRET must be set to a real secret in production")
+    def _refuse_shared_secrets_and_dev_keys_in_production(self) -> CommonSettings:
+        if self.jwt_secret:
+            raise ValueError(
+                "JPASS_JWT_SECRET: HS256 shared secrets are no longer accepted; tokens are verified with the "
+                "identity provider's published keys (JPASS_OIDC_ISSUER, JPASS_OIDC_DISCOVERY_URL)"
+            )
+        if self.env == "production":
+            if self.oidc_issuer == DEV_ISSUER or DEV_DISCOVERY_URL in (
+                self.oidc_discovery_url,
+                self.oidc_jwks_url,
+            ):
+                raise ValueError(
+                    "production needs the enterprise identity provider: set JPASS_OIDC_ISSUER and "
+                    "JPASS_OIDC_DISCOVERY_URL (or JPASS_OIDC_JWKS_URL), not the local devtools provider"
+                )
+            if self.jwks_json and any(
+                str(k.get("kid", "")).startswith(("jpass-dev-", "jpass-test-"))
+                for k in json.loads(self.jwks_json).get("keys", [])
+            ):
+                raise ValueError("JPASS_JWKS_JSON holds development or test keys: refused in production")
         return self
 
     @property

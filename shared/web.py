@@ -179,7 +179,19 @@ def is_page_request(request: Request) -> bool:
 
 
 # Pages answer refusals with a page in the layout (JSON stays for /api/ and the machine endpoints).
-_MACHINE_PREFIXES = ("/api/", "/openapi/", "/asyncapi/", "/docs/")
+_MACHINE_PREFIXES = (
+    "/api/",
+    "/openapi/",
+    "/asyncapi/",
+    "/docs/",
+    # the identity provider's machine side (devtools locally) and the local tools' endpoints
+    "/auth/",
+    "/.well-known/",
+    "/oidc/token",
+    "/oidc/jwks",
+    "/oidc/ended-sessions",
+    "/dev/",
+)
 _MACHINE_SUFFIXES = ("/healthz", "/readyz", "/metrics", ".json", ".pdf", ".csv")
 ERROR_TITLES: dict[int, tuple[str, str]] = {
     400: ("リクエストが正しくありません", "入力内容をご確認のうえ、もう一度お試しください。"),

@@ -24,6 +24,9 @@ os.environ.setdefault("JPASS_BROKER_START_TIMEOUT_S", "20")
 
 from devtools import staff_directory
 from tests import backends, support
+
+# Every app of the run trusts the suite's test keys (tests/support.py TEST_KEYS), not a running provider.
+os.environ["JPASS_JWKS_JSON"] = support.TEST_JWKS_JSON
 from tests.support import Tansu, create_pg_database, drop_pg_database
 
 _BACKEND = pytest.StashKey[backends.Backend]()

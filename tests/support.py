@@ -21,9 +21,10 @@ from pydantic import BaseModel
 
 from devtools.broker import tansu_command
 from devtools.demo import USERS_BY_ID
+from devtools.keys import fixed_key_ring, token_claims
 from devtools.local_postgres import SERVICES, database_url, default_server_url, service_url_variable
-from shared.identity import issue_token
-from shared.settings import DEV_SIGNING_KEY
+from shared.identity import MAX_TOKEN_TTL_S, User
+from shared.settings import CommonSettings
 
 T = TypeVar("T")
 
@@ -113,8 +114,42 @@ async def drop_pg_database(url: str) -> None:
         await conn.close()
 
 
-def token_for(user_id: str, secret: str = DEV_SIGNING_KEY) -> str:
-    return issue_token(USERS_BY_ID[user_id], secret)
+# The suite's identity provider: a key ring whose public keys every app of the run trusts through
+# JPASS_JWKS_JSON (set by tests/conftest.py), so no test needs a running devtools.
+TEST_KEYS = fixed_key_ring()
+TEST_JWKS_JSON = TEST_KEYS.jwks_json()
+
+
+def sign_token(user: User, ttl_s: int = MAX_TOKEN_TTL_S, sid: str | None = None, **claims: Any) -> str:
+    """A token for `user` as the provider signs it (issuer and audience of the default settings);
+    `claims` replace or add claims (None removes one)."""
+    defaults = CommonSettings.model_fields
+    merged = token_claims(
+        user, defaults["oidc_issuer"].default, defaults["oidc_audience"].default, time.time(), ttl_s, sid
+    )
+    merged.update(claims)
+    return TEST_KEYS.sign({k: v for k, v in merged.items() if v is not None})
+
+
+def token_for(user_id: str, **claims: Any) -> str:
+    return sign_token(USERS_BY_ID[user_id], **claims)
+
+
+def sign_in(client: httpx.Client, user_id: str, next_path: str = "/") -> httpx.Response:
+    """The page login through a running gateway as a browser does it: /login → the local provider's
+    authorization endpoint (its demo user list, or at once with a provider session) → /login/callback,
+    which sets the `jpass_token` cookie in `client`. Returns the callback's answer."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    to_provider = client.get("/login", params={"next": next_path})
+    assert to_provider.status_code == 303, to_provider.text
+    authorize = to_provider.headers["location"]
+    params = dict(parse_qsl(urlsplit(authorize).query))
+    answer = client.get(authorize)
+    if answer.status_code == 200:  # the demo user list
+        answer = client.post(authorize.split("?")[0], data={**params, "user_id": user_id})
+    assert answer.status_code == 303, answer.text
+    return client.get(answer.headers["location"])
 
 
 def auth(user_id: str) -> dict[str, str]:
@@ -257,8 +292,12 @@ def local_system_env(tmp: Any, extra: dict[str, str] | None = None) -> dict[str,
     root = Path(__file__).resolve().parents[1]
     ports = {name: free_port() for name in _SYSTEM_PORTS}
     env = {k: v for k, v in os.environ.items() if k not in {service_url_variable(s) for s in SERVICES}}
+    env.pop("JPASS_JWKS_JSON", None)  # the system trusts its own provider (devtools), not the suite's keys
     env.update({f"JPASS_{k}_PORT": str(v) for k, v in ports.items()})
+    gateway = f"http://127.0.0.1:{ports['GATEWAY']}"
     env.update(
+        JPASS_OIDC_ISSUER=gateway,
+        JPASS_PUBLIC_BASE_URL=gateway,
         PATH=f"{Path(sys.executable).parent}:{env['PATH']}",
         JPASS_CADDYFILE=str(root / "deploy/Caddyfile"),
         JPASS_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{ports['BROKER']}",

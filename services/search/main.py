@@ -14,6 +14,7 @@ from services.search.config import SearchSettings
 from services.search.db import Base, inbox, outbox
 from services.search.export import ExportSlots
 from services.search.rules import tokyo_today
+from shared import login
 from shared.asyncapi import Channel
 from shared.events import (
     ASSIGNMENT_CHANGED,
@@ -81,6 +82,7 @@ def create_app(settings: SearchSettings | None = None, clock: Callable[[], date]
     app.state.export_slots = ExportSlots(settings.csv_export_slots)
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(login.router)  # the page login (OpenID client): the gateway's catch-all is search
     app.mount("/static", StaticFiles(directory=SHARED_STATIC), name="static")
     return app
 

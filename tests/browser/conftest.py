@@ -134,13 +134,16 @@ class Api:
 
     def __init__(self, base: str) -> None:
         self.base = base
-        self._tokens: dict[str, str] = {}
+        self._tokens: dict[str, tuple[str, float]] = {}
 
     def token(self, user_id: str) -> str:
-        if user_id not in self._tokens:
+        """The provider's tokens live 5 minutes: a new one after 4."""
+        token, at = self._tokens.get(user_id, ("", 0.0))
+        if time.monotonic() - at > 240:
             r = httpx.post(f"{self.base}/auth/token", json={"user_id": user_id}, timeout=10)
-            self._tokens[user_id] = r.json()["access_token"]
-        return self._tokens[user_id]
+            token, at = r.json()["access_token"], time.monotonic()
+            self._tokens[user_id] = (token, at)
+        return token
 
     def get(self, path: str, user_id: str = "d1-hq", **params: Any) -> Any:
         r = httpx.get(
@@ -279,10 +282,12 @@ def page(browser: Browser, system: System) -> Iterator[Page]:
 
 
 def login(page: Page, user_id: str, next_path: str = "/") -> None:
-    """The demo login page: the row of that user, 「このユーザーでログイン」."""
+    """The demo login (the local provider's page): the row of that user, 「このユーザーでログイン」; then the
+    page login's callback moves on to `next_path` by itself."""
     page.context.clear_cookies()
     page.goto(f"/login?next={quote(next_path)}")
     page.locator(f"button[data-user='{user_id}']").click()
+    page.wait_for_url(lambda url: "/login" not in url and "/oidc/" not in url)
     page.wait_for_load_state()
 
 

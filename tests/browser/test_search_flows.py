@@ -14,7 +14,7 @@ pytestmark = BROWSER_SUITE
 
 def test_login_and_top_menu(page: Page, system: System, shot: Screens) -> None:
     page.goto("/contracts")
-    expect(page).to_have_url(re.compile(r"/login\?next="))
+    expect(page).to_have_url(re.compile(r"/oidc/authorize\?.*code_challenge_method=S256"))  # the provider
     expect(page.get_by_role("heading", name="J-PASS ログイン（デモ）")).to_be_visible()
     shot(page, "login")
     page.locator("button[data-user='d1s1-staff1']").click()

@@ -40,12 +40,14 @@ def test_each_service_gets_the_settings_it_reads(service: str) -> None:
     known = settings_fields(service) | {"JPASS_SERVICE"}
     for key in env:
         assert key in known, f"{service}: {key} is not a setting of the service"
-    for required in ("JPASS_DATABASE_URL", "JPASS_KAFKA_BOOTSTRAP_SERVERS", "JPASS_JWT_SECRET"):
+    for required in ("JPASS_DATABASE_URL", "JPASS_KAFKA_BOOTSTRAP_SERVERS", "JPASS_OIDC_ISSUER"):
         assert env.get(required), f"{service}: {required} missing"
+    assert "JPASS_JWT_SECRET" not in env  # no service holds a signing key (SPEC §9.3)
     assert env["JPASS_DATABASE_URL"].endswith(f"/jpass_{service}")
     assert env["JPASS_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
     assert spec["depends_on"]["kafka"]["condition"] == "service_healthy"
     assert spec["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert spec["depends_on"]["keycloak"]["condition"] == "service_healthy"
 
 
 def test_one_database_per_service_is_created() -> None:
@@ -55,7 +57,7 @@ def test_one_database_per_service_is_created() -> None:
 
 
 def test_infrastructure_has_health_checks() -> None:
-    for name in ("kafka", "postgres", "mailpit", "gateway"):
+    for name in ("kafka", "postgres", "mailpit", "keycloak", "gateway"):
         assert COMPOSE["services"][name]["healthcheck"]["test"], name
     assert "HEALTHCHECK" in (ROOT / "Dockerfile").read_text()
 
@@ -101,3 +103,69 @@ def test_caddyfile_is_valid_for_caddy() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert '"reverse_proxy"' in result.stdout
+
+
+REALM_FILE = ROOT / "deploy/keycloak/jpass-realm.json"
+
+
+def test_the_services_trust_keycloak_through_the_gateway() -> None:
+    """The issuer is Keycloak's front-channel URL (KC_HOSTNAME, through the gateway's /realms/ route);
+    discovery and keys come over the compose network; the realm file is the one Keycloak imports."""
+    keycloak = COMPOSE["services"]["keycloak"]
+    env = COMPOSE["services"]["search"]["environment"]
+    hostname = keycloak["environment"]["KC_HOSTNAME"]
+    assert env["JPASS_OIDC_ISSUER"] == f"{hostname}/realms/jpass"
+    assert env["JPASS_OIDC_DISCOVERY_URL"] == (
+        "http://keycloak:8080/realms/jpass/.well-known/openid-configuration"
+    )
+    assert keycloak["environment"]["KC_HOSTNAME_BACKCHANNEL_DYNAMIC"] == "true"
+    assert "--import-realm" in keycloak["command"]
+    mounted = {v.split(":")[0]: v.split(":")[1] for v in keycloak["volumes"]}
+    assert mounted["./deploy/keycloak/jpass-realm.json"].startswith("/opt/keycloak/data/import/")
+    caddyfile = (ROOT / "deploy/Caddyfile").read_text()
+    assert re.search(r"@keycloak path /realms/\* /resources/\*", caddyfile)
+    assert COMPOSE["services"]["gateway"]["environment"]["KEYCLOAK_UPSTREAM"] == "keycloak:8080"
+
+
+def test_the_realm_export_is_what_devtools_makes_of_the_demo_users() -> None:
+    from devtools.keycloak_realm import render
+
+    assert REALM_FILE.read_text() == render(), (
+        "deploy/keycloak/jpass-realm.json is stale: "
+        "python -m devtools.keycloak_realm > deploy/keycloak/jpass-realm.json"
+    )
+
+
+def test_the_realm_gives_the_claims_j_pass_authorizes_with() -> None:
+    import json
+
+    from devtools.demo import DEMO_USERS
+    from shared.identity import MAX_TOKEN_TTL_S
+
+    realm = json.loads(REALM_FILE.read_text())
+    assert realm["realm"] == "jpass" and realm["accessTokenLifespan"] <= MAX_TOKEN_TTL_S
+    assert realm["defaultSignatureAlgorithm"] in ("RS256", "ES256")
+    (client,) = realm["clients"]
+    assert client["clientId"] == "jpass-pages" and client["publicClient"] is True
+    assert client["attributes"]["pkce.code.challenge.method"] == "S256"
+    assert client["redirectUris"] == ["http://localhost:8080/login/callback"]
+    assert client["attributes"]["post.logout.redirect.uris"] == "http://localhost:8080/login/logged-out"
+    assert "basic" in client["defaultClientScopes"]  # `sub` (Keycloak 25+)
+    claims = {m["config"].get("claim.name") for m in client["protocolMappers"]}
+    assert {"user_id", "name", "role", "dealer_code", "store_code", "email"} <= claims
+    (audience,) = [m for m in client["protocolMappers"] if m["protocolMapper"] == "oidc-audience-mapper"]
+    assert audience["config"]["included.custom.audience"] == "jpass"
+    users = {u["username"]: u for u in realm["users"]}
+    assert set(users) == {u.user_id for u in DEMO_USERS}
+    for user in DEMO_USERS:
+        attributes = users[user.user_id]["attributes"]
+        assert attributes["role"] == [user.role] and attributes["dealer_code"] == [user.dealer_code]
+        assert attributes.get("store_code") == ([user.store_code] if user.store_code else None)
+        assert attributes["display_name"] == [user.name]
+    profile = json.loads(
+        realm["components"]["org.keycloak.userprofile.UserProfileProvider"][0]["config"][
+            "kc.user.profile.config"
+        ][0]
+    )
+    declared = {a["name"] for a in profile["attributes"]}
+    assert {"display_name", "role", "dealer_code", "store_code"} <= declared

@@ -225,12 +225,12 @@ def test_each_service_gets_only_settings_it_reads_and_they_load_in_production(
     assert not unknown, f"{service}: not settings of the service: {sorted(unknown)}"
     database_url = {"secretKeyRef": {"name": SECRET_NAME, "key": f"{service}-database-url"}}
     assert env["JPASS_DATABASE_URL"] == database_url
-    assert env["JPASS_JWT_SECRET"] == {"secretKeyRef": {"name": SECRET_NAME, "key": "jwt-secret"}}
-    # The real settings class accepts the values: production, with a (fake) real secret in the Secret's place.
+    assert "JPASS_JWT_SECRET" not in env  # no service holds a signing key (SPEC §9.3)
+    # The real settings class accepts the values: production, with a (fake) URL in the Secret's place.
+    monkeypatch.delenv("JPASS_JWKS_JSON", raising=False)  # the suite's test keys: production refuses them
     for name, value in env.items():
         if isinstance(value, str):
             monkeypatch.setenv(name, value)
-    monkeypatch.setenv("JPASS_JWT_SECRET", "k8s-static-test-signing-key-0123456789abcdef")
     monkeypatch.setenv("JPASS_DATABASE_URL", f"postgresql+asyncpg://u:p@db:5432/jpass_{service}")
     settings = settings_class(service)()
     assert settings.is_production
@@ -242,6 +242,8 @@ def test_each_service_gets_only_settings_it_reads_and_they_load_in_production(
         and "localhost" not in settings.kafka_bootstrap_servers
     )
     assert settings.public_base_url.startswith("https://")
+    assert settings.oidc_issuer.startswith("https://") and settings.oidc_audience == "jpass"
+    assert settings.oidc_discovery_url.startswith(settings.oidc_issuer + "/.well-known/")
 
 
 def test_secret_references_name_keys_of_the_secret() -> None:
@@ -252,7 +254,7 @@ def test_secret_references_name_keys_of_the_secret() -> None:
                 ref = var.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
                     assert ref["name"] == SECRET_NAME and ref["key"] in keys, f"{workload['metadata']}: {ref}"
-    assert {f"{s}-database-url" for s in SERVICES} | {"jwt-secret", "smtp-username", "smtp-password"} == keys
+    assert {f"{s}-database-url" for s in SERVICES} | {"smtp-username", "smtp-password"} == keys
 
 
 def test_mailer_and_approvals_get_their_own_settings() -> None:
@@ -374,7 +376,7 @@ def test_production_gateway_routes_like_the_local_one_without_devtools() -> None
     for service in SERVICES[1:]:  # search is the fallback `handle`
         assert production[service] == local[service], f"{service}: keep in step with deploy/Caddyfile"
     routed = " ".join(p for paths in production.values() for p in paths)
-    for devtools_path in ("/login", "/auth/", "/dev/", "/tfc", "/devtools"):
+    for devtools_path in ("/oidc/", "/.well-known/", "/auth/", "/dev/", "/tfc", "/devtools"):
         assert devtools_path not in routed
     assert set(production["metrics"]) == {f"/{s}/metrics" for s in SERVICES}
 

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from devtools.local_postgres import EmbeddedPostgres, database_url, service_database
-from tests.support import local_system_env
+from tests.support import local_system_env, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -96,8 +96,9 @@ def run_once(tmp_path: Path, env: dict[str, str]) -> None:
             users = client.get("/auth/demo-users").json()
             assert {u["role"] for u in users} == {"staff", "store_manager", "hq"}
             assert client.get("/contracts").status_code == 303  # not logged in → login page
-            r = client.post("/login", data={"user_id": "d1s1-staff1", "next": "/contracts"})
-            assert r.status_code == 303 and r.headers["location"] == "/contracts"
+            r = sign_in(client, "d1s1-staff1", "/contracts")  # code + PKCE with devtools as provider
+            assert r.status_code == 200 and 'content="0;url=/contracts"' in r.text
+            assert client.cookies["jpass_token"]
             deadline = time.monotonic() + 60
             while True:
                 api = client.get("/api/v1/contracts").json()

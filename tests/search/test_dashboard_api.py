@@ -19,11 +19,10 @@ from shared.events import (
     RequestStatusChanged,
     SelectionRecorded,
 )
-from shared.identity import User, issue_token
-from shared.settings import DEV_SIGNING_KEY
+from shared.identity import User
 from shared.topics import REQUEST_STATUS, SELECTION_EVENTS, TFC_CONTRACTS
 from tests.search.factories import envelope, snapshot
-from tests.support import eventually, publish, running
+from tests.support import eventually, publish, running, sign_token
 
 TODAY = date(2026, 5, 20)
 T0 = datetime(2026, 5, 1, 0, 0, tzinfo=UTC)
@@ -107,7 +106,7 @@ async def test_dashboard_figures_from_real_events(
 ) -> None:
     dealer = f"X{uuid.uuid4().hex[:6].upper()}"
     who = people(dealer)
-    headers = {k: {"Authorization": f"Bearer {issue_token(u, DEV_SIGNING_KEY)}"} for k, u in who.items()}
+    headers = {k: {"Authorization": f"Bearer {sign_token(u)}"} for k, u in who.items()}
     settings = SearchSettings(kafka_bootstrap_servers=kafka_bootstrap, database_url=await pg_database("dash"))
     n = {k: f"{dealer}{k}" for k in ("c1", "c2", "c3", "c4", "c5", "c6", "c7")}
 
@@ -233,7 +232,7 @@ async def test_saved_searches_per_user(
 ) -> None:
     dealer = f"X{uuid.uuid4().hex[:6].upper()}"
     who = people(dealer)
-    headers = {k: {"Authorization": f"Bearer {issue_token(u, DEV_SIGNING_KEY)}"} for k, u in who.items()}
+    headers = {k: {"Authorization": f"Bearer {sign_token(u)}"} for k, u in who.items()}
     settings = SearchSettings(
         kafka_bootstrap_servers=kafka_bootstrap, database_url=await pg_database("saved")
     )

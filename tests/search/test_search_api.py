@@ -20,10 +20,9 @@ import pytest_asyncio
 from services.search.config import SearchSettings
 from services.search.consumers import apply_contract, apply_envelope
 from services.search.main import create_app
-from shared.identity import User, issue_token
-from shared.settings import DEV_SIGNING_KEY
+from shared.identity import User
 from tests.search.factories import request_status, selection, snapshot
-from tests.support import create_pg_database, drop_pg_database, running
+from tests.support import create_pg_database, drop_pg_database, running, sign_token
 
 TODAY = date(2026, 5, 20)
 
@@ -178,7 +177,7 @@ async def world(kafka_bootstrap: str) -> AsyncIterator[World]:
                         await apply_envelope(session, item)  # type: ignore[arg-type]
                     else:
                         await apply_contract(session, item)  # type: ignore[arg-type]
-            tokens = {k: issue_token(u, DEV_SIGNING_KEY) for k, u in users(dealer).items()}
+            tokens = {k: sign_token(u) for k, u in users(dealer).items()}
             yield World(client, dealer, tokens)
     finally:
         await drop_pg_database(url)

@@ -65,7 +65,10 @@ def devtools_endpoints() -> list[Endpoint]:
     return endpoints(create_devtools(), "devtools")
 
 
-PUBLIC = re.compile(r"^/(\w+)/(healthz|readyz|metrics)$|^/asyncapi/|^/openapi/|^/docs/")
+# The page login (shared/login.py) is where people without a token go: public by nature.
+PUBLIC = re.compile(
+    r"^/(\w+)/(healthz|readyz|metrics)$|^/asyncapi/|^/openapi/|^/docs/|^/login(/|$)|^/logout$"
+)
 
 
 def protected(e: Endpoint) -> bool:

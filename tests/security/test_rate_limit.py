@@ -1,4 +1,4 @@
-"""The demo IdP's login and token endpoints are rate limited per client address (token bucket)."""
+"""The local provider's login and token endpoints are rate limited per client address (token bucket)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,21 @@ import httpx
 import pytest
 
 from devtools.app import create_app
+from devtools.oidc import pkce_challenge
 from devtools.ratelimit import TokenBuckets
 from devtools.settings import DevtoolsSettings
+from services.search.config import SearchSettings
+from services.search.main import create_app as create_search
 
 pytestmark = pytest.mark.faults
+AUTHORIZATION = {
+    "client_id": "jpass-pages",
+    "redirect_uri": "http://localhost:8080/login/callback",
+    "response_type": "code",
+    "state": "s",
+    "code_challenge": pkce_challenge("v" * 43),
+    "code_challenge_method": "S256",
+}
 
 
 def test_bucket_allows_a_burst_then_refills() -> None:
@@ -30,14 +41,20 @@ async def test_login_and_token_endpoints_answer_429_when_flooded() -> None:
         refused = await c.post("/auth/token", json={"user_id": "d1-hq"})
         assert refused.status_code == 429 and refused.json()["code"] == "rate_limited"
         assert int(refused.headers["retry-after"]) >= 1
-        login = await c.post("/login", data={"user_id": "d1-hq"})  # the same bucket: one client
+        login = await c.post("/oidc/authorize", data={**AUTHORIZATION, "user_id": "d1-hq"})  # one client
         assert login.status_code == 429
         other = await c.post(
-            "/login", data={"user_id": "d1-hq"}, headers={"x-forwarded-for": "192.0.2.7"}
+            "/oidc/authorize",
+            data={**AUTHORIZATION, "user_id": "d1-hq"},
+            headers={"x-forwarded-for": "192.0.2.7"},
         )  # another client behind the gateway
-        assert other.status_code == 303 and "jpass_token" in other.headers["set-cookie"]
+        assert other.status_code == 303 and "jpass_idp_session" in other.headers["set-cookie"]
         flood = [
-            (await c.post("/login", data={"user_id": "nobody"}, headers={"x-forwarded-for": "192.0.2.8"}))
+            await c.post(
+                "/oidc/authorize",
+                data={**AUTHORIZATION, "user_id": "nobody"},
+                headers={"x-forwarded-for": "192.0.2.8"},
+            )
             for _ in range(20)
         ]
         assert sum(r.status_code == 429 for r in flood) == 15
@@ -77,9 +94,13 @@ async def test_unknown_user_token_is_401_and_logout_is_a_post_that_clears_the_co
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
         r = await c.post("/auth/token", json={"user_id": "nobody"})
         assert r.status_code == 401 and r.json()["code"] == "unknown_user"
+    search = create_search(SearchSettings(oidc_discovery_url=""))  # the page login; no provider to visit
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=search), base_url="http://testserver"
+    ) as c:
         assert (await c.get("/logout")).status_code == 405  # a link or an image elsewhere logs no one out
         out = await c.post("/logout", cookies={"jpass_token": "x"})
-        assert out.status_code == 303 and out.headers["location"] == "/login"
+        assert out.status_code == 200 and "/login/logged-out" in out.text
         cookie = out.headers["set-cookie"]
         assert cookie.startswith("jpass_token=") and "Max-Age=0" in cookie and "HttpOnly" in cookie
         assert "Secure" not in cookie  # plain http locally
@@ -88,8 +109,16 @@ async def test_unknown_user_token_is_401_and_logout_is_a_post_that_clears_the_co
 
 
 async def test_cookies_are_secure_over_https() -> None:
-    app = create_app(DevtoolsSettings(seed_on_start=False, public_base_url="https://jpass.example.jp"))
+    https = "https://jpass.example.jp"
+    app = create_app(DevtoolsSettings(seed_on_start=False, public_base_url=https))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
-        login = await c.post("/login", data={"user_id": "d1-hq"})
-        assert "Secure" in login.headers["set-cookie"]
+        authorization = {**AUTHORIZATION, "redirect_uri": f"{https}/login/callback"}
+        login = await c.post("/oidc/authorize", data={**authorization, "user_id": "d1-hq"})
+        assert login.status_code == 303 and "Secure" in login.headers["set-cookie"]
+        logout = await c.post("/oidc/logout", data={"post_logout_redirect_uri": ""})
+        assert "Secure" in logout.headers["set-cookie"]
+    search = create_search(SearchSettings(oidc_discovery_url="", public_base_url=https))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=search), base_url="http://testserver"
+    ) as c:
         assert "Secure" in (await c.post("/logout")).headers["set-cookie"]

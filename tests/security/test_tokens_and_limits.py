@@ -1,15 +1,14 @@
 """Identity and request limits on every endpoint, straight from the apps' route tables:
-missing / expired / tampered / wrongly signed tokens are 401 on every API endpoint (pages go to /login),
-cross-site form posts are refused on every page form, oversized bodies are refused (413),
-and production settings of every service refuse the development signing key."""
+missing, forged (alg none, HS256 with the public key, unknown kid, another key), expired, wrongly issued or
+addressed tokens and tokens without the claims we authorize with are 401 on every API endpoint (pages go to
+/login), cross-site form posts are refused on every page form, oversized bodies are refused (413),
+and production settings of every service refuse shared secrets, the local provider and the test keys."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 
 import httpx
-import jwt
 import pytest
 from fastapi import FastAPI
 
@@ -20,56 +19,17 @@ from services.mailer.config import MailerSettings
 from services.returns.config import ReturnsSettings
 from services.search.config import SearchSettings
 from services.selection.config import SelectionSettings
-from shared.identity import issue_token
-from shared.settings import DEV_SIGNING_KEY
+from tests.forged_tokens import forged_tokens
 from tests.security.routes import FACTORIES, all_endpoints, devtools_endpoints, protected
+from tests.support import TEST_JWKS_JSON, token_for
 
 pytestmark = pytest.mark.faults
 
 USER = USERS_BY_ID["d1s1-staff1"]
-BAD_TOKENS = {
-    "expired": (lambda: issue_token(USER, DEV_SIGNING_KEY, ttl_s=-10), "token_expired"),
-    "tampered": (lambda: issue_token(USER, DEV_SIGNING_KEY)[:-4] + "AAAA", "invalid_token"),
-    "wrong key": (lambda: issue_token(USER, "someone-elses-key-0123456789abcdef0123"), "invalid_token"),
-    "alg none": (
-        lambda: jwt.encode(
-            {**USER.model_dump(), "sub": USER.user_id, "iss": "jpass-idp", "exp": int(time.time()) + 60},
-            None,
-            algorithm="none",
-        ),
-        "invalid_token",
-    ),
-    "no role": (lambda: _signed(role=None), "invalid_token"),
-    "no dealer": (lambda: _signed(dealer_code=None), "invalid_token"),
-    "role admin": (lambda: _signed(role="admin"), "invalid_token"),
-    "role not text": (lambda: _signed(role=["hq"]), "invalid_token"),
-    "role forged": (
-        lambda: _forge_role(issue_token(USER, DEV_SIGNING_KEY)),
-        "invalid_token",
-    ),
-}
+BAD_TOKENS = forged_tokens()
 ENDPOINTS = [e for e in all_endpoints() if protected(e)]
 API = [e for e in ENDPOINTS if e.is_api]
 PAGE_WRITES = [e for e in ENDPOINTS if not e.is_api and e.method in ("POST", "PUT", "DELETE")]
-
-
-def _signed(**changes: object) -> str:
-    """A validly signed, unexpired token whose claims are changed (None: the claim left out)."""
-    claims = {**USER.model_dump(), "sub": USER.user_id, "iss": "jpass-idp", "exp": int(time.time()) + 60}
-    claims.update(changes)
-    return jwt.encode({k: v for k, v in claims.items() if v is not None}, DEV_SIGNING_KEY, algorithm="HS256")
-
-
-def _forge_role(token: str) -> str:
-    """Keep the signature, change the payload to role hq: the signature no longer matches."""
-    import base64
-    import json
-
-    header, payload, signature = token.split(".")
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    claims["role"] = "hq"
-    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
-    return f"{header}.{forged}.{signature}"
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +54,8 @@ async def test_every_api_endpoint_refuses_missing_and_bad_tokens(
     failures = []
     checked = 0
     for e in API:
-        for label, (make, code) in {"missing": (None, "unauthenticated"), **BAD_TOKENS}.items():
-            headers = {"Authorization": f"Bearer {make()}"} if make else {}
+        for label, (token, code) in {"missing": (None, "unauthenticated"), **BAD_TOKENS}.items():
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
             r = await clients[e.service].request(e.method, e.fill(), headers=headers, json={})
             checked += 1
             if r.status_code != 401 or r.json().get("code") != code:
@@ -109,8 +69,8 @@ async def test_every_page_sends_a_bad_cookie_to_the_login(clients: dict[str, htt
     for e in ENDPOINTS:
         if e.is_api or e.method != "GET":
             continue
-        for label, (make, _) in BAD_TOKENS.items():
-            r = await clients[e.service].get(e.fill(), cookies={"jpass_token": make()})
+        for label, (token, _) in BAD_TOKENS.items():
+            r = await clients[e.service].get(e.fill(), cookies={"jpass_token": token})
             if r.status_code != 303 or not r.headers["location"].startswith("/login"):
                 failures.append(f"GET {e.path} [{label}] → {r.status_code}")
     assert not failures, "\n".join(failures)
@@ -121,7 +81,7 @@ async def test_every_page_form_refuses_cross_site_posts(
     clients: dict[str, httpx.AsyncClient], source: str
 ) -> None:
     """A valid session cookie, but the form was posted from another site (login CSRF included)."""
-    cookie = {"jpass_token": issue_token(USERS_BY_ID["d1-hq"], DEV_SIGNING_KEY)}
+    cookie = {"jpass_token": token_for("d1-hq")}
     evil = "https://evil.example" if source == "origin" else "https://evil.example/page.html"
     failures = []
     for e in PAGE_WRITES:
@@ -145,7 +105,7 @@ async def test_every_page_form_refuses_cross_site_posts(
 
 
 async def test_same_site_posts_still_pass_the_csrf_check(clients: dict[str, httpx.AsyncClient]) -> None:
-    cookie = {"jpass_token": issue_token(USERS_BY_ID["d1-hq"], DEV_SIGNING_KEY)}
+    cookie = {"jpass_token": token_for("d1-hq")}
     for headers in (
         {"origin": "http://localhost:8080"},  # the public origin (JPASS_PUBLIC_BASE_URL)
         {"origin": "http://127.0.0.1:5555", "host": "127.0.0.1:5555"},  # the local run on its own port
@@ -160,7 +120,7 @@ async def test_same_site_posts_still_pass_the_csrf_check(clients: dict[str, http
 
 
 async def test_oversized_bodies_are_refused(clients: dict[str, httpx.AsyncClient]) -> None:
-    token = {"Authorization": f"Bearer {issue_token(USER, DEV_SIGNING_KEY)}"}
+    token = {"Authorization": f"Bearer {token_for(USER.user_id)}"}
     big = "あ" * 400_000  # 1.2 MB in UTF-8, over the 1 MiB default
     declared = await clients["selection"].put("/api/v1/contracts/C1/memo", json={"text": big}, headers=token)
     assert declared.status_code == 413 and declared.json()["code"] == "body_too_large"
@@ -178,7 +138,7 @@ async def test_oversized_bodies_are_refused(clients: dict[str, httpx.AsyncClient
     page = await clients["selection"].post(
         "/selection/contracts/C1/memo",
         data={"text": big},
-        cookies={"jpass_token": issue_token(USER, DEV_SIGNING_KEY)},
+        cookies={"jpass_token": token_for(USER.user_id)},
     )
     assert page.status_code == 413
 
@@ -187,9 +147,18 @@ async def test_oversized_bodies_are_refused(clients: dict[str, httpx.AsyncClient
     "settings_class",
     [SearchSettings, SelectionSettings, ReturnsSettings, ApprovalsSettings, MailerSettings, DevtoolsSettings],
 )
-def test_production_settings_refuse_the_dev_signing_key(settings_class: type) -> None:
+def test_production_settings_refuse_shared_secrets_the_local_provider_and_test_keys(
+    settings_class: type,
+) -> None:
+    enterprise = {
+        "oidc_issuer": "https://idp.example.com/realms/jpass",
+        "oidc_discovery_url": "https://idp.example.com/realms/jpass/.well-known/openid-configuration",
+        "jwks_json": "",
+    }
     with pytest.raises(ValueError, match="JPASS_JWT_SECRET"):
-        settings_class(env="production")
-    assert settings_class(
-        env="production", jwt_secret="a-real-secret-from-the-vault-0123456789"
-    ).is_production
+        settings_class(env="production", **enterprise, jwt_secret="a-real-secret-from-the-vault-0123456789")
+    with pytest.raises(ValueError, match="JPASS_OIDC_ISSUER"):
+        settings_class(env="production", jwks_json="")
+    with pytest.raises(ValueError, match="test keys"):
+        settings_class(env="production", **{**enterprise, "jwks_json": TEST_JWKS_JSON})
+    assert settings_class(env="production", **enterprise).is_production

@@ -67,7 +67,7 @@ def test_today_in_tokyo_turns_at_15_utc() -> None:
 
 
 def _environments() -> dict[str, Environment]:
-    from devtools import app as devtools_app
+    from devtools import oidc as devtools_provider
     from devtools import tfc
     from services.approvals import pages as approvals
     from services.mailer import pages as mailer
@@ -85,7 +85,7 @@ def _environments() -> dict[str, Environment]:
         "mailer": mailer.templates.env,
         "mail text": renderer._text,
         "mail html": renderer._html,
-        "devtools": devtools_app.templates.env,
+        "devtools": devtools_provider.templates.env,  # the local provider's login pages
         "tfc console": tfc.templates.env,
     }
 
