@@ -120,6 +120,9 @@ TFC_MESSAGE_MAX_CHARS = 2000  # as a dealer's notes; longer is dead-lettered
 RequestUpdateAction = Literal["accept", "hold", "message", "resume", "complete", "send_back"]
 
 
+RefinanceResult = Literal["approved", "declined"]
+
+
 class RequestUpdate(BaseModel):
     """A message of `tfc.request-updates.v1` (key request_id)."""
 
@@ -130,6 +133,14 @@ class RequestUpdate(BaseModel):
     message: str | None = Field(None, max_length=TFC_MESSAGE_MAX_CHARS)
     at: datetime
     update_id: str | None = Field(None, max_length=128)  # optional; duplicates are recognised by it
+    # SPEC §9.2 (optional, additive): TFC's answer to a 再分割審査申込 on `complete` ...
+    result: RefinanceResult | None = Field(
+        default=None, description="refinance_application only, on complete: approved | declined (審査結果)"
+    )
+    # ... and the early-payoff amount of an 早期完済受付 (on `message`, or with `complete`)
+    payoff_amount: int | None = Field(
+        default=None, ge=0, le=10**12, description="early_payoff only: 早期完済金額 in yen"
+    )
 
 
 class Party(BaseModel):
@@ -165,6 +176,8 @@ SELECTION_RECORDED = "jpass.selection.recorded"
 MEMO_UPDATED = "jpass.memo.updated"
 ASSIGNMENT_CHANGED = "jpass.assignment.changed"
 RETURN_SUBMITTED = "jpass.return.submitted"
+REFINANCE_APPLICATION_SUBMITTED = "jpass.refinance_application.submitted"
+EARLY_PAYOFF_SUBMITTED = "jpass.early_payoff.submitted"
 REQUEST_STATUS_CHANGED = "jpass.request.status_changed"
 REQUEST_TIMED_OUT = "jpass.request.timed_out"
 
@@ -209,7 +222,11 @@ class AssignmentChanged(BaseModel):
     tfc_version: int | None = None
 
 
-class ReturnSubmitted(BaseModel):
+class RequestSubmitted(BaseModel):
+    """An intake submitted a request (topic jpass.returns.v1, the submissions topic): approvals creates it.
+    The event type says the request type; `payload` is validated by that type's schema
+    (shared.requests.REQUEST_TYPES)."""
+
     request_id: str
     contract_no: str
     dealer_code: str
@@ -217,9 +234,21 @@ class ReturnSubmitted(BaseModel):
     contractor_name: str
     program: str
     submitter: Party
-    payload: dict[str, Any]  # validated by shared.requests.VehicleReturnPayload
+    payload: dict[str, Any]
     submitted_at: datetime
     store_name: str = ""  # the contract's store (after any reassignment); "" from older producers
+
+
+class ReturnSubmitted(RequestSubmitted):
+    """車両返却 submitted (returns); payload: shared.requests.VehicleReturnPayload."""
+
+
+# Submission event type → request type (one table for every consumer of the submissions topic).
+SUBMISSION_EVENT_TYPES: dict[str, str] = {
+    RETURN_SUBMITTED: "vehicle_return",
+    REFINANCE_APPLICATION_SUBMITTED: "refinance_application",
+    EARLY_PAYOFF_SUBMITTED: "early_payoff",
+}
 
 
 class SendBack(BaseModel):
@@ -255,6 +284,11 @@ class RequestStatusChanged(BaseModel):
     store_name: str = ""  # "" when unknown (requests stored before it was recorded)
     reception_no: str | None = None  # 受付番号 (SPEC §9.1); None from older producers
     send_back: SendBack | None = None  # on a send-back: the reason and sender of this very send-back
+    # SPEC §9.2 (optional, additive): the request's payload at this version (the 再分割 plan, the desired
+    # payoff date ...), TFC's 審査結果 of a 再分割審査申込 and the 早期完済金額 TFC answered.
+    payload: dict[str, Any] | None = None
+    result: RefinanceResult | None = None
+    payoff_amount: int | None = None
 
 
 class RequestTimedOut(BaseModel):

@@ -4,7 +4,8 @@
 - the 選択区分 categories and their labels;
 - the final-payment calendar (month arithmetic clamped to the month end, the deadlines and windows);
 - ownership of a contract after TFC snapshots and J-PASS reassignments (店舗・スタッフ変更);
-- what a contract's requests allow: a new return request, a change of the category.
+- what a contract's requests allow: a new request of a type (車両返却, 再分割審査申込, 早期完済受付), a change
+  of the category.
 
 Each service keeps its own copy of the facts (from the events it consumes) and asks these functions; one
 test runs them for every service (tests/shared/test_rules.py, tests/e2e/test_invariants.py).
@@ -70,9 +71,21 @@ CATEGORY_LABELS: dict[str, str] = {
     "vehicle_return": "車両返却",
     "refinance": "再分割",
 }
-# The category a request type belongs to (a request of that type is opened only under that category).
-REQUEST_TYPE_CATEGORY: dict[str, str] = {"vehicle_return": "vehicle_return"}
-REQUEST_TYPE_LABELS: dict[str, str] = {"vehicle_return": "車両返却"}
+# The request types of the approvals engine (SPEC §5, §9.2) and the category each belongs to: a request
+# of a type is opened only under its category, and an open one keeps the category where it is.
+REQUEST_TYPE_CATEGORY: dict[str, str] = {
+    "vehicle_return": "vehicle_return",
+    "refinance_application": "refinance",
+    "early_payoff": "early_payoff",
+}
+REQUEST_TYPE_LABELS: dict[str, str] = {
+    "vehicle_return": "車両返却",
+    "refinance_application": "再分割審査申込",
+    "early_payoff": "早期完済受付",
+}
+REQUEST_TYPES: tuple[str, ...] = tuple(REQUEST_TYPE_LABELS)
+# TFC's answer to a 再分割審査申込 (on `complete`)
+REFINANCE_RESULT_LABELS: dict[str, str] = {"approved": "承認", "declined": "否決"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,16 +188,24 @@ def newer_reassignment(current: Reassignment | None, incoming: Reassignment) -> 
 
 
 # --------------------------------------------------------------------------------------------
-# What a contract's requests allow (SPEC §9.1): one return per contract, a completed return is final
+# What a contract's requests allow (SPEC §9.1, §9.2): one open request per contract and type; a completed
+# request is final — except a 再分割審査申込 that TFC declined: after it the category may change again.
 
 
 @dataclass(frozen=True)
 class RequestFact:
-    """One request of a contract as a service knows it (`SUBMITTED` before approvals reported)."""
+    """One request of a contract as a service knows it (`SUBMITTED` before approvals reported).
+    `result` is TFC's answer to a 再分割審査申込 (approved | declined), None otherwise or not known yet."""
 
     request_id: str
     type: str
     status: str
+    result: str | None = None
+
+
+def request_is_final(fact: RequestFact) -> bool:
+    """完了 and binding: every completed request but a declined 再分割審査申込 (SPEC §9.2)."""
+    return fact.status == "completed" and fact.result != "declined"
 
 
 RequestState = Literal["none", "open", "completed"]
@@ -194,8 +215,10 @@ MSG_OPEN_REQUEST = (
     "選択区分を変更する場合は、先に進捗一覧から申込を取下げてください。"
 )
 MSG_COMPLETED_REQUEST = "このご契約の{type}の手続は完了しているため、最終回選択の内容は変更できません。"
-MSG_SECOND_RETURN_OPEN = "このご契約には手続中の車両返却の申込がすでにあります。進捗一覧でご確認ください。"
-MSG_RETURN_COMPLETED = "このご契約の車両返却の手続は完了しています。新たな車両返却の申込はできません。"
+MSG_SECOND_OPEN = "このご契約には手続中の{type}の申込がすでにあります。進捗一覧でご確認ください。"
+MSG_TYPE_COMPLETED = "このご契約の{type}の手続は完了しています。新たな{type}の申込はできません。"
+MSG_SECOND_RETURN_OPEN = MSG_SECOND_OPEN.format(type="車両返却")
+MSG_RETURN_COMPLETED = MSG_TYPE_COMPLETED.format(type="車両返却")
 
 
 @dataclass(frozen=True)
@@ -208,22 +231,24 @@ class Refusal:
 
 
 def request_state(requests: Iterable[RequestFact], request_type: str) -> RequestState:
-    """A completed request of the type wins (final), then an open one."""
-    statuses = [r.status for r in requests if r.type == request_type]
-    if "completed" in statuses:
+    """A final (completed) request of the type wins, then an open one. A declined 再分割審査申込 is
+    neither: the contract is as if it had none."""
+    facts = [r for r in requests if r.type == request_type]
+    if any(request_is_final(r) for r in facts):
         return "completed"
-    if any(request_is_open(s) for s in statuses):
+    if any(request_is_open(r.status) for r in facts):
         return "open"
     return "none"
 
 
 def may_submit_request(requests: Iterable[RequestFact], request_type: str) -> Refusal | None:
-    """One open request per contract and type; after a completed one, none."""
+    """One open request per contract and type; after a final one of the type, none."""
     state = request_state(requests, request_type)
+    label = REQUEST_TYPE_LABELS.get(request_type, request_type)
     if state == "open":
-        return Refusal("conflict", "open_request_exists", MSG_SECOND_RETURN_OPEN)
+        return Refusal("conflict", "open_request_exists", MSG_SECOND_OPEN.format(type=label))
     if state == "completed":
-        return Refusal("conflict", "request_completed", MSG_RETURN_COMPLETED)
+        return Refusal("conflict", "request_completed", MSG_TYPE_COMPLETED.format(type=label))
     return None
 
 
@@ -231,8 +256,8 @@ def may_change_category(
     requests: Iterable[RequestFact], current_category: str | None, new_category: str
 ) -> Refusal | None:
     """The category cannot leave a category whose request is open (取下げ first) and cannot change at all
-    once such a request completed. Re-entering the same category (e.g. correcting 自社代替) is allowed
-    while the request is open, not after it completed."""
+    once a request of any type is final. Re-entering the same category (e.g. correcting 自社代替) is
+    allowed while the request is open, not after it completed."""
     facts = list(requests)
     for request_type, category in REQUEST_TYPE_CATEGORY.items():
         state = request_state(facts, request_type)
@@ -249,3 +274,12 @@ def category_lock(requests: Iterable[RequestFact], current_category: str | None)
     can say so before the user tries."""
     others = [c for c in CATEGORIES if c != current_category]
     return may_change_category(requests, current_category, others[0])
+
+
+def declined_frees_category(requests: Iterable[RequestFact], current_category: str | None) -> bool:
+    """After TFC declined the 再分割審査申込, the category 再分割 may be changed again even inside the last
+    month before the final date (SPEC §9.2), as long as nothing else holds it (may_change_category)."""
+    return current_category == REQUEST_TYPE_CATEGORY["refinance_application"] and any(
+        r.type == "refinance_application" and r.status == "completed" and r.result == "declined"
+        for r in requests
+    )

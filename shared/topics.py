@@ -7,7 +7,10 @@ JPASS_REQUESTS = "jpass.requests.v1"  # out: requests for TFC, key request_id
 
 # Between our services
 SELECTION_EVENTS = "jpass.selection.v1"  # selection, memo, assignment; key contract_no
-RETURN_SUBMISSIONS = "jpass.returns.v1"  # vehicle-return submitted; key contract_no
+# Every intake's submissions (車両返却 from returns; 再分割審査申込 and 早期完済受付 from selection), one
+# event type per request type; key contract_no. Named for its first type; kept so consumers stay put.
+REQUEST_SUBMISSIONS = "jpass.returns.v1"
+RETURN_SUBMISSIONS = REQUEST_SUBMISSIONS
 REQUEST_STATUS = "jpass.request-status.v1"  # request status changed; key request_id
 REQUEST_TIMEOUTS = "jpass.request-timeouts.v1"  # reminder timeouts; key request_id
 

@@ -17,6 +17,7 @@ from services.approvals.handlers import (
     StaleVersion,
 )
 from shared.identity import CurrentUser, User, require_role
+from shared.requests import REQUEST_TYPE_LABELS
 from shared.web import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["approvals"])
@@ -136,6 +137,8 @@ async def list_requests(
     unknown = [s for s in status or [] if s not in domain.STATUS_LABELS]
     if unknown:
         raise ApiError(422, f"ステータスの指定が正しくありません（{', '.join(unknown)}）。", "invalid_status")
+    if type and type not in REQUEST_TYPE_LABELS:
+        raise ApiError(422, f"申込内容の指定が正しくありません（{type}）。", "invalid_type")
     wanted_no = domain.normalise_reception_no(reception_no)
     if wanted_no and not domain.is_reception_no(wanted_no):
         raise ApiError(422, INVALID_RECEPTION_NO, "invalid_reception_no")
@@ -156,7 +159,8 @@ async def list_requests(
         ) from e
     async with approvals_of(request).sessionmaker() as session:
         rows, counts = await queries.list_requests(session, user, filters)
-    return {"items": [queries.list_item(r) for r in rows], "counts": counts}
+        type_counts = await queries.count_types(session, user, tab)
+    return {"items": [queries.list_item(r) for r in rows], "counts": counts, "type_counts": type_counts}
 
 
 @router.get("/requests/{request_id}")

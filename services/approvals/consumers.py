@@ -1,16 +1,26 @@
-"""Incoming events → use cases: submissions from the returns intake, TFC's answers."""
+"""Incoming events → use cases: submissions from the intakes (returns, selection), TFC's answers."""
 
 from __future__ import annotations
 
 from services.approvals.handlers import Approvals
-from shared.events import RETURN_SUBMITTED, RawEnvelope, RequestUpdate, ReturnSubmitted
+from shared.events import (
+    RETURN_SUBMITTED,
+    SUBMISSION_EVENT_TYPES,
+    RawEnvelope,
+    RequestSubmitted,
+    RequestUpdate,
+    ReturnSubmitted,
+)
 from shared.messaging import PoisonMessage, parse_data, subscribe
-from shared.topics import RETURN_SUBMISSIONS, TFC_REQUEST_UPDATES
+from shared.topics import REQUEST_SUBMISSIONS, TFC_REQUEST_UPDATES
 
 GROUP = "approvals"
 
-# Which request type each submission event creates.
-SUBMISSION_TYPES = {RETURN_SUBMITTED: (ReturnSubmitted, "vehicle_return")}
+# Which request type each submission event creates (and the model its data is read with).
+SUBMISSION_TYPES: dict[str, tuple[type[RequestSubmitted], str]] = {
+    event_type: (ReturnSubmitted if event_type == RETURN_SUBMITTED else RequestSubmitted, request_type)
+    for event_type, request_type in SUBMISSION_EVENT_TYPES.items()
+}
 
 
 def register(approvals: Approvals) -> None:
@@ -28,7 +38,7 @@ def register(approvals: Approvals) -> None:
 
     subscribe(
         runtime.broker,
-        RETURN_SUBMISSIONS,
+        REQUEST_SUBMISSIONS,
         settings=runtime.settings,
         group_id=GROUP,
         model=RawEnvelope,

@@ -40,6 +40,9 @@ class Request(Base):
     approvers: Mapped[list[Any]] = mapped_column(JSON, default=list)  # Parties approving this round
     dealer_note: Mapped[str | None] = mapped_column(Text, nullable=True)  # 貴社連絡欄
     tfc_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # TFC's answers beyond the status (SPEC §9.2): 審査結果 of a 再分割審査申込, 早期完済金額 (yen)
+    result: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    payoff_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # The latest send-back: shared.events.SendBack as JSON ({reason, sender (None = TFC), at})
     last_send_back: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

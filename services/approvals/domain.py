@@ -271,6 +271,55 @@ def _decide_tfc(
     return Outcome(next_status(flow), flow)
 
 
+@dataclass(frozen=True)
+class TfcAnswer:
+    """What a TFC update adds to the request beyond its status (SPEC §9.2)."""
+
+    result: str | None  # 審査結果 of a 再分割審査申込 (on complete)
+    payoff_amount: int | None  # 早期完済金額 of an 早期完済受付
+    message: str | None  # the TFC連絡事項 text (made up from the amount when TFC sent only that)
+
+
+RESULT_REQUIRED = "再分割審査申込の完了には審査結果（approved / declined）が必要です。"
+PAYOFF_AMOUNT_REQUIRED = "早期完済受付の完了には早期完済金額（payoff_amount）が必要です。"
+
+
+def tfc_answer(
+    request_type: str,
+    action: str,
+    *,
+    message: str | None,
+    result: str | None,
+    payoff_amount: int | None,
+    known_payoff_amount: int | None,
+) -> TfcAnswer:
+    """Check the type-specific parts of a TFC update; refuse what does not belong to the type or action.
+
+    - 再分割審査申込: `complete` carries `result` (approved | declined); nothing else carries one.
+    - 早期完済受付: `payoff_amount` comes with `message` (the usual way) or `complete`; the request cannot
+      complete before an amount is known.
+    """
+    if result is not None and not (request_type == "refinance_application" and action == "complete"):
+        raise Refused(
+            "審査結果は再分割審査申込の完了（complete）にのみ指定できます。", "result_not_applicable"
+        )
+    if request_type == "refinance_application" and action == "complete" and result is None:
+        raise Refused(RESULT_REQUIRED, "result_required")
+    amount_fits = request_type == "early_payoff" and action in ("message", "complete")
+    if payoff_amount is not None and not amount_fits:
+        raise Refused(
+            "早期完済金額は早期完済受付の連絡事項（message）または完了（complete）にのみ指定できます。",
+            "payoff_amount_not_applicable",
+        )
+    amount = payoff_amount if payoff_amount is not None else known_payoff_amount
+    if request_type == "early_payoff" and action == "complete" and amount is None:
+        raise Refused(PAYOFF_AMOUNT_REQUIRED, "payoff_amount_required")
+    text = (message or "").strip() or None
+    if action == "message" and text is None and payoff_amount is not None:
+        text = f"早期完済金額は{payoff_amount:,}円です。"
+    return TfcAnswer(result, amount, text)
+
+
 def _already_applied(status: str, action: str, flow: Flow) -> bool:
     target = {
         "accept": "tfc_processing",
@@ -306,11 +355,26 @@ def send_back_recipient_role(new_status: str) -> str:
 # --------------------------------------------------------------------------------------------
 # Payloads
 
+# What a correction may not change: the 再分割 plan TFC is asked to examine (a new plan is a new
+# application: 取下げ and apply again), and the contract's final date an early payoff is checked against.
+FIXED_FIELDS: dict[str, tuple[str, ...]] = {
+    "refinance_application": ("plan",),
+    "early_payoff": ("final_payment_date",),
+}
+
 
 def validate_payload(
-    schema: type[BaseModel], payload: dict[str, Any], *, submitter_role: str, today: date
+    schema: type[BaseModel],
+    payload: dict[str, Any],
+    *,
+    submitter_role: str,
+    today: date,
+    request_type: str = "vehicle_return",
+    previous: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """Validate a (corrected) payload. Returns (normalised payload, {} ) or (None, {field: message})."""
+    if previous is not None:
+        payload = {**payload, **{f: previous[f] for f in FIXED_FIELDS.get(request_type, ()) if f in previous}}
     try:
         model = schema.model_validate(payload)
     except ValidationError as e:
@@ -320,13 +384,25 @@ def validate_payload(
             errors.setdefault(field, FIELD_ERROR_MESSAGES.get(field, "入力内容に誤りがあります。"))
         return None, errors
     data = model.model_dump(mode="json")
-    errors = {}
-    returned_on = data.get("returned_on")
-    if data.get("result") == "returned" and returned_on and date.fromisoformat(returned_on) > today:
-        errors["returned_on"] = "車両返却受領日は本日以前の日付を入力してください。"
+    errors = _date_rules(data, today)
     if submitter_role == "hq" and "contact3_email" in data and not data.get("contact3_email"):
         errors["contact3_email"] = "本部の方が起票する場合、連絡先3（メールアドレス）は必須です。"
     return (None, errors) if errors else (data, {})
+
+
+def _date_rules(data: dict[str, Any], today: date) -> dict[str, str]:
+    """The rules of each type tied to the day (SPEC §4, §9.2)."""
+    errors: dict[str, str] = {}
+    returned_on = data.get("returned_on")
+    if data.get("result") == "returned" and returned_on and date.fromisoformat(returned_on) > today:
+        errors["returned_on"] = "車両返却受領日は本日以前の日付を入力してください。"
+    consent = data.get("consent_obtained_on")
+    if consent and date.fromisoformat(consent) > today:
+        errors["consent_obtained_on"] = "同意取得日は本日以前の日付を入力してください。"
+    payoff = data.get("desired_payoff_date")
+    if payoff and date.fromisoformat(payoff) < today:
+        errors["desired_payoff_date"] = "完済希望日は本日以降、最終回年月日までの日付を入力してください。"
+    return errors
 
 
 FIELD_ERROR_MESSAGES: dict[str, str] = {
@@ -337,13 +413,19 @@ FIELD_ERROR_MESSAGES: dict[str, str] = {
     "returned_on": "車両返却受領日を入力してください。",
     "not_returned_reason": "未返却理由を選択してください。",
     "not_returned_reason_text": "その他の場合は未返却理由を入力してください。",
+    "consent_obtained_on": "同意取得日を入力してください。",
+    "plan": "再分割プランの内容に誤りがあります。",
+    "desired_payoff_date": "完済希望日は本日以降、最終回年月日までの日付を入力してください。",
+    "payment_method": "お支払方法（振込または口座振替）を選択してください。",
+    "final_payment_date": "最終回年月日に誤りがあります。",
 }
 
 
 def _field_named_in(message: str) -> str:
     """Whole-model validators name the field in their message (`returned_on is required ...`)."""
     words = message.removeprefix("Value error, ").split()
-    return words[0] if words and words[0] in FIELD_ERROR_MESSAGES else "payload"
+    field = words[0].rstrip(":") if words else ""
+    return field if field in FIELD_ERROR_MESSAGES else "payload"
 
 
 def payload_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[Any]]:

@@ -29,9 +29,9 @@ from shared.events import (
     JpassRequest,
     Party,
     RequestStatusChanged,
+    RequestSubmitted,
     RequestTimedOut,
     RequestUpdate,
-    ReturnSubmitted,
     SendBack,
 )
 from shared.identity import User
@@ -176,9 +176,9 @@ class Approvals:
         return await self.get_flow(user.dealer_code)
 
     # ---------------------------------------------------------------------------------------
-    # Submission (from the returns intake)
+    # Submission (from an intake: returns, selection)
 
-    async def submit(self, envelope_id: str, event: ReturnSubmitted, request_type: str) -> bool:
+    async def submit(self, envelope_id: str, event: RequestSubmitted, request_type: str) -> bool:
         """Create the request of a submission; the same request_id (or event) twice creates one."""
         schema = REQUEST_TYPES.get(request_type)
         if schema is None:
@@ -310,7 +310,12 @@ class Approvals:
 
     def _validated(self, req: Request, payload: dict[str, Any], submitter_role: str) -> dict[str, Any]:
         data, errors = domain.validate_payload(
-            REQUEST_TYPES[req.type], payload, submitter_role=submitter_role, today=self.today()
+            REQUEST_TYPES[req.type],
+            payload,
+            submitter_role=submitter_role,
+            today=self.today(),
+            request_type=req.type,
+            previous=req.payload,
         )
         if data is None:
             raise InvalidPayload(errors)
@@ -353,24 +358,41 @@ class Approvals:
             if req is None:
                 raise PoisonMessage(f"unknown request {msg.request_id}")
             try:
+                answer = domain.tfc_answer(
+                    req.type,
+                    msg.action,
+                    message=msg.message,
+                    result=msg.result,
+                    payoff_amount=msg.payoff_amount,
+                    known_payoff_amount=req.payoff_amount,
+                )
                 outcome = domain.decide(
                     req.status,
                     msg.action,
                     domain.TFC,
                     request_flow(req),
                     tfc_message=req.tfc_message,
-                    new_tfc_message=msg.message,
+                    new_tfc_message=answer.message,
                 )
             except domain.Refused as e:
                 raise PoisonMessage(f"{e.code}: {e.message}") from e
-            if outcome.duplicate:
+            if outcome.duplicate and answer.payoff_amount == req.payoff_amount:
                 return False
+            if outcome.duplicate:  # the same text with another amount: TFC corrected the amount
+                outcome = domain.Outcome(outcome.status, outcome.flow)
             submitter = Party.model_validate(req.submitter)
             settings = await self.flow_settings(session, req.dealer_code)
-            new_message = msg.message if msg.action == "message" else req.tfc_message
-            changes = (
-                {"tfc_message": [req.tfc_message, new_message]} if new_message != req.tfc_message else {}
-            )
+            new_message = req.tfc_message
+            if msg.action == "message" or (msg.action == "complete" and answer.message):
+                new_message = answer.message
+            changes: dict[str, list[Any]] = {}
+            for name, old, new in (
+                ("tfc_message", req.tfc_message, new_message),
+                ("result", req.result, answer.result or req.result),
+                ("payoff_amount", req.payoff_amount, answer.payoff_amount),
+            ):
+                if new != old:
+                    changes[name] = [old, new]
             recipient, send_back = None, None
             if msg.action == "send_back":
                 send_back = SendBack(reason=(msg.message or "").strip() or None, sender=None, at=self.now())
@@ -391,6 +413,8 @@ class Approvals:
                 hq_emails=settings.hq_approver_emails,
                 expected_version=req.version,
                 send_back=send_back,
+                result=answer.result or req.result,
+                payoff_amount=answer.payoff_amount,
             )
         self.runtime.outbox.notify()
         return True
@@ -416,6 +440,8 @@ class Approvals:
         hq_emails: list[str],
         expected_version: int | None = None,
         send_back: SendBack | None = None,
+        result: str | None = None,
+        payoff_amount: int | None = None,
     ) -> None:
         now = self.now()
         old_status, old_version = req.status, req.version
@@ -437,6 +463,8 @@ class Approvals:
             "dealer_note": dealer_note,
             "tfc_message": tfc_message,
             "last_send_back": send_back.model_dump(mode="json") if send_back else req.last_send_back,
+            "result": result if result is not None else req.result,
+            "payoff_amount": payoff_amount if payoff_amount is not None else req.payoff_amount,
             "requested_at": now if entered_requested else req.requested_at,
             "status_changed_at": now if status_changed else req.status_changed_at,
             "updated_at": now,
@@ -525,6 +553,9 @@ class Approvals:
             store_name=req.store_name,
             reception_no=req.reception_no,
             send_back=send_back,
+            payload=req.payload,
+            result=req.result,  # type: ignore[arg-type]
+            payoff_amount=req.payoff_amount,
         )
         envelope = Envelope[RequestStatusChanged](
             source=SOURCE, type=REQUEST_STATUS_CHANGED, subject=req.request_id, data=changed

@@ -15,50 +15,59 @@ from shared.asyncapi import Channel
 from shared.events import (
     REQUEST_STATUS_CHANGED,
     REQUEST_TIMED_OUT,
-    RETURN_SUBMITTED,
+    SUBMISSION_EVENT_TYPES,
     JpassRequest,
     RequestStatusChanged,
     RequestTimedOut,
     RequestUpdate,
-    ReturnSubmitted,
 )
+from shared.requests import REQUEST_TYPE_LABELS, typed_jpass_request, typed_submission
 from shared.runtime import Runtime
 from shared.topics import (
     JPASS_REQUESTS,
     REQUEST_STATUS,
+    REQUEST_SUBMISSIONS,
     REQUEST_TIMEOUTS,
-    RETURN_SUBMISSIONS,
     TFC_REQUEST_UPDATES,
 )
 from shared.web import service_app
 
 CHANNELS = [
     Channel(
-        RETURN_SUBMISSIONS,
+        REQUEST_SUBMISSIONS,
         "subscribe",
-        ((RETURN_SUBMITTED, ReturnSubmitted),),
+        tuple((event_type, typed_submission(t)) for event_type, t in SUBMISSION_EVENT_TYPES.items()),
         key="contract_no",
-        description="A submission creates a request (id = data.request_id; the same id twice creates one)."
-        " An invalid payload or unknown event type goes to the dead-letter topic.",
+        description="The submissions topic: every intake's submissions, one event type per request type"
+        f" ({', '.join(f'{t} {label}' for t, label in REQUEST_TYPE_LABELS.items())}). A submission creates"
+        " a request (id = data.request_id; the same id twice creates one). An invalid payload or unknown"
+        " event type goes to the dead-letter topic.",
     ),
     Channel(
         TFC_REQUEST_UPDATES,
         "subscribe",
         (("RequestUpdate", RequestUpdate),),
         key="request_id",
-        description="TFC's answers: accept, hold, message, resume, complete, send_back. Unknown requests,"
-        " impossible transitions and invalid messages go to tfc.request-updates.v1.dlq with the reason"
-        " (header dlq-reason); an update already applied (same update_id or same action) has no effect.",
+        description="TFC's answers: accept, hold, message, resume, complete, send_back. Per type (optional"
+        " fields): a refinance_application's `complete` carries `result` approved | declined; an"
+        " early_payoff's `message` (or `complete`) carries `payoff_amount` (yen), needed before it completes."
+        " Unknown requests, impossible transitions, a missing or misplaced result/payoff_amount and invalid"
+        " messages go to tfc.request-updates.v1.dlq with the reason (header dlq-reason); an update already"
+        " applied (same update_id or same action) has no effect.",
         enveloped=False,
     ),
     Channel(
         JPASS_REQUESTS,
         "publish",
-        (("JpassRequest", JpassRequest),),
+        (
+            ("JpassRequest", JpassRequest),
+            *((f"JpassRequest.{t}", typed_jpass_request(t)) for t in REQUEST_TYPE_LABELS),
+        ),
         key="request_id",
         description="To TFC: `requested` when a request enters 依頼中; `corrected` / `withdrawn` when a"
         " 依頼中 request is corrected or withdrawn (a correction that lands in 依頼中 again is followed by"
-        " `requested`).",
+        " `requested`). One message shape; `type` says which payload schema applies (the"
+        " `JpassRequest.<type>` messages show each).",
         enveloped=False,
     ),
     Channel(
@@ -90,7 +99,7 @@ def create_app(settings: ApprovalsSettings | None = None, clock: Clock = system_
         Base.metadata,
         outbox,
         inbox,
-        [RETURN_SUBMISSIONS, TFC_REQUEST_UPDATES, JPASS_REQUESTS, REQUEST_STATUS, REQUEST_TIMEOUTS],
+        [REQUEST_SUBMISSIONS, TFC_REQUEST_UPDATES, JPASS_REQUESTS, REQUEST_STATUS, REQUEST_TIMEOUTS],
     )
     approvals = Approvals(runtime, settings, clock)
     consumers.register(approvals)

@@ -21,7 +21,7 @@ from services.approvals.api import (
 )
 from services.approvals.handlers import FlowView, InvalidPayload, NotFound, StaleVersion
 from shared.identity import CurrentUser, User
-from shared.requests import NOT_RETURNED_REASONS, REQUEST_TYPE_LABELS
+from shared.requests import NOT_RETURNED_REASONS, PAYMENT_METHOD_LABELS, REQUEST_TYPE_LABELS
 from shared.timefmt import jp_date
 from shared.web import make_templates
 
@@ -39,6 +39,12 @@ PAYLOAD_LABELS: dict[str, str] = {
     "not_returned_reason_text": "未返却理由（その他）",
     "dealer_note": "貴社連絡欄",
     "tfc_message": "TFC連絡事項",
+    "consent_obtained_on": "お客様の同意取得日",
+    "plan": "再分割プラン",
+    "desired_payoff_date": "完済希望日",
+    "payment_method": "お支払方法",
+    "final_payment_date": "最終回年月日",
+    "payoff_amount": "早期完済金額",
 }
 RESULT_LABELS = {"returned": "返却済み", "not_returned": "未返却確定"}
 DONE_MESSAGES = {
@@ -63,6 +69,10 @@ def fmt_value(field: str, value: Any) -> str:
         return RESULT_LABELS.get(value, str(value))
     if field == "not_returned_reason":
         return NOT_RETURNED_REASONS.get(value, str(value))
+    if field == "payment_method":
+        return PAYMENT_METHOD_LABELS.get(value, str(value))
+    if field == "payoff_amount" and isinstance(value, int):
+        return f"{value:,}円"
     if isinstance(value, bool):
         return "希望する" if value else "希望しない"
     if field.endswith(("_on", "_date")):
@@ -79,6 +89,7 @@ templates.env.globals.update(
     PAYLOAD_LABELS=PAYLOAD_LABELS,
     RESULT_LABELS=RESULT_LABELS,
     NOT_RETURNED_REASONS=NOT_RETURNED_REASONS,
+    PAYMENT_METHOD_LABELS=PAYMENT_METHOD_LABELS,
     CONFIRMS=CONFIRMS,
     fmt_value=fmt_value,
 )
@@ -127,11 +138,16 @@ async def progress_list(request: Request, user: CurrentUser) -> Response:
         updated_from=updated_from,
         updated_to=updated_to,
     )
+    type_error = None
+    if filters.type and filters.type not in REQUEST_TYPE_LABELS:
+        type_error = "申込内容を一覧から選択してください。"
     rows: list[Any] = []
     counts = dict.fromkeys(domain.STATUSES, 0)
-    if reception_no_error is None:
+    type_counts = dict.fromkeys(REQUEST_TYPE_LABELS, 0)
+    if reception_no_error is None and type_error is None:
         async with approvals_of(request).sessionmaker() as session:
             rows, counts = await queries.list_requests(session, user, filters)
+            type_counts = await queries.count_types(session, user, tab)
     keep = [(k, v) for k, v in params.multi_items() if k != "tab"]
     return render(
         request,
@@ -143,14 +159,16 @@ async def progress_list(request: Request, user: CurrentUser) -> Response:
             "form": params,
             "items": [queries.list_item(r) for r in rows],
             "counts": counts,
+            "type_counts": type_counts,
             "error": error,
             "reception_no_error": reception_no_error,
+            "type_error": type_error,
             "tab_links": {
                 "current": "/requests?" + urlencode([*keep, ("tab", "current")]),
                 "past": "/requests?" + urlencode([*keep, ("tab", "past")]),
             },
         },
-        422 if reception_no_error else 200,
+        422 if reception_no_error or type_error else 200,
     )
 
 
@@ -201,17 +219,30 @@ async def request_detail(request: Request, user: CurrentUser, request_id: str) -
     return await request_page(request, user, request_id)
 
 
-def payload_from_form(form: Any) -> dict[str, Any]:
+def payload_from_form(form: Any, request_type: str) -> dict[str, Any]:
+    """The corrected payload as the request page's form sends it (fixed fields are kept by the domain)."""
+
     def text(name: str) -> str | None:
         value = (form.get(name) or "").strip()
         return value or None
 
-    result = text("result") or "returned"
-    return {
+    contacts = {
         "contact1": text("contact1"),
         "contact2": text("contact2"),
         "contact3_email": text("contact3_email"),
         "notify_on_completion": form.get("notify_on_completion") == "on",
+    }
+    if request_type == "refinance_application":
+        return {**contacts, "consent_obtained_on": text("consent_obtained_on")}
+    if request_type == "early_payoff":
+        return {
+            **contacts,
+            "desired_payoff_date": text("desired_payoff_date"),
+            "payment_method": text("payment_method"),
+        }
+    result = text("result") or "returned"
+    return {
+        **contacts,
         "result": result,
         "returned_on": text("returned_on") if result == "returned" else None,
         "not_returned_reason": text("not_returned_reason") if result == "not_returned" else None,
@@ -231,7 +262,9 @@ async def request_action(request: Request, user: CurrentUser, request_id: str) -
         version = int(str(form.get("version") or ""))
     except ValueError:
         return await request_page(request, user, request_id, status_code=400, error=STALE_MESSAGE)
-    payload = payload_from_form(form) if form.get("has_payload") and action != "withdraw" else None
+    request_type = str(form.get("request_type") or "vehicle_return")
+    wants_payload = form.get("has_payload") and action != "withdraw"
+    payload = payload_from_form(form, request_type) if wants_payload else None
     dealer_note = str(form["dealer_note"]) if "dealer_note" in form else None
     entered = {**(payload or {}), **({"dealer_note": dealer_note} if dealer_note is not None else {})}
     try:

@@ -14,6 +14,7 @@ from services.approvals.db import HistoryEntry, Request
 from services.approvals.handlers import TOKYO, aware, normalise_name, request_flow
 from shared.identity import User
 from shared.requests import REQUEST_TYPE_LABELS
+from shared.rules import REFINANCE_RESULT_LABELS
 
 MAX_ITEMS = 500
 
@@ -55,6 +56,21 @@ def scoped(user: User) -> Select[tuple[Request]]:
     if user.role != "hq":
         stmt = stmt.where(Request.store_code == user.store_code)
     return stmt
+
+
+async def count_types(session: AsyncSession, user: User, tab: str) -> dict[str, int]:
+    """Requests per type (申込内容) in the tab, over the user's whole scope (like the status counts)."""
+    tab_statuses = domain.PAST_STATUSES if tab == "past" else frozenset(domain.CURRENT_STATUSES)
+    stmt = (
+        scoped(user)
+        .with_only_columns(Request.type, func.count())
+        .where(Request.status.in_(tab_statuses))
+        .group_by(Request.type)
+    )
+    counts = dict.fromkeys(REQUEST_TYPE_LABELS, 0)
+    for request_type, n in (await session.execute(stmt)).all():
+        counts[request_type] = int(n)
+    return counts
 
 
 async def list_requests(
@@ -174,6 +190,9 @@ def detail(req: Request, history: list[HistoryEntry], user: User) -> dict[str, A
         **list_item(req),
         "program": req.program,
         "payload": req.payload,
+        "result": req.result,
+        "result_label": REFINANCE_RESULT_LABELS.get(req.result or "", None),
+        "payoff_amount": req.payoff_amount,
         "dealer_note": req.dealer_note,
         "tfc_message": req.tfc_message,
         "last_send_back": send_back_item(req.last_send_back),
