@@ -15,3 +15,5 @@ class SelectionSettings(CommonSettings):
     # the names and staff codes 店舗・スタッフ変更 offers beside the codes TFC's feed carries. Locally
     # `make run` writes the demo users' export to var/staff-directory.json. None: the feed's codes only.
     staff_directory: Path | None = None
+    # 送信が完了しました waits this long for approvals' first status of a request (受付番号), then 受付処理中
+    request_status_wait_s: float = 2.0

@@ -1,8 +1,8 @@
 """Incoming events → selection's own copies: TFC's contracts and the requests of each contract.
 
-The requests matter for the category rules of SPEC §9.1: an intake's submission marks a request open at
-once (so the category is locked from the moment the user pressed OK), approvals' status changes then say
-where it stands (newest version wins, in any order).
+The requests matter for the category rules of SPEC §9.1: an intake's submission (returns' or selection's
+own) marks a request open at once (so the category is locked from the moment the user pressed OK),
+approvals' status changes then say where it stands (newest version wins, in any order).
 """
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ from __future__ import annotations
 from services.selection.handlers import apply_contract_snapshot, apply_request_status, apply_request_submitted
 from shared.events import (
     REQUEST_STATUS_CHANGED,
-    RETURN_SUBMITTED,
+    SUBMISSION_EVENT_TYPES,
     ContractSnapshot,
     RawEnvelope,
     RequestStatusChanged,
-    ReturnSubmitted,
+    RequestSubmitted,
 )
 from shared.messaging import PoisonMessage, parse_data, subscribe
 from shared.runtime import Runtime
-from shared.topics import REQUEST_STATUS, RETURN_SUBMISSIONS, TFC_CONTRACTS
+from shared.topics import REQUEST_STATUS, REQUEST_SUBMISSIONS, TFC_CONTRACTS
 
 
 def register(runtime: Runtime) -> None:
@@ -30,13 +30,12 @@ def register(runtime: Runtime) -> None:
             await apply_contract_snapshot(session, snapshot)
 
     async def on_submission(envelope: RawEnvelope) -> None:
-        if envelope.type != RETURN_SUBMITTED:
-            raise PoisonMessage(f"unknown event type {envelope.type!r} on {RETURN_SUBMISSIONS}")
-        submitted = parse_data(envelope, ReturnSubmitted)
+        request_type = SUBMISSION_EVENT_TYPES.get(envelope.type)
+        if request_type is None:
+            raise PoisonMessage(f"unknown event type {envelope.type!r} on {REQUEST_SUBMISSIONS}")
+        submitted = parse_data(envelope, RequestSubmitted)
         async with sessionmaker() as session, session.begin():
-            await apply_request_submitted(
-                session, submitted.request_id, submitted.contract_no, "vehicle_return"
-            )
+            await apply_request_submitted(session, submitted.request_id, submitted.contract_no, request_type)
 
     async def on_request_status(envelope: RawEnvelope) -> None:
         if envelope.type != REQUEST_STATUS_CHANGED:
@@ -54,7 +53,7 @@ def register(runtime: Runtime) -> None:
         handler=on_contract,
         max_attempts=runtime.settings.consumer_max_attempts,
     )
-    for topic, handler in ((RETURN_SUBMISSIONS, on_submission), (REQUEST_STATUS, on_request_status)):
+    for topic, handler in ((REQUEST_SUBMISSIONS, on_submission), (REQUEST_STATUS, on_request_status)):
         subscribe(
             runtime.broker,
             topic,

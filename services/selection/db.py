@@ -9,8 +9,22 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.outbox import Inbox, Outbox
@@ -116,6 +130,33 @@ class ContractRequest(Base):
     type: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(BigInteger)
+    result: Mapped[str | None] = mapped_column(String(16), nullable=True)  # 審査結果 (再分割審査申込)
+    reception_no: Mapped[str | None] = mapped_column(String(12), nullable=True)  # 受付番号 approvals gave
+
+
+class RequestSubmission(Base):
+    """A 再分割審査申込 or 早期完済受付 submitted here (SPEC §9.2): what was sent (for 送信が完了しました,
+    入力内容印刷 and GET) and the idempotency key it was sent with."""
+
+    __tablename__ = "request_submissions"
+
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    contract_no: Mapped[str] = mapped_column(String(32), index=True)
+    dealer_code: Mapped[str] = mapped_column(String(16))
+    store_code: Mapped[str] = mapped_column(String(16))
+    submitter_user_id: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    body_fingerprint: Mapped[str] = mapped_column(String(64))
+    submitter: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    contract: Mapped[dict[str, Any]] = mapped_column(JSON)  # the facts shown on screen and in print
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("submitter_user_id", "idempotency_key", name="uq_request_submissions_idempotency"),
+        Index("ix_request_submissions_user_time", "submitter_user_id", "submitted_at"),
+    )
 
 
 outbox = Outbox(Base.metadata)

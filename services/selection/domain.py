@@ -156,7 +156,9 @@ def decide_selection(
     after final − 2 months is accepted but late. `late` belongs to the category: a new or changed
     category entered after the deadline is late; changing only the replacement keeps the flag.
     Under an open request of the current category the category cannot leave it (取下げ first); after
-    such a request completed nothing changes any more (SPEC §9.1, shared.rules)."""
+    such a request completed nothing changes any more (SPEC §9.1, shared.rules). After TFC declined the
+    再分割審査申込 the category 再分割 may change even inside the last month (SPEC §9.2)."""
+    requests = list(requests)
     category, replacement, model, received = validate_selection(entry, today)
     category_changes = current is None or current.category != category
     late = is_late(final_payment_date, today) if category_changes else current.late  # type: ignore[union-attr]
@@ -166,7 +168,12 @@ def decide_selection(
     refusal = rules.may_change_category(requests, current.category if current else None, category)
     if refusal is not None:
         raise RuleViolation(refusal.code, refusal.message, field="category", status=409)
-    if current is not None and category_changes and not can_change_category(final_payment_date, today):
+    if (
+        current is not None
+        and category_changes
+        and not can_change_category(final_payment_date, today)
+        and not rules.declined_frees_category(requests, current.category)
+    ):
         raise RuleViolation(
             "category_change_locked", labels.MSG_CATEGORY_CHANGE_LOCKED, field="category", status=409
         )

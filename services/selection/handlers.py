@@ -147,13 +147,21 @@ async def dealer_staff(
 
 async def request_facts(session: AsyncSession, contract_no: str) -> list[rules.RequestFact]:
     stmt = select(ContractRequest).where(ContractRequest.contract_no == contract_no)
-    return [rules.RequestFact(r.request_id, r.type, r.status) for r in (await session.scalars(stmt)).all()]
+    rows = (await session.scalars(stmt)).all()
+    return [rules.RequestFact(r.request_id, r.type, r.status, r.result) for r in rows]
 
 
 async def category_lock(session: AsyncSession, contract_no: str) -> rules.Refusal | None:
     """Why the category cannot leave its current value now (an open or completed request), if so."""
     row = await session.get(SelectionRecord, contract_no)
     return rules.category_lock(await request_facts(session, contract_no), row.category if row else None)
+
+
+async def category_freed(session: AsyncSession, contract_no: str) -> bool:
+    """A declined 再分割審査申込 lets 再分割 change even inside the last month (SPEC §9.2)."""
+    row = await session.get(SelectionRecord, contract_no)
+    facts = await request_facts(session, contract_no)
+    return rules.declined_frees_category(facts, row.category if row else None)
 
 
 def contract_rate(c: Contract) -> Decimal:
@@ -277,10 +285,14 @@ async def apply_request_status(session: AsyncSession, changed: RequestStatusChan
                 type=changed.type,
                 status=changed.new_status,
                 version=changed.version,
+                result=changed.result,
+                reception_no=changed.reception_no,
             )
         )
     elif changed.version > row.version:
         row.status, row.version = changed.new_status, changed.version
+        row.result = changed.result or row.result
+        row.reception_no = changed.reception_no or row.reception_no
 
 
 # ---------------------------------------------------------------------------------------------

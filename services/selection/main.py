@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from services.selection import api, consumers, pages
+from services.selection import api, consumers, intake_api, intake_pages, pages
 from services.selection.config import SelectionSettings
 from services.selection.db import Base, inbox, outbox
 from services.selection.deps import make_clock
 from services.selection.domain import RuleViolation
 from services.selection.handlers import Handlers
+from services.selection.intake import Intake
+from services.selection.request_forms import FormRefused
 from services.selection.staff import load_staff_directory
 from shared.asyncapi import Channel
 from shared.events import (
     ASSIGNMENT_CHANGED,
+    EARLY_PAYOFF_SUBMITTED,
     MEMO_UPDATED,
+    REFINANCE_APPLICATION_SUBMITTED,
     REQUEST_STATUS_CHANGED,
     RETURN_SUBMITTED,
     SELECTION_RECORDED,
@@ -26,11 +30,11 @@ from shared.events import (
     ContractSnapshot,
     MemoUpdated,
     RequestStatusChanged,
-    ReturnSubmitted,
     SelectionRecorded,
 )
+from shared.requests import typed_submission
 from shared.runtime import Runtime
-from shared.topics import REQUEST_STATUS, RETURN_SUBMISSIONS, SELECTION_EVENTS, TFC_CONTRACTS
+from shared.topics import REQUEST_STATUS, REQUEST_SUBMISSIONS, SELECTION_EVENTS, TFC_CONTRACTS
 from shared.web import is_page_request, service_app
 
 CHANNELS = [
@@ -43,11 +47,24 @@ CHANNELS = [
         enveloped=False,
     ),
     Channel(
-        RETURN_SUBMISSIONS,
+        REQUEST_SUBMISSIONS,
         "subscribe",
-        ((RETURN_SUBMITTED, ReturnSubmitted),),
+        ((RETURN_SUBMITTED, typed_submission("vehicle_return")),),
         key="contract_no",
-        description="A submitted vehicle return: its request is open from now on (category stays 車両返却).",
+        description="A submitted vehicle return (returns): its request is open from now on (category stays"
+        " 車両返却). selection's own submissions come back here too and change nothing.",
+    ),
+    Channel(
+        REQUEST_SUBMISSIONS,
+        "publish",
+        (
+            (REFINANCE_APPLICATION_SUBMITTED, typed_submission("refinance_application")),
+            (EARLY_PAYOFF_SUBMITTED, typed_submission("early_payoff")),
+        ),
+        key="contract_no",
+        description="再分割審査申込 and 早期完済受付 submitted here (SPEC §9.2), through the outbox;"
+        " approvals creates the request (id = data.request_id). The request is open from the submission"
+        " on: the category stays where it is until it is withdrawn or final.",
     ),
     Channel(
         REQUEST_STATUS,
@@ -81,23 +98,30 @@ def create_app(settings: SelectionSettings | None = None, clock: Callable[[], da
         Base.metadata,
         outbox,
         inbox,
-        [TFC_CONTRACTS, SELECTION_EVENTS, RETURN_SUBMISSIONS, REQUEST_STATUS],
+        [TFC_CONTRACTS, SELECTION_EVENTS, REQUEST_SUBMISSIONS, REQUEST_STATUS],
     )
     consumers.register(runtime)
     app = service_app("selection", "J-PASS selection (進捗・結果入力)", runtime, channels=CHANNELS)
     app.state.clock = clock or make_clock(settings.today)
     directory = load_staff_directory(settings.staff_directory)
     app.state.handlers = Handlers(runtime.sessionmaker, outbox, directory)
+    app.state.intake = Intake(runtime.sessionmaker, outbox)
+    app.state.now = lambda: datetime.now(UTC)
+    app.state.request_status_wait_s = settings.request_status_wait_s
 
     @app.exception_handler(RuleViolation)
     async def _refused(request: Request, exc: RuleViolation) -> Response:
         if is_page_request(request):
             return pages.error_page(request, exc)
-        body = {"detail": exc.message, "code": exc.code}
+        body: dict[str, object] = {"detail": exc.message, "code": exc.code}
         if exc.field:
             body["field"] = exc.field
+        if isinstance(exc, FormRefused):
+            body["errors"] = [{"field": e.field, "code": e.code, "detail": e.message} for e in exc.errors]
         return JSONResponse(body, status_code=exc.status)
 
     app.include_router(api.router)
+    app.include_router(intake_api.router)
     app.include_router(pages.router)
+    app.include_router(intake_pages.router)
     return app

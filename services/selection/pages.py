@@ -57,10 +57,11 @@ async def _contract_context(request: Request, user: User, contract_no: str, toda
         contract = await handlers.get_contract(session, user, contract_no)
         row = await handlers.get_selection(session, contract_no)
         lock = await handlers.category_lock(session, contract_no)
+        freed = await handlers.category_freed(session, contract_no)
     return {
         "user": user,
         "today": today.isoformat(),
-        "c": views.contract_summary(contract, today, lock),
+        "c": views.contract_summary(contract, today, lock, freed=freed),
         "selection": views.selection_view(row),
     }
 
@@ -162,15 +163,6 @@ async def early_payoff(
         {**ctx, "token": token, "refusal": refusal},
         status_code=refusal.status if refusal else 200,
     )
-
-
-@router.get("/contracts/{contract_no}/early-payoff/acceptance", response_class=HTMLResponse)
-async def early_payoff_acceptance(
-    request: Request, user: CurrentUser, today: Today, contract_no: str
-) -> Response:
-    """早期完済受付: the amount inquiry and payoff confirmation are TFC's own function; this page says how."""
-    ctx = await _contract_context(request, user, contract_no, today)
-    return templates.TemplateResponse(request, "early_payoff_acceptance.html", ctx)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,8 +11,11 @@ from services.selection.db import Contract, MemoEntry, SelectionRecord
 from shared import rules
 
 
-def contract_summary(c: Contract, today: date, lock: rules.Refusal | None = None) -> dict[str, Any]:
-    """The contract as the screens show it; `lock` says why the category cannot change now (SPEC §9.1)."""
+def contract_summary(
+    c: Contract, today: date, lock: rules.Refusal | None = None, *, freed: bool = False
+) -> dict[str, Any]:
+    """The contract as the screens show it; `lock` says why the category cannot change now (SPEC §9.1),
+    `freed` that a declined 再分割審査申込 lets it change even inside the last month (SPEC §9.2)."""
     final = c.final_payment_date
     return {
         "contract_no": c.contract_no,
@@ -33,7 +36,7 @@ def contract_summary(c: Contract, today: date, lock: rules.Refusal | None = None
         "category_change_deadline": domain.category_change_deadline(final).isoformat(),
         "refinance_opens_on": domain.refinance_opens_on(final).isoformat(),
         "late_now": domain.is_late(final, today),
-        "can_change_category": domain.can_change_category(final, today),
+        "can_change_category": domain.can_change_category(final, today) or freed,
         "refinance_available": domain.refinance_available(final, today),
         "seq": c.seq,
         "category_lock": {"code": lock.code, "message": lock.message} if lock else None,

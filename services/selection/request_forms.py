@@ -1,0 +1,252 @@
+"""Rules of the two requests selection takes in (SPEC §9.2), pure: no framework, no I/O, no clock.
+
+- 再分割審査申込 (`refinance_application`): from a simulation inside the refinance window, with 再分割
+  recorded as the category; the plan, the customer's consent date (≤ today), contacts, notify checkbox.
+- 早期完済受付 (`early_payoff`): after 早期完済 is recorded; the desired payoff date (today ≤ date ≤ final
+  date), the payment method (振込 | 口座振替), contacts, notify checkbox.
+
+Each question has its own function: may the user start this request now (`*_refusal`), and is the form
+acceptable (`validate_*`, which builds the payload of shared.requests). Refusals carry a stable code, the
+Japanese message and the HTTP status the edges use; form errors name their field.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from services.selection import domain
+from services.selection.domain import RuleViolation
+from shared import rules
+from shared.requests import (
+    PAYMENT_METHOD_LABELS,
+    EarlyPayoffPayload,
+    FieldError,
+    RefinanceApplicationPayload,
+    check_contacts,
+)
+
+REFINANCE_APPLICATION = "refinance_application"
+EARLY_PAYOFF = "early_payoff"
+NOTIFY_LABEL = "TFCにて手続が完了した際のメール通知を希望する"
+CONFIRM_SUBMIT = "この内容で送信します。よろしいですか？"
+RECEPTION_PENDING = "受付処理中"
+
+MSG_NOT_REFINANCE = (
+    "最終回選択区分が「再分割」ではありません（現在: {current}）。"
+    "進捗・結果入力で「再分割」を選択してから審査申込してください。"
+)
+MSG_NOT_EARLY_PAYOFF = (
+    "最終回選択区分が「早期完済」ではありません（現在: {current}）。"
+    "進捗・結果入力で「早期完済」を選択してから早期完済受付へお進みください。"
+)
+MSG_EARLY_PAYOFF_CLOSED = "最終回期日（{final}）を過ぎているため、早期完済受付はできません。"
+
+
+class FormRefused(RuleViolation):
+    """The form has errors (422): every field's message, the first one as the refusal's own."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        first = errors[0]
+        super().__init__(first.code, first.message, field=first.field, status=422)
+        self.errors = errors
+
+
+# ---------------------------------------------------------------------------------------------
+# May the user start the request now?
+
+
+def _current(category: str | None) -> str:
+    return rules.CATEGORY_LABELS.get(category or "", "未選択")
+
+
+def _one_per_type(requests: Iterable[rules.RequestFact], request_type: str) -> RuleViolation | None:
+    refusal = rules.may_submit_request(requests, request_type)
+    return RuleViolation(refusal.code, refusal.message, status=409) if refusal else None
+
+
+def refinance_application_refusal(
+    final_payment_date: date,
+    today: date,
+    category: str | None,
+    requests: Iterable[rules.RequestFact],
+) -> RuleViolation | None:
+    """Inside the refinance window, 再分割 recorded, no open or final 再分割審査申込."""
+    try:
+        domain.check_refinance_window(final_payment_date, today)
+    except RuleViolation as refused:
+        return refused
+    if category != "refinance":
+        return RuleViolation(
+            "selection_not_refinance", MSG_NOT_REFINANCE.format(current=_current(category)), status=409
+        )
+    return _one_per_type(requests, REFINANCE_APPLICATION)
+
+
+def early_payoff_refusal(
+    final_payment_date: date,
+    today: date,
+    category: str | None,
+    requests: Iterable[rules.RequestFact],
+) -> RuleViolation | None:
+    """早期完済 recorded, the final date not passed, no open or final 早期完済受付."""
+    if category != "early_payoff":
+        return RuleViolation(
+            "selection_not_early_payoff", MSG_NOT_EARLY_PAYOFF.format(current=_current(category)), status=409
+        )
+    if today > final_payment_date:
+        return RuleViolation(
+            "early_payoff_closed",
+            MSG_EARLY_PAYOFF_CLOSED.format(final=f"{final_payment_date:%Y/%m/%d}"),
+            status=409,
+        )
+    return _one_per_type(requests, EARLY_PAYOFF)
+
+
+# ---------------------------------------------------------------------------------------------
+# The forms
+
+
+@dataclass(frozen=True)
+class Contacts:
+    """貴社情報 as typed (SPEC §4)."""
+
+    contact1: str | None = None
+    contact2: str | None = None
+    contact3_email: str | None = None
+    notify_on_completion: bool = True
+
+
+@dataclass(frozen=True)
+class RefinanceApplicationForm:
+    contacts: Contacts
+    consent_obtained_on: str | date | None = None
+
+
+@dataclass(frozen=True)
+class EarlyPayoffForm:
+    contacts: Contacts
+    desired_payoff_date: str | date | None = None
+    payment_method: str | None = None
+
+
+def parse_day(raw: str | date | None) -> date | None:
+    """`YYYY-MM-DD` or `YYYY/MM/DD` (full-width digits too); None when blank; ValueError when not a date."""
+    if raw is None or isinstance(raw, date):
+        return raw
+    text = unicodedata.normalize("NFKC", raw).strip().replace("/", "-")
+    return date.fromisoformat(text) if text else None
+
+
+def _contacts(form: Contacts, role: str, errors: list[FieldError]) -> dict[str, Any]:
+    values, contact_errors = check_contacts(
+        form.contact1, form.contact2, form.contact3_email, submitter_role=role
+    )
+    errors.extend(contact_errors)
+    return {**values, "notify_on_completion": form.notify_on_completion}
+
+
+def plan_payload(plan: domain.RefinancePlan) -> dict[str, Any]:
+    return {
+        "principal": plan.principal,
+        "months": plan.months,
+        "annual_rate": float(plan.annual_rate),
+        "first_payment": plan.first_payment,
+        "monthly_payment": plan.monthly_payment,
+        "total_payment": plan.total_payment,
+        "total_interest": plan.total_interest,
+    }
+
+
+def validate_refinance_application(
+    form: RefinanceApplicationForm, plan: domain.RefinancePlan, *, role: str, today: date
+) -> dict[str, Any]:
+    """The payload (shared.requests.RefinanceApplicationPayload as JSON), or FormRefused with every error."""
+    errors: list[FieldError] = []
+    contacts = _contacts(form.contacts, role, errors)
+    consent: date | None = None
+    try:
+        consent = parse_day(form.consent_obtained_on)
+    except ValueError:
+        errors.append(
+            FieldError("consent_obtained_on", "invalid_date", "同意取得日の日付が正しくありません。")
+        )
+    else:
+        if consent is None:
+            errors.append(
+                FieldError(
+                    "consent_obtained_on", "consent_required", "お客様の同意取得日を入力してください。"
+                )
+            )
+        elif consent > today:
+            errors.append(
+                FieldError(
+                    "consent_obtained_on",
+                    "consent_in_future",
+                    "同意取得日は本日までの日付で入力してください。",
+                )
+            )
+    if errors:
+        raise FormRefused(errors)
+    payload = RefinanceApplicationPayload(
+        **contacts,
+        consent_obtained_on=consent,
+        plan=plan_payload(plan),  # type: ignore[arg-type]
+    )
+    return payload.model_dump(mode="json")
+
+
+def validate_early_payoff(
+    form: EarlyPayoffForm, final_payment_date: date, *, role: str, today: date
+) -> dict[str, Any]:
+    """The payload (shared.requests.EarlyPayoffPayload as JSON), or FormRefused with every error."""
+    errors: list[FieldError] = []
+    contacts = _contacts(form.contacts, role, errors)
+    desired: date | None = None
+    try:
+        desired = parse_day(form.desired_payoff_date)
+    except ValueError:
+        errors.append(
+            FieldError("desired_payoff_date", "invalid_date", "完済希望日の日付が正しくありません。")
+        )
+    else:
+        window = f"本日（{today:%Y/%m/%d}）から最終回年月日（{final_payment_date:%Y/%m/%d}）までの日付"
+        if desired is None:
+            errors.append(
+                FieldError("desired_payoff_date", "payoff_date_required", "完済希望日を入力してください。")
+            )
+        elif desired < today:
+            errors.append(
+                FieldError(
+                    "desired_payoff_date", "payoff_date_in_past", f"完済希望日は{window}で入力してください。"
+                )
+            )
+        elif desired > final_payment_date:
+            errors.append(
+                FieldError(
+                    "desired_payoff_date",
+                    "payoff_date_after_final",
+                    f"完済希望日は{window}で入力してください。",
+                )
+            )
+    method = (form.payment_method or "").strip()
+    if method not in PAYMENT_METHOD_LABELS:
+        errors.append(
+            FieldError(
+                "payment_method",
+                "payment_method_required" if not method else "invalid_payment_method",
+                "お支払方法（振込または口座振替）を選択してください。",
+            )
+        )
+    if errors:
+        raise FormRefused(errors)
+    payload = EarlyPayoffPayload(
+        **contacts,
+        desired_payoff_date=desired,  # type: ignore[arg-type]
+        payment_method=method,  # type: ignore[arg-type]
+        final_payment_date=final_payment_date,
+    )
+    return payload.model_dump(mode="json")
