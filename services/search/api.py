@@ -133,7 +133,8 @@ async def load_detail(request: Request, user: Any, contract_no: str, today: date
         if c is None:
             raise ApiError(404, "指定された契約は見つかりません。", "contract_not_found")
         history = await queries.memo_history(session, contract_no)
-    return views.detail(c, today, user.role, history)
+        requests = await queries.contract_requests(session, contract_no)
+    return views.detail(c, today, user.role, history, requests)
 
 
 # --------------------------------------------------------------------------------------------

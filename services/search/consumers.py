@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -51,8 +52,10 @@ def refresh_derived(c: Contract) -> None:
     c.transferred_in = rules.transferred_in(
         c.transfer_seq, c.selection_seq, c.selection_store_code, c.store_code
     )
-    c.completed = rules.is_completed(c.status, c.request_status)
-    c.handling_status = rules.handling_status(c.status, c.request_status, c.selection_category)
+    c.completed = rules.is_completed(c.status, c.request_status, c.request_result)
+    c.handling_status = rules.handling_status(
+        c.status, c.request_status, c.selection_category, c.request_result
+    )
 
 
 def _tfc_ownership(c: Contract) -> rules_shared.TfcOwnership | None:
@@ -260,6 +263,7 @@ async def apply_request_status(session: AsyncSession, e: RequestStatusChanged) -
                 status_label=e.new_status_label,
                 at=e.at,
                 reception_no=e.reception_no,
+                **_answers(e),
             )
         )
         await session.flush()
@@ -271,6 +275,9 @@ async def apply_request_status(session: AsyncSession, e: RequestStatusChanged) -
             e.at,
         )
         known.reception_no = e.reception_no or known.reception_no
+        for name, value in _answers(e).items():
+            if value is not None:
+                setattr(known, name, value)
         await session.flush()
     requests = (
         (await session.execute(select(ContractRequest).where(ContractRequest.contract_no == e.contract_no)))
@@ -283,7 +290,15 @@ async def apply_request_status(session: AsyncSession, e: RequestStatusChanged) -
     c.request_status, c.request_status_label = chosen.status, chosen.status_label
     c.request_updated_at = chosen.at
     c.request_reception_no = chosen.reception_no
+    c.request_result = chosen.result
     refresh_derived(c)
+
+
+def _answers(e: RequestStatusChanged) -> dict[str, Any]:
+    """What a status event adds beyond the status (SPEC §9.2; None from older producers): TFC's 審査結果,
+    the 再分割 plan of a 再分割審査申込, the 早期完済金額."""
+    plan = (e.payload or {}).get("plan") if e.type == "refinance_application" else None
+    return {"result": e.result, "plan": plan, "payoff_amount": e.payoff_amount}
 
 
 def _aware(at: datetime) -> datetime:

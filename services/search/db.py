@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     DDL,
+    JSON,
     BigInteger,
     Boolean,
     Date,
@@ -102,6 +104,7 @@ class Contract(Base):
     request_status_label: Mapped[str | None] = mapped_column(String(64), nullable=True)
     request_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     request_reception_no: Mapped[str | None] = mapped_column(String(16), nullable=True)  # 受付番号
+    request_result: Mapped[str | None] = mapped_column(String(16), nullable=True)  # 審査結果 (再分割)
     handling_status: Mapped[str] = mapped_column(String(16), default="unselected")
     completed: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -145,6 +148,10 @@ class ContractRequest(Base):
     status_label: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     reception_no: Mapped[str | None] = mapped_column(String(16), nullable=True)  # 受付番号
+    # SPEC §9.2: TFC's 審査結果 and the plan of a 再分割審査申込; the 早期完済金額 of an 早期完済受付
+    result: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    plan: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    payoff_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class RequestStatusEvent(Base):

@@ -82,12 +82,13 @@ async def contract_detail(request: Request, user: CurrentUser, today: Today, con
                 request, "not_found.html", {"user": user, "contract_no": contract_no}, status_code=404
             )
         history = await queries.memo_history(session, contract_no)
+        requests = await queries.contract_requests(session, contract_no)
     return templates.TemplateResponse(
         request,
         "contract_detail.html",
         {
             "user": user,
-            "d": views.detail(c, today, user.role, history),
+            "d": views.detail(c, today, user.role, history, requests),
             "pending": not visible,
             "caveat": rules.INSPECTION_CAVEAT,
             "legend": dict((k, label) for k, label, _ in rules.COLOUR_LEGEND),

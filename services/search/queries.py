@@ -15,7 +15,14 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from services.search import dashboard, rules
-from services.search.db import LISTED_SQL, STUB_VERSION, Contract, MemoHistory, RequestStatusEvent
+from services.search.db import (
+    LISTED_SQL,
+    STUB_VERSION,
+    Contract,
+    ContractRequest,
+    MemoHistory,
+    RequestStatusEvent,
+)
 from shared.identity import User
 
 MAX_ROWS = 100
@@ -191,6 +198,16 @@ async def get_contract(session: AsyncSession, user: User, contract_no: str) -> C
             select(Contract).where(*scope_filter(user), Contract.contract_no == contract_no)
         )
     ).scalar_one_or_none()
+
+
+async def contract_requests(session: AsyncSession, contract_no: str) -> list[ContractRequest]:
+    """Every request of the contract the read model knows of, newest first."""
+    stmt = (
+        select(ContractRequest)
+        .where(ContractRequest.contract_no == contract_no)
+        .order_by(ContractRequest.at.desc(), ContractRequest.request_id)
+    )
+    return list((await session.execute(stmt)).scalars().all())
 
 
 async def memo_history(session: AsyncSession, contract_no: str) -> list[MemoHistory]:

@@ -74,16 +74,23 @@ def tfc_handling_label(code: str | None) -> str | None:
     return TFC_HANDLING_LABELS.get(code, code) if code else None
 
 
-def is_completed(contract_status: str, request_status: str | None) -> bool:
-    """完了: TFC closed the contract (settled / returned / refinanced) or the return request completed."""
-    return contract_status in COMPLETED_CONTRACT_STATUSES or request_status == "completed"
+def is_completed(contract_status: str, request_status: str | None, request_result: str | None = None) -> bool:
+    """完了: TFC closed the contract (settled / returned / refinanced) or the request completed — every
+    type but a declined 再分割審査申込, after which the final payment is still to be handled (SPEC §9.2)."""
+    final = request_status is not None and shared_rules.request_is_final(
+        shared_rules.RequestFact("", "", request_status, request_result)
+    )
+    return contract_status in COMPLETED_CONTRACT_STATUSES or final
 
 
 def handling_status(
-    contract_status: str, request_status: str | None, selection_category: str | None
+    contract_status: str,
+    request_status: str | None,
+    selection_category: str | None,
+    request_result: str | None = None,
 ) -> HandlingStatus:
     """債権のステータス（対応状況）: 完了 > 手続中 (an open request) > 選択済 > 未選択."""
-    if is_completed(contract_status, request_status):
+    if is_completed(contract_status, request_status, request_result):
         return "completed"
     if request_status is not None and request_status not in REQUEST_CLOSED_STATUSES:
         return "in_progress"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.search import dashboard, queries, rules
-from services.search.db import Contract, MemoHistory
+from services.search.db import Contract, ContractRequest, MemoHistory
+from shared import rules as shared_rules
 from shared.events import PROGRAM_LABELS
 from shared.identity import User
 
@@ -57,8 +59,38 @@ def row(c: Any, today: date) -> dict[str, Any]:
     }
 
 
-def detail(c: Contract, today: date, role: str, history: list[MemoHistory]) -> dict[str, Any]:
-    """The customer detail (顧客詳細): the row plus contract, memo, selection, request and actions."""
+def request_item(r: ContractRequest) -> dict[str, Any]:
+    return {
+        "request_id": r.request_id,
+        "type": r.type,
+        "type_label": shared_rules.REQUEST_TYPE_LABELS.get(r.type, r.type),
+        "status": r.status,
+        "status_label": r.status_label,
+        "reception_no": r.reception_no,
+        "result": r.result,
+        "result_label": shared_rules.REFINANCE_RESULT_LABELS.get(r.result or "", None),
+        "payoff_amount": r.payoff_amount,
+        "updated_at": r.at.isoformat(),
+        "href": f"/requests/{r.request_id}",
+    }
+
+
+def approved_plan(requests: Sequence[ContractRequest]) -> dict[str, Any] | None:
+    """The 再分割 plan TFC approved (SPEC §9.2): the completed 再分割審査申込 with result approved."""
+    for r in requests:
+        if r.type == "refinance_application" and r.status == "completed" and r.result == "approved":
+            return {**(r.plan or {}), "request_id": r.request_id, "reception_no": r.reception_no}
+    return None
+
+
+def detail(
+    c: Contract,
+    today: date,
+    role: str,
+    history: list[MemoHistory],
+    requests: Sequence[ContractRequest] = (),
+) -> dict[str, Any]:
+    """The customer detail (顧客詳細): the row plus contract, memo, selection, requests and actions."""
     refinance_from, refinance_to = rules.refinance_window(c.final_payment_date)
     return {
         **row(c, today),
@@ -117,6 +149,8 @@ def detail(c: Contract, today: date, role: str, history: list[MemoHistory]) -> d
         }
         if c.request_id
         else None,
+        "requests": [request_item(r) for r in requests],
+        "approved_plan": approved_plan(requests),
         "seq": c.seq,
         "refinance_window": {"from": refinance_from.isoformat(), "to": refinance_to.isoformat()},
         "actions": [
