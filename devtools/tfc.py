@@ -3,7 +3,11 @@
 - Page `/tfc`: the requests J-PASS sent on `jpass.requests.v1` (consumed by the devtools app under its
   own consumer group, kept in memory) with buttons that answer on `tfc.request-updates.v1`
   (accept / hold / message / resume / complete / send_back).
-- CLI: `python -m devtools.tfc list` and `python -m devtools.tfc send <request_id> <action> [--message ...]`.
+  Every request type is answered: a 再分割審査申込's 完了 carries the 審査結果 (approved | declined), an
+  早期完済受付's 連絡事項 or 完了 the 早期完済金額 (payoff_amount, yen).
+- CLI: `python -m devtools.tfc list` and
+  `python -m devtools.tfc send <request_id> <action> [--message ...] [--result approved|declined]
+  [--payoff-amount YEN]`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +33,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from shared.events import TFC_MESSAGE_MAX_CHARS, JpassRequest, RequestUpdate, RequestUpdateAction
+from shared.requests import PAYMENT_METHOD_LABELS, REQUEST_TYPE_LABELS
+from shared.rules import REFINANCE_RESULT_LABELS
 from shared.settings import CommonSettings
 from shared.topics import JPASS_REQUESTS, TFC_REQUEST_UPDATES
 from shared.web import ApiError, make_templates
@@ -53,6 +60,9 @@ async def send_update(
     action: str,
     message: str | None = None,
     update_id: str | None = None,
+    *,
+    result: str | None = None,
+    payoff_amount: int | None = None,
 ) -> RequestUpdate:
     """Publish one TFC answer to `tfc.request-updates.v1` (key request_id)."""
     update = RequestUpdate(
@@ -61,6 +71,8 @@ async def send_update(
         message=message or None,
         at=datetime.now(UTC),
         update_id=update_id or str(uuid.uuid4()),
+        result=result or None,  # type: ignore[arg-type]
+        payoff_amount=payoff_amount,
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
@@ -174,6 +186,10 @@ async def console_page(request: Request) -> Response:
             "sent": sent,
             "sent_reception_no": sent_entry.latest.reception_no if sent_entry else None,
             "sent_action": ACTION_LABELS.get(request.query_params.get("action", ""), ""),
+            "type_labels": REQUEST_TYPE_LABELS,
+            "result_labels": REFINANCE_RESULT_LABELS,
+            "payment_method_labels": PAYMENT_METHOD_LABELS,
+            "error": request.query_params.get("error"),
         },
     )
 
@@ -196,6 +212,8 @@ async def console_send(
     request_id: str,
     action: Annotated[str, Form()],
     message: Annotated[str, Form()] = "",
+    result: Annotated[str, Form()] = "",
+    payoff_amount: Annotated[str, Form()] = "",
 ) -> Response:
     if action not in ACTIONS:
         raise ApiError(422, "不明な操作です。", "unknown_action")
@@ -203,7 +221,20 @@ async def console_send(
         raise ApiError(
             422, f"連絡事項は{TFC_MESSAGE_MAX_CHARS}文字以内で入力してください。", "message_too_long"
         )
-    update = await send_update(bootstrap_of(request), request_id, action, message.strip() or None)
+    if result and result not in REFINANCE_RESULT_LABELS:
+        raise ApiError(422, "審査結果は承認または否決を選択してください。", "invalid_result")
+    amount_text = unicodedata.normalize("NFKC", payoff_amount).replace(",", "").replace("円", "").strip()
+    if amount_text and (not amount_text.isdecimal() or int(amount_text) > 10**12):
+        raise ApiError(422, "早期完済金額は円単位の数字で入力してください。", "invalid_payoff_amount")
+    update = await send_update(
+        bootstrap_of(request),
+        request_id,
+        action,
+        message.strip() or None,
+        # only where the type takes it: the console's fields are on every row
+        result=result if action == "complete" else None,
+        payoff_amount=int(amount_text) if amount_text and action in ("message", "complete") else None,
+    )
     entry = console_of(request).entries.get(request_id)
     if entry is not None:
         entry.sent.append(update)
@@ -240,12 +271,26 @@ def main(argv: list[str] | None = None) -> None:
     send.add_argument("action", choices=ACTIONS)
     send.add_argument("--message", default=None, help="TFC連絡事項 (for message)")
     send.add_argument("--update-id", default=None)
+    send.add_argument(
+        "--result", choices=tuple(REFINANCE_RESULT_LABELS), default=None, help="審査結果 (complete)"
+    )
+    send.add_argument(
+        "--payoff-amount", type=int, default=None, help="早期完済金額 in yen (message / complete)"
+    )
     listing = commands.add_parser("list", help="requests J-PASS sent on jpass.requests.v1")
     listing.add_argument("--timeout", type=float, default=3.0)
     args = parser.parse_args(argv)
     if args.command == "send":
         update = asyncio.run(
-            send_update(args.bootstrap, args.request_id, args.action, args.message, args.update_id)
+            send_update(
+                args.bootstrap,
+                args.request_id,
+                args.action,
+                args.message,
+                args.update_id,
+                result=args.result,
+                payoff_amount=args.payoff_amount,
+            )
         )
         print(json.dumps(update.model_dump(mode="json"), ensure_ascii=False))
         return
