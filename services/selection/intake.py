@@ -232,12 +232,22 @@ class Intake:
     # -----------------------------------------------------------------------------------------
     # Reading
 
-    async def submission(self, user: User, request_id: str) -> RequestSubmission:
+    async def submission(self, user: User, request_id: str) -> RequestSubmission | ContractRequest:
+        """What was submitted here; for a request another intake took in (a vehicle return) the request as
+        selection knows it, so the page can send the user there; 404 outside the user's scope."""
         async with self.sessionmaker() as session:
             found = await session.get(RequestSubmission, request_id)
-        if found is None or not user.sees_store(found.dealer_code, found.store_code):
-            raise RuleViolation("submission_not_found", MSG_SUBMISSION_NOT_FOUND, status=404)
-        return found
+            if found is not None and user.sees_store(found.dealer_code, found.store_code):
+                return found
+            known = await session.get(ContractRequest, request_id) if found is None else None
+            contract = await session.get(Contract, known.contract_no) if known is not None else None
+        if (
+            contract is not None
+            and known is not None
+            and user.sees_store(contract.dealer_code, contract.store_code)
+        ):
+            return known
+        raise RuleViolation("submission_not_found", MSG_SUBMISSION_NOT_FOUND, status=404)
 
     async def status(self, request_id: str, wait_s: float = 0.0) -> ContractRequest | None:
         """Where approvals says the request stands (None until its first report), waiting up to `wait_s`."""

@@ -35,7 +35,9 @@ class RefinanceApplicationBody(ContactsBody):
     """再分割審査申込: the plan is simulated again here from `months` and `annual_rate` (SPEC §3)."""
 
     months: int = Field(description="支払回数 12–84")
-    annual_rate: Decimal | None = Field(None, description="実質年率, e.g. 0.049; default the contract's rate")
+    annual_rate: Decimal | None = Field(
+        None, allow_inf_nan=False, description="実質年率, e.g. 0.049; default the contract's rate"
+    )
     consent_obtained_on: str | None = Field(None, max_length=20, description="同意取得日 YYYY-MM-DD, ≤ today")
 
 

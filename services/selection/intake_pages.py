@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.selection import handlers, labels, views
 from services.selection import request_forms as forms
+from services.selection.db import ContractRequest
 from services.selection.deps import Today
 from services.selection.domain import RuleViolation
 from services.selection.intake import IntakeDep, contract_facts
@@ -294,8 +295,19 @@ async def early_payoff_submit(
 # 送信が完了しました, the submitted input, 入力内容印刷
 
 
+def _elsewhere(known: ContractRequest, pdf: bool = False) -> Response:
+    """A request another intake took in (車両返却): its own page there, or the request in 進捗一覧."""
+    if known.type == "vehicle_return":
+        target = f"/returns/{quote(known.request_id)}" + ("/print.pdf" if pdf else "")
+    else:
+        target = f"/requests/{quote(known.request_id)}"
+    return RedirectResponse(target, status_code=303)
+
+
 async def _submitted(request: Request, user: User, intake: Any, request_id: str, *, sent: bool) -> Response:
     s = await intake.submission(user, request_id)
+    if isinstance(s, ContractRequest):
+        return _elsewhere(s)
     wait_s = request.app.state.request_status_wait_s if sent else 0.0
     status = await intake.status(request_id, wait_s)
     return templates.TemplateResponse(
@@ -328,6 +340,8 @@ async def request_input(request: Request, user: CurrentUser, intake: IntakeDep, 
 async def request_pdf(user: CurrentUser, intake: IntakeDep, request_id: str) -> Response:
     """入力内容印刷 (pages and API clients alike: the same token)."""
     s = await intake.submission(user, request_id)
+    if isinstance(s, ContractRequest):
+        return _elsewhere(s, pdf=True)
     status = await intake.status(request_id)
     pdf = render_pdf(
         s.type, s.payload, s.contract, s.submitter, s.submitted_at, status.reception_no if status else None

@@ -30,7 +30,7 @@ STORES = {
     "S0202": ("D002", "難波店"),
 }
 _SELECTION_API = re.compile(
-    r"^/api/v1/contracts/[^/]+/(selection|memo|confirmation\.pdf|refinance-simulation|assignment)$"
+    r"^/api/v1/contracts/[^/]+/(selection|memo|confirmation\.pdf|refinance-simulation|refinance-application|early-payoff-request|assignment)$"
 )
 
 
