@@ -363,6 +363,15 @@ FIXED_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+FIXED_FIELD_MESSAGES: dict[str, str] = {
+    "plan": (
+        "再分割プランは訂正できません。"
+        "変更する場合は取下げのうえ、再分割シミュレーションから申込し直してください。"
+    ),
+    "final_payment_date": "最終回年月日は訂正できません。",
+}
+
+
 def validate_payload(
     schema: type[BaseModel],
     payload: dict[str, Any],
@@ -374,7 +383,11 @@ def validate_payload(
 ) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """Validate a (corrected) payload. Returns (normalised payload, {} ) or (None, {field: message})."""
     if previous is not None:
-        payload = {**payload, **{f: previous[f] for f in FIXED_FIELDS.get(request_type, ()) if f in previous}}
+        fixed = [f for f in FIXED_FIELDS.get(request_type, ()) if f in previous]
+        changed = {f: FIXED_FIELD_MESSAGES[f] for f in fixed if f in payload and payload[f] != previous[f]}
+        if changed:
+            return None, changed
+        payload = {**payload, **{f: previous[f] for f in fixed}}
     try:
         model = schema.model_validate(payload)
     except ValidationError as e:

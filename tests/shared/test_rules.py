@@ -220,3 +220,87 @@ def test_requests_of_another_type_do_not_lock_returns() -> None:
     facts = [fact("hq_pending", type_="other_type")]
     assert rules.may_submit_request(facts, "vehicle_return") is None
     assert rules.may_change_category(facts, "vehicle_return", "cash") is None
+
+
+# --------------------------------------------------------------------------------------------
+# The request types of SPEC §9.2: the same rules per type
+
+
+TYPES_AND_CATEGORIES = [
+    ("vehicle_return", "vehicle_return"),
+    ("refinance_application", "refinance"),
+    ("early_payoff", "early_payoff"),
+]
+
+
+def test_every_type_belongs_to_a_category_and_has_a_label() -> None:
+    assert rules.REQUEST_TYPE_CATEGORY == dict(TYPES_AND_CATEGORIES)
+    assert rules.REQUEST_TYPE_LABELS == {
+        "vehicle_return": "車両返却",
+        "refinance_application": "再分割審査申込",
+        "early_payoff": "早期完済受付",
+    }
+    assert set(rules.REQUEST_TYPE_CATEGORY.values()) <= set(rules.CATEGORIES)
+
+
+@pytest.mark.parametrize(("request_type", "category"), TYPES_AND_CATEGORIES)
+def test_one_open_request_per_contract_and_type(request_type: str, category: str) -> None:
+    label = rules.REQUEST_TYPE_LABELS[request_type]
+    facts = [fact("hq_pending", type_=request_type)]
+    refusal = rules.may_submit_request(facts, request_type)
+    assert refusal is not None and refusal.code == "open_request_exists" and label in refusal.message
+    others = [t for t, _ in TYPES_AND_CATEGORIES if t != request_type]
+    assert all(rules.may_submit_request(facts, other) is None for other in others)  # per type
+    # No category change under an open request of that category; staying in it is fine.
+    for other in rules.CATEGORIES:
+        change = rules.may_change_category(facts, category, other)
+        if other == category:
+            assert change is None
+        else:
+            assert change is not None and change.code == "open_request_exists" and label in change.message
+    assert rules.category_lock(facts, category) is not None
+
+
+@pytest.mark.parametrize(("request_type", "category"), TYPES_AND_CATEGORIES)
+def test_a_completed_request_of_any_type_is_final(request_type: str, category: str) -> None:
+    result = "approved" if request_type == "refinance_application" else None
+    facts = [RequestFact("r1", request_type, "completed", result)]
+    assert rules.request_state(facts, request_type) == "completed"
+    refusal = rules.may_submit_request(facts, request_type)
+    assert refusal is not None and refusal.code == "request_completed"
+    for other in rules.CATEGORIES:
+        change = rules.may_change_category(facts, category, other)
+        assert change is not None and change.code == "request_completed"
+    assert not rules.declined_frees_category(facts, category)
+
+
+def test_a_declined_refinance_application_is_not_final_and_frees_the_category() -> None:
+    declined = [RequestFact("r1", "refinance_application", "completed", "declined")]
+    assert not rules.request_is_final(declined[0])
+    assert rules.request_state(declined, "refinance_application") == "none"
+    assert (
+        rules.may_submit_request(declined, "refinance_application") is None
+    )  # a new plan may be applied for
+    assert rules.may_change_category(declined, "refinance", "cash") is None
+    assert rules.category_lock(declined, "refinance") is None
+    assert rules.declined_frees_category(declined, "refinance")
+    assert not rules.declined_frees_category(declined, "cash")  # only while 再分割 is still recorded
+    assert not rules.declined_frees_category([fact("withdrawn", "refinance_application")], "refinance")
+    # A new application after the declined one holds the category again while it is open.
+    reopened = [*declined, RequestFact("r2", "refinance_application", "store_pending")]
+    change = rules.may_change_category(reopened, "refinance", "cash")
+    assert change is not None and change.code == "open_request_exists"
+
+
+def test_the_vehicle_return_messages_are_unchanged() -> None:
+    assert rules.may_submit_request([fact("requested")], "vehicle_return") == rules.Refusal(
+        "conflict", "open_request_exists", rules.MSG_SECOND_RETURN_OPEN
+    )
+    assert (
+        rules.MSG_SECOND_RETURN_OPEN
+        == "このご契約には手続中の車両返却の申込がすでにあります。進捗一覧でご確認ください。"
+    )
+    assert (
+        rules.MSG_RETURN_COMPLETED
+        == "このご契約の車両返却の手続は完了しています。新たな車両返却の申込はできません。"
+    )
