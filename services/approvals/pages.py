@@ -200,7 +200,8 @@ async def request_page(
         {
             "user": user,
             "r": data,
-            "payload": {k: v for k, v in (entered or {}).items() if k != "dealer_note"} or data["payload"],
+            # what was typed over what is stored (fields a correction cannot change stay on the page)
+            "payload": {**data["payload"], **{k: v for k, v in (entered or {}).items() if k != "dealer_note"}},
             "dealer_note": (entered or {}).get("dealer_note", data["dealer_note"]),
             "allowed": set(data["allowed_actions"]),
             "done_message": DONE_MESSAGES.get(done or ""),
