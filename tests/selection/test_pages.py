@@ -128,7 +128,9 @@ async def test_early_payoff_follow_up(svc: Service) -> None:
     assert f'href="/contracts?after={no}%401"' in page.text
     acceptance = re.search(r'id="to-acceptance" href="([^"]+)"', page.text).group(1)
     page = await svc.client.get(acceptance, cookies=STAFF)
-    assert page.status_code == 200 and "早期完済受付" in page.text and "これからのお手続き" in page.text
+    # 早期完済受付 is a request now (SPEC §9.2): its form, not a page of steps to take elsewhere
+    assert page.status_code == 200 and "<h1>早期完済受付</h1>" in page.text
+    assert 'name="desired_payoff_date"' in page.text and 'name="payment_method"' in page.text
 
 
 async def test_memo_page_saves_and_escapes(svc: Service) -> None:
