@@ -99,6 +99,10 @@ def render(request: Request, name: str, context: dict[str, Any], status_code: in
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
+def typed_over_stored(stored: dict[str, Any], entered: dict[str, Any] | None) -> dict[str, Any]:
+    return {**stored, **{k: v for k, v in (entered or {}).items() if k != "dealer_note"}}
+
+
 def error_page(request: Request, user: User, message: str, status_code: int) -> Response:
     return render(request, "error.html", {"user": user, "message": message}, status_code)
 
@@ -201,7 +205,7 @@ async def request_page(
             "user": user,
             "r": data,
             # what was typed over what is stored (fields a correction cannot change stay on the page)
-            "payload": {**data["payload"], **{k: v for k, v in (entered or {}).items() if k != "dealer_note"}},
+            "payload": typed_over_stored(data["payload"], entered),
             "dealer_note": (entered or {}).get("dealer_note", data["dealer_note"]),
             "allowed": set(data["allowed_actions"]),
             "done_message": DONE_MESSAGES.get(done or ""),

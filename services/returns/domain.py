@@ -6,19 +6,17 @@ form they filled in acceptable (`validate_form`, which builds the `VehicleReturn
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import ValidationError
 
 from shared import rules
 from shared.events import EXTRA_TFC_PROCEDURE_PROGRAMS, OPEN_END_PROGRAMS, PROGRAM_LABELS
 from shared.identity import User
-from shared.requests import NOT_RETURNED_REASONS, PHONE_PATTERN, VehicleReturnPayload
+from shared.requests import NOT_RETURNED_REASONS, VehicleReturnPayload, check_contacts
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -133,18 +131,6 @@ class ReturnForm:
     not_returned_reason_text: str | None = None
 
 
-def normalise_phone(raw: str | None) -> str:
-    """Full-width digits and hyphens become ASCII; spaces go (what a person types into a phone box)."""
-    text = unicodedata.normalize("NFKC", raw or "")
-    for dash in ("‐", "‑", "–", "—", "−", "ー"):
-        text = text.replace(dash, "-")
-    return "".join(text.split())
-
-
-def _valid_phone(phone: str) -> bool:
-    return re.fullmatch(PHONE_PATTERN, phone) is not None
-
-
 def _parse_date(raw: str | date | None) -> date | None:
     if raw is None or isinstance(raw, date):
         return raw
@@ -163,29 +149,11 @@ def validate_form(
     def refuse(field: str, code: str, message: str) -> None:
         errors.append(Refusal(422, code, message, field))
 
-    contact1 = normalise_phone(form.contact1)
-    if not contact1:
-        refuse("contact1", "contact1_required", "連絡先1（電話番号）を入力してください。")
-    elif not _valid_phone(contact1):
-        refuse("contact1", "invalid_phone", "連絡先1の電話番号の形式が正しくありません（例: 03-1234-5678）。")
-
-    contact2 = normalise_phone(form.contact2) or None
-    if contact2 and not _valid_phone(contact2):
-        refuse("contact2", "invalid_phone", "連絡先2の電話番号の形式が正しくありません（例: 03-1234-5678）。")
-
-    email = unicodedata.normalize("NFKC", form.contact3_email or "").strip() or None
-    if email is None:
-        if submitter_role == "hq":
-            refuse(
-                "contact3_email",
-                "contact3_required_for_hq",
-                "本部担当者は連絡先3（メールアドレス）の入力が必須です。",
-            )
-    else:
-        try:
-            email = validate_email(email, check_deliverability=False).normalized
-        except EmailNotValidError:
-            refuse("contact3_email", "invalid_email", "連絡先3のメールアドレスの形式が正しくありません。")
+    contacts, contact_errors = check_contacts(
+        form.contact1, form.contact2, form.contact3_email, submitter_role=submitter_role
+    )
+    errors.extend(Refusal(422, e.code, e.message, e.field) for e in contact_errors)
+    contact1, contact2, email = contacts["contact1"], contacts["contact2"], contacts["contact3_email"]
 
     result = form.result or "returned"
     returned_on: date | None = None

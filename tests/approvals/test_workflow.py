@@ -322,7 +322,8 @@ async def test_progress_list_filters_tabs_counts_and_pages(env: Env) -> None:
     assert (await c.get("/api/v1/requests", params={"type": "vehicle_return"}, headers=staff)).json()["items"]
     other = await c.get("/api/v1/requests", params={"type": "other"}, headers=staff)
     assert other.status_code == 422 and other.json()["code"] == "invalid_type"
-    assert not (await c.get("/api/v1/requests", params={"type": "early_payoff"}, headers=staff)).json()["items"]
+    early = await c.get("/api/v1/requests", params={"type": "early_payoff"}, headers=staff)
+    assert not early.json()["items"]
 
     page = await c.get("/requests", params={"status": "staff_back"}, cookies=cookies(STAFF))
     assert page.status_code == 200

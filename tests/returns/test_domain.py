@@ -13,13 +13,12 @@ from services.returns.domain import (
     ReturnForm,
     check_eligibility,
     needs_extra_tfc_procedure,
-    normalise_phone,
     status_colour,
     today_in_tokyo,
     validate_form,
 )
 from shared.events import EXTRA_TFC_PROCEDURE_PROGRAMS, OPEN_END_PROGRAMS, PROGRAM_LABELS
-from shared.requests import NOT_RETURNED_REASONS, VehicleReturnPayload
+from shared.requests import NOT_RETURNED_REASONS, VehicleReturnPayload, normalise_phone
 from shared.rules import RequestFact
 
 TODAY = date(2026, 5, 15)
