@@ -275,6 +275,8 @@ VALID_BODIES: dict[str, Any] = {
     },
     "/memo": {"text": "確認"},
     "/refinance-simulation": {"months": 60},
+    "/refinance-application": {"months": 60, "consent_obtained_on": "2026-05-14", "contact1": "03-1234-5678"},
+    "/early-payoff-request": {"desired_payoff_date": "2026-06-01", "payment_method": "bank_transfer"},
     "/assignment": {"store_code": "S0101", "staff_code": "010101"},
     "/approve": {"version": 1},
     "/send-back": {"version": 1},
