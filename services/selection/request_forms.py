@@ -28,6 +28,7 @@ from shared.requests import (
     RefinanceApplicationPayload,
     check_contacts,
 )
+from shared.timefmt import jp_date
 
 REFINANCE_APPLICATION = "refinance_application"
 EARLY_PAYOFF = "early_payoff"
@@ -38,10 +39,6 @@ RECEPTION_PENDING = "受付処理中"
 MSG_NOT_REFINANCE = (
     "最終回選択区分が「再分割」ではありません（現在: {current}）。"
     "進捗・結果入力で「再分割」を選択してから審査申込してください。"
-)
-MSG_NOT_EARLY_PAYOFF = (
-    "最終回選択区分が「早期完済」ではありません（現在: {current}）。"
-    "進捗・結果入力で「早期完済」を選択してから早期完済受付へお進みください。"
 )
 MSG_EARLY_PAYOFF_CLOSED = "最終回期日（{final}）を過ぎているため、早期完済受付はできません。"
 
@@ -93,14 +90,14 @@ def early_payoff_refusal(
     requests: Iterable[rules.RequestFact],
 ) -> RuleViolation | None:
     """早期完済 recorded, the final date not passed, no open or final 早期完済受付."""
-    if category != "early_payoff":
-        return RuleViolation(
-            "selection_not_early_payoff", MSG_NOT_EARLY_PAYOFF.format(current=_current(category)), status=409
-        )
+    try:
+        domain.check_early_payoff_recorded(category)  # the same rule as 早期完済確認's
+    except RuleViolation as refused:
+        return refused
     if today > final_payment_date:
         return RuleViolation(
             "early_payoff_closed",
-            MSG_EARLY_PAYOFF_CLOSED.format(final=f"{final_payment_date:%Y/%m/%d}"),
+            MSG_EARLY_PAYOFF_CLOSED.format(final=jp_date(final_payment_date)),
             status=409,
         )
     return _one_per_type(requests, EARLY_PAYOFF)
@@ -189,12 +186,10 @@ def validate_refinance_application(
                     "同意取得日は本日までの日付で入力してください。",
                 )
             )
-    if errors:
+    if errors or consent is None:
         raise FormRefused(errors)
-    payload = RefinanceApplicationPayload(
-        **contacts,
-        consent_obtained_on=consent,
-        plan=plan_payload(plan),  # type: ignore[arg-type]
+    payload = RefinanceApplicationPayload.model_validate(
+        {**contacts, "consent_obtained_on": consent, "plan": plan_payload(plan)}
     )
     return payload.model_dump(mode="json")
 
@@ -213,7 +208,7 @@ def validate_early_payoff(
             FieldError("desired_payoff_date", "invalid_date", "完済希望日の日付が正しくありません。")
         )
     else:
-        window = f"本日（{today:%Y/%m/%d}）から最終回年月日（{final_payment_date:%Y/%m/%d}）までの日付"
+        window = f"本日（{jp_date(today)}）から最終回年月日（{jp_date(final_payment_date)}）までの日付"
         if desired is None:
             errors.append(
                 FieldError("desired_payoff_date", "payoff_date_required", "完済希望日を入力してください。")
@@ -243,10 +238,12 @@ def validate_early_payoff(
         )
     if errors:
         raise FormRefused(errors)
-    payload = EarlyPayoffPayload(
-        **contacts,
-        desired_payoff_date=desired,  # type: ignore[arg-type]
-        payment_method=method,  # type: ignore[arg-type]
-        final_payment_date=final_payment_date,
+    payload = EarlyPayoffPayload.model_validate(
+        {
+            **contacts,
+            "desired_payoff_date": desired,
+            "payment_method": method,
+            "final_payment_date": final_payment_date,
+        }
     )
     return payload.model_dump(mode="json")

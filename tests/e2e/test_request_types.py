@@ -213,7 +213,7 @@ async def test_early_payoff_with_the_amount_tfc_answers(kafka_bootstrap: str) ->
         no = new_no("EP")
         await s.add_contract(contract(no))
         refused = await request_early_payoff(s, no, tag)
-        assert refused.status_code == 409 and refused.json()["code"] == "selection_not_early_payoff"
+        assert refused.status_code == 409 and refused.json()["code"] == "not_early_payoff"
         await s.record_selection(no, STAFF, "early_payoff")
         past = await request_early_payoff(
             s, no, tag, desired_payoff_date=(TODAY - timedelta(days=1)).isoformat()

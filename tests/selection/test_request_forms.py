@@ -66,7 +66,7 @@ def test_when_a_refinance_application_may_start(
         (TODAY, "early_payoff", [], None),
         (FINAL, "early_payoff", [], None),
         (date(2026, 7, 1), "early_payoff", [], "early_payoff_closed"),
-        (TODAY, "refinance", [], "selection_not_early_payoff"),
+        (TODAY, "refinance", [], "not_early_payoff"),
         (TODAY, "early_payoff", [RequestFact("r", "early_payoff", "requested")], "open_request_exists"),
         (TODAY, "early_payoff", [RequestFact("r", "early_payoff", "completed")], "request_completed"),
         (TODAY, "early_payoff", [RequestFact("r", "early_payoff", "withdrawn")], None),
