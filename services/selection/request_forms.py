@@ -33,7 +33,6 @@ from shared.timefmt import jp_date
 REFINANCE_APPLICATION = "refinance_application"
 EARLY_PAYOFF = "early_payoff"
 NOTIFY_LABEL = "TFCにて手続が完了した際のメール通知を希望する"
-CONFIRM_SUBMIT = "この内容で送信します。よろしいですか？"
 RECEPTION_PENDING = "受付処理中"
 
 MSG_NOT_REFINANCE = (
