@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.selection import domain, handlers, labels
+from services.selection import domain, handlers
 from services.selection import request_forms as forms
 from services.selection.db import Contract, ContractRequest, RequestSubmission, SelectionRecord
 from services.selection.domain import RuleViolation
@@ -296,5 +296,3 @@ async def _intake(request: Request) -> Intake:
 
 
 IntakeDep = Annotated[Intake, Depends(_intake)]
-TYPE_LABELS = rules.REQUEST_TYPE_LABELS
-__all__ = ["TYPE_LABELS", "Intake", "IntakeDep", "contract_facts", "labels"]
