@@ -14,6 +14,8 @@ test runs them for every service (tests/shared/test_rules.py, tests/e2e/test_inv
 from __future__ import annotations
 
 import calendar
+import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -58,6 +60,18 @@ SUBMITTED = "submitted"
 def request_is_open(status: str) -> bool:
     """Open: neither 完了 nor 取下げ. A status not in the set (a newer producer) counts as open: safe side."""
     return status not in CLOSED_REQUEST_STATUSES
+
+
+# --------------------------------------------------------------------------------------------
+# 受付番号 as people type or read it out (approvals' 進捗一覧 and the mailer's log both search by it)
+
+_DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−ー－ｰ"})
+
+
+def normalise_reception_no(text: str | None) -> str:
+    """NFKC (full-width digits), any dash as `-`, no blanks; "" when nothing was typed."""
+    folded = unicodedata.normalize("NFKC", text or "").translate(_DASHES)
+    return re.sub(r"\s+", "", folded)
 
 
 # --------------------------------------------------------------------------------------------

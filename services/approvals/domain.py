@@ -7,7 +7,6 @@ with a Japanese message; it never changes anything itself.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -474,7 +473,6 @@ def approver_send_back_reason(
 
 RECEPTION_NO_MAX_SEQ = 9_999_999  # 7 digits keep the number within 12 characters
 RECEPTION_NO_PATTERN = re.compile(r"^\d{4}-\d{6,7}$")
-_DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−ー－ｰ"})
 
 
 def reception_period(submitted_at: datetime) -> str:
@@ -489,10 +487,7 @@ def reception_no(period: str, seq: int) -> str:
     return f"{period}-{seq:06d}"
 
 
-def normalise_reception_no(text: str) -> str:
-    """What a person typed or read out: NFKC (full-width digits), any dash as `-`, no blanks."""
-    folded = unicodedata.normalize("NFKC", text or "").translate(_DASHES)
-    return re.sub(r"\s+", "", folded)
+normalise_reception_no = rules.normalise_reception_no
 
 
 def is_reception_no(text: str) -> bool:

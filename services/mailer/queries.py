@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
-
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.mailer.db import Mail
+from shared import rules
 
 MAX_LOG_ROWS = 500
 MAX_OFFSET = 10_000_000  # far beyond any dealer's mail log; a larger offset overflows the database's integer
-_DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−ー－ｰ"})
 
 
 def normalise_reception_no(text: str | None) -> str | None:
-    """A 受付番号 as typed: NFKC (full-width digits), any dash as `-`, no blanks; None when empty."""
-    folded = re.sub(r"\s+", "", unicodedata.normalize("NFKC", text or "").translate(_DASHES))
-    return folded or None
+    """A 受付番号 as typed (shared.rules), None when empty."""
+    return rules.normalise_reception_no(text) or None
 
 
 async def mail_log(
