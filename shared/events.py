@@ -237,6 +237,7 @@ class RequestSubmitted(BaseModel):
     payload: dict[str, Any]
     submitted_at: datetime
     store_name: str = ""  # the contract's store (after any reassignment); "" from older producers
+    contractor_name_kana: str = ""  # a search by reading finds it (はしもと: 橋本); "" from older producers
 
 
 class ReturnSubmitted(RequestSubmitted):

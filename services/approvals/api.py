@@ -157,6 +157,8 @@ async def list_requests(
         raise ApiError(
             422, "最終更新日時はYYYY-MM-DD形式で入力してください。", "invalid_updated_range"
         ) from e
+    if queries.reversed_range(filters.updated_from, filters.updated_to):
+        raise ApiError(422, queries.MSG_REVERSED_RANGE, "reversed_updated_range")
     async with approvals_of(request).sessionmaker() as session:
         rows, counts = await queries.list_requests(session, user, filters)
         type_counts = await queries.count_types(session, user, tab)

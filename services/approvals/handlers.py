@@ -62,6 +62,12 @@ def normalise_name(text: str) -> str:
     return re.sub(r"[\s・･]+", "", jaconv.hira2kata(unicodedata.normalize("NFKC", text or "")).casefold())
 
 
+def searchable_name(name: str, kana: str) -> str:
+    """The name and its reading, each normalised, so that a search by either finds the request (a separator
+    no normalised needle contains keeps a match from spanning the two)."""
+    return "\x1f".join(part for part in (normalise_name(name), normalise_name(kana)) if part)
+
+
 def party_of(user: User) -> Party:
     return Party(user_id=user.user_id, name=user.name, role=user.role, email=user.email or None)
 
@@ -205,7 +211,7 @@ class Approvals:
                 version=1,
                 contract_no=event.contract_no,
                 contractor_name=event.contractor_name,
-                contractor_search=normalise_name(event.contractor_name),
+                contractor_search=searchable_name(event.contractor_name, event.contractor_name_kana),
                 program=event.program,
                 dealer_code=event.dealer_code,
                 store_code=event.store_code,

@@ -128,6 +128,9 @@ async def progress_list(request: Request, user: CurrentUser) -> Response:
     except ValueError:
         updated_from = updated_to = None
         error = "最終更新日時はYYYY-MM-DD形式で入力してください。"
+    if queries.reversed_range(updated_from, updated_to):
+        updated_from = updated_to = None
+        error = queries.MSG_REVERSED_RANGE
     reception_no = domain.normalise_reception_no(params.get("reception_no", ""))
     reception_no_error = None
     if reception_no and not domain.is_reception_no(reception_no):

@@ -35,6 +35,13 @@ MOMENT_MIN = datetime(1900, 1, 1, tzinfo=TOKYO)
 MOMENT_MAX = datetime(3000, 1, 1, tzinfo=TOKYO)
 
 
+MSG_REVERSED_RANGE = "最終更新日時の開始は終了より前の日付を入力してください（開始と終了が逆です）。"
+
+
+def reversed_range(start: datetime | None, end: datetime | None) -> bool:
+    return start is not None and end is not None and start >= end  # the end is exclusive: an empty range
+
+
 def parse_moment(value: str | None, *, end: bool) -> datetime | None:
     """`YYYY-MM-DD` (a Tokyo day, inclusive) or an ISO date-time (naive = Tokyo), from 1900 to 2999:
     ValueError beyond (9999-12-31's next day, or year 1 at +14:00 in UTC, is no datetime at all)."""

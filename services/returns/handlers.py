@@ -233,6 +233,7 @@ async def submit_return(
                     store_code=view.store_code,
                     store_name=view.store_name,
                     contractor_name=contract.contractor_name,
+                    contractor_name_kana=contract.contractor_name_kana,
                     program=contract.program,
                     submitter=_party(user),
                     payload=payload_json,

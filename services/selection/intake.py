@@ -198,6 +198,7 @@ class Intake:
                     store_code=contract.store_code,
                     store_name=contract.store_name,
                     contractor_name=contract.contractor_name,
+                    contractor_name_kana=contract.contractor_name_kana,
                     program=contract.program,
                     submitter=handlers.party(user),
                     payload=payload,

@@ -39,6 +39,7 @@ def submission(
     request_id: str | None = None,
     contract_no: str | None = None,
     contractor_name: str = "山田 太郎",
+    contractor_name_kana: str = "",
     store_name: str = "",
     body: dict[str, Any] | None = None,
 ) -> Envelope[ReturnSubmitted]:
@@ -51,6 +52,7 @@ def submission(
         store_code=store,
         store_name=store_name,
         contractor_name=contractor_name,
+        contractor_name_kana=contractor_name_kana,
         program="gamma_finance",
         submitter=party(submitter),
         payload=body if body is not None else payload(),

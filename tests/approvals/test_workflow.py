@@ -259,7 +259,10 @@ async def test_progress_list_filters_tabs_counts_and_pages(env: Env) -> None:
     c, b = env.client, env.bootstrap
     await env.set_flow(True, False)
     contract_no = "LIST0001"
-    a = await submit(b, c, STAFF, contractor_name="鈴木 一郎", contract_no=contract_no)
+    kana = "スズキ イチロウ"
+    a = await submit(
+        b, c, STAFF, contractor_name="鈴木 一郎", contractor_name_kana=kana, contract_no=contract_no
+    )
     other = await submit(b, c, "d1s2-staff1", contractor_name="鈴木 次郎")
     back = await submit(b, c, STAFF, contractor_name="佐藤 花子")
     await ok(await act(c, MANAGER, back["request_id"], "send_back", 1, note="再確認"))
@@ -294,6 +297,18 @@ async def test_progress_list_filters_tabs_counts_and_pages(env: Env) -> None:
         await c.get("/api/v1/requests", params={"contractor_name": "鈴木一郎"}, headers=auth(HQ))
     ).json()
     assert a["request_id"] in ids(spaced) and other["request_id"] not in ids(spaced)
+    by_reading = (
+        await c.get("/api/v1/requests", params={"contractor_name": "すずき いちろう"}, headers=auth(HQ))
+    ).json()
+    assert ids(by_reading) & {a["request_id"]} and other["request_id"] not in ids(by_reading)
+    reversed_range = await c.get(
+        "/api/v1/requests", params={"updated_from": "2026-12-02", "updated_to": "2026-12-01"}, headers=staff
+    )
+    assert reversed_range.status_code == 422 and reversed_range.json()["code"] == "reversed_updated_range"
+    page = await c.get(
+        "/requests", params={"updated_from": "2026-12-02", "updated_to": "2026-12-01"}, cookies=cookies(STAFF)
+    )
+    assert "開始と終了が逆です" in page.text
     by_no = (await c.get("/api/v1/requests", params={"contract_no": contract_no}, headers=auth(HQ))).json()
     assert ids(by_no) == {a["request_id"]}
     both = (
