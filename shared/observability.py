@@ -52,6 +52,21 @@ EMAILS = Counter(
 CONSUMER_LAG = Gauge(
     "jpass_consumer_lag", "Messages behind the end of the topic", ["service", "topic"], registry=REGISTRY
 )
+# The stuck-partition guard (issue 18): a partition whose committed offset stays put while messages wait
+# behind it (deploy/prometheus/alerts.yml: JPassPartitionStuck); `python -m shared.dead_letter_offset` moves
+# a group past one offset by hand.
+CONSUMER_COMMITTED = Gauge(
+    "jpass_consumer_committed_offset",
+    "The consumer group's committed offset per partition",
+    ["service", "topic", "partition"],
+    registry=REGISTRY,
+)
+CONSUMER_PARTITION_LAG = Gauge(
+    "jpass_consumer_partition_lag",
+    "Messages behind the end of the partition",
+    ["service", "topic", "partition"],
+    registry=REGISTRY,
+)
 
 _configured: set[str] = set()
 

@@ -22,7 +22,10 @@ log = logging.getLogger(__name__)
 STOP_GRACE_S = 5.0  # how long stop() waits for the background loops before cancelling them
 
 
-async def consumer_lag(settings: CommonSettings, subscriptions: list[tuple[str, str]]) -> dict[str, int]:
+async def partition_positions(
+    settings: CommonSettings, subscriptions: list[tuple[str, str]]
+) -> list[tuple[str, int, int, int]]:
+    """(topic, partition, committed offset, end offset) of every partition each group reads."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
     from aiokafka.admin import AIOKafkaAdminClient
 
@@ -31,23 +34,19 @@ async def consumer_lag(settings: CommonSettings, subscriptions: list[tuple[str, 
     await admin.start()
     await consumer.start()
     try:
-        lags: dict[str, int] = {}
+        positions: list[tuple[str, int, int, int]] = []
         for topic, group in subscriptions:
             partitions = consumer.partitions_for_topic(topic) or set()
             if not partitions:
                 await consumer._client.force_metadata_update()
                 partitions = consumer.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in partitions]
+            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
             ends = await consumer.end_offsets(tps)
             committed = await admin.list_consumer_group_offsets(group, partitions=tps)
-            lags[topic] = sum(
-                max(
-                    0,
-                    ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0),
-                )
-                for tp in tps
-            )
-        return lags
+            for tp in tps:
+                done = committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0
+                positions.append((topic, tp.partition, done, ends[tp]))
+        return positions
     finally:
         await consumer.stop()
         await admin.close()
@@ -169,7 +168,12 @@ class Runtime:
 
     async def sample_metrics(self) -> None:
         """At scrape time: outbox backlog and consumer lag (end offset − committed offset per group)."""
-        from shared.observability import CONSUMER_LAG, OUTBOX_BACKLOG
+        from shared.observability import (
+            CONSUMER_COMMITTED,
+            CONSUMER_LAG,
+            CONSUMER_PARTITION_LAG,
+            OUTBOX_BACKLOG,
+        )
 
         try:
             async with self.sessionmaker() as session:
@@ -180,10 +184,16 @@ class Runtime:
         if not subscriptions or not self.broker_ready:
             return
         try:
-            lags = await asyncio.wait_for(consumer_lag(self.settings, subscriptions), timeout=5)
+            positions = await asyncio.wait_for(partition_positions(self.settings, subscriptions), timeout=5)
         except Exception:
             log.warning("could not read consumer lag")
             return
+        lags: dict[str, int] = {}
+        for topic, partition, committed, end in positions:
+            behind = max(0, end - committed)
+            lags[topic] = lags.get(topic, 0) + behind
+            CONSUMER_COMMITTED.labels(self.name, topic, str(partition)).set(committed)
+            CONSUMER_PARTITION_LAG.labels(self.name, topic, str(partition)).set(behind)
         for topic, lag in lags.items():
             CONSUMER_LAG.labels(self.name, topic).set(lag)
 
