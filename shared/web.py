@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
+import string
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -287,12 +289,109 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(exc_class, _unavailable)
 
 
+# ---------------------------------------------------------------------------------------------
+# Flash messages (issue 16): one message after a successful write, shown once on the page the user lands
+# on — in whichever service renders it (one gateway origin, separate processes). The cookie carries a key
+# of this table and its parameters only; a value that is not a key here, or parameters that are not
+# exactly the message's, or not short plain words (no URL, no markup), shows nothing.
+
+FLASH_COOKIE = "jpass_flash"
+FLASH_MAX_AGE_S = 60
+FLASH_MESSAGES: dict[str, str] = {
+    "selection_saved": "最終回選択を登録しました。",
+    "memo_saved": "自由記入欄を保存しました。",
+    "assignment_changed": "店舗・スタッフを変更しました（{from_store} → {to_store}、担当 {staff}）。",
+    "assignment_moved_away": (
+        "契約番号 {contract_no} の店舗・スタッフを変更しました（{from_store} → {to_store}、担当 {staff}）。"
+        "このご契約は{to_store}の一覧に移りました。"
+    ),
+}
+_FLASH_PARAM = re.compile(r"[\w ・ー（）()\-－]{1,40}")
+
+
+def _flash_fields(key: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(FLASH_MESSAGES[key]) if name}
+
+
+def set_flash(response: Response, key: str, **params: str) -> Response:
+    """Show FLASH_MESSAGES[key] (with `params`) once on the next page the browser renders."""
+    if key not in FLASH_MESSAGES or set(params) != _flash_fields(key):
+        raise ValueError(f"flash message {key!r} takes {sorted(_flash_fields(key))}")
+    value = json.dumps(
+        [key, {k: str(v) for k, v in params.items()}], ensure_ascii=False, separators=(",", ":")
+    )
+    response.set_cookie(
+        FLASH_COOKIE,
+        base64.urlsafe_b64encode(value.encode()).decode(),
+        max_age=FLASH_MAX_AGE_S,
+        path="/",
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+def flash_message(cookie: str | None) -> str | None:
+    """The message a cookie value names, or None for anything not made by `set_flash` from the table."""
+    if not cookie or len(cookie) > 1000:
+        return None
+    try:
+        key, params = json.loads(base64.urlsafe_b64decode(cookie.encode()).decode())
+    except Exception:
+        return None
+    if not isinstance(key, str) or key not in FLASH_MESSAGES or not isinstance(params, dict):
+        return None
+    if set(params) != _flash_fields(key):
+        return None
+    if not all(isinstance(v, str) and _FLASH_PARAM.fullmatch(v) for v in params.values()):
+        return None
+    return FLASH_MESSAGES[key].format(**params)
+
+
+_FLASH_SCOPE_KEY = "jpass.flash"
+_CLEAR_FLASH = f"{FLASH_COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict".encode()
+
+
+def flash(request: Request) -> str | None:
+    """Template global: the flash message of this page view (FlashMessages read it from the cookie)."""
+    return request.scope.get(_FLASH_SCOPE_KEY)
+
+
+class FlashMessages:
+    """Reads the flash cookie for the page being rendered and clears it with that page: the first HTML
+    response that is not a redirect shows it (base.html) and ends it. JSON, assets and redirects leave it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        cookie = Request(scope).cookies.get(FLASH_COOKIE)
+        if cookie is None:
+            await self.app(scope, receive, send)
+            return
+        scope[_FLASH_SCOPE_KEY] = flash_message(cookie)
+
+        async def clearing(message: Message) -> None:
+            if message["type"] == "http.response.start" and not 300 <= message["status"] < 400:
+                headers = list(message.get("headers", []))
+                content_type = dict(headers).get(b"content-type", b"")
+                if content_type.startswith(b"text/html"):
+                    message = {**message, "headers": [*headers, (b"set-cookie", _CLEAR_FLASH)]}
+            await send(message)
+
+        await self.app(scope, receive, clearing)
+
+
 def make_templates(service_templates: Path) -> Jinja2Templates:
     env = Environment(
         loader=ChoiceLoader([FileSystemLoader(service_templates), FileSystemLoader(SHARED_TEMPLATES)]),
         autoescape=select_autoescape(["html", "xml"], default_for_string=True),
     )
     env.globals["ROLE_LABELS"] = ROLE_LABELS
+    env.globals["flash"] = flash
     env.filters.update(jp_date=jp_date, jp_datetime=jp_datetime)
     return Jinja2Templates(env=env)
 
@@ -473,6 +572,7 @@ def install_request_guards(app: FastAPI, settings: Any) -> None:
     the security headers on every response."""
     app.add_middleware(CrossSiteWriteGuard, public_base_url=settings.public_base_url)
     app.add_middleware(RequestInputGuard, max_bytes=settings.max_body_bytes)
+    app.add_middleware(FlashMessages)
     app.add_middleware(SecurityHeaders)  # outside the guards: their refusals carry the headers too
 
 

@@ -19,7 +19,7 @@ from services.selection import domain, handlers, labels, views
 from services.selection.deps import HandlersDep, Today
 from services.selection.domain import RuleViolation
 from shared.identity import CurrentUser, User, current_user
-from shared.web import make_templates
+from shared.web import make_templates, set_flash
 
 router = APIRouter(prefix="/selection", include_in_schema=False)
 templates = make_templates(Path(__file__).parent / "templates")
@@ -137,11 +137,16 @@ async def input_submit(
             request, "input.html", {**ctx, "form": form, "error": e}, status_code=e.status
         )
     if form["category"] == "early_payoff":
-        return RedirectResponse(
-            f"/selection/contracts/{quote(contract_no)}/early-payoff?after={quote(result.token)}",
-            status_code=303,
+        return set_flash(
+            RedirectResponse(
+                f"/selection/contracts/{quote(contract_no)}/early-payoff?after={quote(result.token)}",
+                status_code=303,
+            ),
+            "selection_saved",
         )
-    return RedirectResponse(detail_url(contract_no, result.token), status_code=303)
+    return set_flash(
+        RedirectResponse(detail_url(contract_no, result.token), status_code=303), "selection_saved"
+    )
 
 
 @router.get("/contracts/{contract_no}/early-payoff", response_class=HTMLResponse)
@@ -211,7 +216,7 @@ async def memo_submit(
         if e.status == 404:
             raise
         return await _memo_page(request, user, today, contract_no, text, e)
-    return RedirectResponse(detail_url(contract_no, result.token), status_code=303)
+    return set_flash(RedirectResponse(detail_url(contract_no, result.token), status_code=303), "memo_saved")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -313,13 +318,22 @@ async def assignment_submit(
 ) -> Response:
     raw = await request.form()
     form = {"store_code": str(raw.get("store_code", "")), "staff_code": str(raw.get("staff_code", ""))}
+    async with request.app.state.runtime.sessionmaker() as session:
+        from_store = (await handlers.get_contract(session, user, contract_no)).store_name
     try:
         result = await use_cases.change_assignment(user, contract_no, form["store_code"], form["staff_code"])
     except RuleViolation as e:
         if e.status == 404:
             raise
         return await _assignment_page(request, user, today, contract_no, form, e)
+    moved = {
+        "from_store": from_store,
+        "to_store": result.data["store_name"],
+        "staff": result.data["staff_code"],
+    }
     if not user.sees_store(user.dealer_code, result.data["store_code"]):
         # a store manager moved the contract to another store: it left their scope, back to their list
-        return RedirectResponse(f"/contracts?after={quote(result.token)}", status_code=303)
-    return RedirectResponse(detail_url(contract_no, result.token), status_code=303)
+        response = RedirectResponse(f"/contracts?after={quote(result.token)}", status_code=303)
+        return set_flash(response, "assignment_moved_away", contract_no=contract_no, **moved)
+    response = RedirectResponse(detail_url(contract_no, result.token), status_code=303)
+    return set_flash(response, "assignment_changed", **moved)
