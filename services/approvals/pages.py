@@ -193,6 +193,7 @@ async def request_page(
     field_errors: dict[str, str] | None = None,
     entered: dict[str, Any] | None = None,
     note: str = "",
+    correcting: bool = False,
 ) -> Response:
     async with approvals_of(request).sessionmaker() as session:
         req = await queries.get_request(session, user, request_id)
@@ -217,6 +218,8 @@ async def request_page(
             "field_errors": field_errors or {},
             "note": note,
             "is_hq_step": user.role == "hq" and "approve" in data["allowed_actions"],
+            # read-only review first; 訂正 is an explicit mode (?mode=correct, kept by the form's `mode`)
+            "correcting": correcting or request.query_params.get("mode") == "correct",
         },
         status_code,
     )
@@ -261,18 +264,27 @@ def payload_from_form(form: Any, request_type: str) -> dict[str, Any]:
 @router.post("/requests/{request_id}", response_class=HTMLResponse)
 async def request_action(request: Request, user: CurrentUser, request_id: str) -> Response:
     form = await request.form()
+    correcting = form.get("mode") == "correct"
     action = str(form.get("action") or "")
     if action not in domain.USER_ACTIONS:
         return await request_page(
-            request, user, request_id, status_code=400, error="操作を選択してください。"
+            request,
+            user,
+            request_id,
+            correcting=correcting,
+            status_code=400,
+            error="操作を選択してください。",
         )
     try:
         version = int(str(form.get("version") or ""))
     except ValueError:
-        return await request_page(request, user, request_id, status_code=400, error=STALE_MESSAGE)
+        return await request_page(
+            request, user, request_id, correcting=correcting, status_code=400, error=STALE_MESSAGE
+        )
     request_type = str(form.get("request_type") or "vehicle_return")
     wants_payload = form.get("has_payload") and action != "withdraw"
     payload = payload_from_form(form, request_type) if wants_payload else None
+    correcting = correcting or bool(wants_payload)  # a refused correction comes back in 訂正 mode
     dealer_note = str(form["dealer_note"]) if "dealer_note" in form else None
     entered = {**(payload or {}), **({"dealer_note": dealer_note} if dealer_note is not None else {})}
     try:
@@ -288,12 +300,15 @@ async def request_action(request: Request, user: CurrentUser, request_id: str) -
     except NotFound:
         return error_page(request, user, NOT_FOUND_MESSAGE, 404)
     except StaleVersion:
-        return await request_page(request, user, request_id, status_code=409, error=STALE_MESSAGE)
+        return await request_page(
+            request, user, request_id, correcting=correcting, status_code=409, error=STALE_MESSAGE
+        )
     except InvalidPayload as e:
         return await request_page(
             request,
             user,
             request_id,
+            correcting=correcting,
             status_code=422,
             error="入力内容に誤りがあります。",
             field_errors=e.errors,
@@ -305,12 +320,15 @@ async def request_action(request: Request, user: CurrentUser, request_id: str) -
                 request,
                 user,
                 request_id,
+                correcting=correcting,
                 status_code=422,
                 field_errors={"note": e.message},
                 entered=entered or None,
                 note=str(form.get("note") or ""),
             )
-        return await request_page(request, user, request_id, status_code=409, error=e.message)
+        return await request_page(
+            request, user, request_id, correcting=correcting, status_code=409, error=e.message
+        )
     query = {"done": action}
     if result.recipient_unreachable:
         query["unreachable"] = "1"

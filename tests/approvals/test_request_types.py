@@ -259,6 +259,10 @@ async def test_the_request_page_corrects_each_type_and_keeps_the_plan(env: Env) 
         r = await submitted(env, "refinance_application", refinance(), "hq_pending")
         cookies = {"jpass_token": token_for(STAFF)}
         page = await env.client.get(f"/requests/{r['request_id']}", cookies=cookies)
+        # read-only review first (issue 16); 訂正 is an explicit mode
+        assert 'name="consent_obtained_on"' not in page.text and 'href="/requests/' in page.text
+        assert 'id="start-correct"' in page.text and 'value="correct"' not in page.text
+        page = await env.client.get(f"/requests/{r['request_id']}?mode=correct", cookies=cookies)
         assert 'name="consent_obtained_on"' in page.text and "再分割プランは訂正できません" in page.text
         form = {
             "version": str(r["version"]),

@@ -366,7 +366,14 @@ async def test_request_page_shows_only_my_actions_and_acts(env: Env) -> None:
     assert 'value="approve"' in page and 'value="send_back"' in page and "取り下げ" not in page
     assert "confirm(" in page and "店舗承認者手続中" in page and "履歴" in page
     page = (await c.get(f"/requests/{rid}", cookies=cookies(STAFF))).text
-    assert 'value="approve"' not in page and "取り下げ" in page and "確認（訂正して再送信）" in page
+    assert 'value="approve"' not in page and "取り下げ" in page and 'id="start-correct"' in page
+    assert "確認（訂正して再送信）" not in page and 'name="contact1"' not in page  # review first (issue 16)
+    page = (await c.get(f"/requests/{rid}?mode=correct", cookies=cookies(STAFF))).text
+    assert (
+        "確認（訂正して再送信）" in page
+        and 'name="contact1"' in page
+        and 'name="mode" value="correct"' in page
+    )
     page = (await c.get(f"/requests/{rid}", cookies=cookies(STAFF2))).text
     assert 'value="approve"' not in page and "取り下げ" not in page and 'name="contact1"' not in page
 
@@ -438,3 +445,34 @@ async def test_pages_and_items_show_the_store_name_or_else_the_code(env: Env) ->
     assert "<dt>店舗</dt><dd>S0101</dd>" in detail
     events = await records_for(b, REQUEST_STATUS, named["request_id"], expect=1)
     assert events[0]["data"]["store_name"] == "品川店"
+
+
+async def test_the_request_opens_as_a_read_only_review_and_correcting_is_a_mode(env: Env) -> None:
+    """Issue 16: the approver reviews first (labels and values, the contract's facts, the history); the
+    fields of another result stay off the page; 訂正 shows the form only when asked for."""
+    c, b = env.client, env.bootstrap
+    await env.set_flow(True, False)
+    rid = (await submit(b, c, STAFF, body=payload()))["request_id"]
+    review = (await c.get(f"/requests/{rid}", cookies=cookies(MANAGER))).text
+    assert (
+        'id="review"' in review and 'id="review-contacts"' in review and "連絡先3（メールアドレス）" in review
+    )
+    assert (
+        '<input type="tel"' not in review
+        and 'name="contact1"' not in review
+        and 'name="has_payload"' not in review
+    )
+    assert "車両返却受領日" in review and "未返却理由" not in review
+    assert 'id="program"' in review and "履歴" in review
+    assert 'value="approve"' in review and 'value="send_back"' in review and "confirm(" in review
+    assert 'href="/requests/' + rid + '?mode=correct"' in review and "訂正を保存" not in review
+    correcting = (await c.get(f"/requests/{rid}?mode=correct", cookies=cookies(MANAGER))).text
+    assert (
+        'name="contact1"' in correcting and 'name="has_payload"' in correcting and "訂正を保存" in correcting
+    )
+    assert 'name="not_returned_reason"' in correcting and 'id="correct-mode"' in correcting
+    assert 'value="approve"' in correcting  # every action stays in 訂正 mode too
+    approved = await c.post(
+        f"/requests/{rid}", data={"version": "1", "action": "approve"}, cookies=cookies(MANAGER)
+    )
+    assert approved.status_code == 303

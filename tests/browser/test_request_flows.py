@@ -118,6 +118,9 @@ def test_return_approvals_send_back_correction_and_tfc_completion(
     # the submitter corrects it (連絡先2) and sends it again
     open_request(page, "d1s1-staff1", request_id)
     expect(page.locator("[data-status='staff_back']").first).to_be_visible()
+    shot(page, "request-review-submitter")
+    expect(page.locator("#contact2")).to_have_count(0)  # read-only review first; 訂正 is a mode
+    page.locator("#start-correct").click()
     page.locator("#contact2").fill("090-1111-2222")
     shot(page, "request-correction")
     page.get_by_role("button", name="確認（訂正して再送信）").click()
