@@ -50,7 +50,11 @@ async def test_request_pages_and_the_tfc_console_show_japan_time(kafka_bootstrap
             for label in ("依頼日時", "起票日時", "最終更新日時"):
                 assert f"<dt>{label}</dt><dd>2026/01/10 00:05</dd>" in page, label
             assert re.search(r"<td>2026/01/10 00:05</td>", page)  # the history
-            assert 'value="2026-01-08"' in page  # the submitter may correct it: a date input takes ISO
+            assert "2026/01/08" in page  # the review shows the date as people read it
+            correcting = (
+                await client.get(f"/requests/{rid}", params={"mode": "correct"}, cookies=cookies)
+            ).text
+            assert 'value="2026-01-08"' in correcting  # 訂正 mode: a date input takes ISO
             assert "2026-01-09" not in page and "15:05" not in page
 
             read_only = (
