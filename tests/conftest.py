@@ -52,12 +52,19 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     backend = config.stash.get(_BACKEND, None)
     return f"J-PASS backend: {backend.description}" if backend else None
 
+
 # selection's staff directory as `make run` hands it over: the demo users' export (one file per process).
 if "JPASS_STAFF_DIRECTORY" not in os.environ:
     _directory = Path(tempfile.gettempdir()) / f"jpass-test-staff-directory-{os.getpid()}.json"
     staff_directory.write(_directory)
     os.environ["JPASS_STAFF_DIRECTORY"] = str(_directory)
     atexit.register(_directory.unlink, missing_ok=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_tokens() -> None:
+    """Module-level tokens (tests.support.auth, token_cookies) are re-minted before they can expire."""
+    support.refresh_tokens()
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
@@ -152,8 +153,42 @@ def sign_in(client: httpx.Client, user_id: str, next_path: str = "/") -> httpx.R
     return client.get(answer.headers["location"])
 
 
+class FreshTokens(dict[str, str]):
+    """Headers or cookies carrying a signed token, kept fresh for module-level constants: a token lives
+    at most 15 minutes (MAX_TOKEN_TTL_S), a full run takes longer than that, and a constant minted when
+    the module was collected had expired by the time its tests ran. tests/conftest.py calls
+    `refresh_tokens()` before every test, which re-mints any older than REFRESH_AFTER_S."""
+
+    REFRESH_AFTER_S = 5 * 60
+
+    def __init__(self, mint: Callable[[], dict[str, str]]) -> None:
+        super().__init__(mint())
+        self._mint = mint
+        self._minted_at = time.monotonic()
+        _FRESH_TOKENS[id(self)] = self
+
+    def refresh(self, now: float) -> None:
+        if now - self._minted_at >= self.REFRESH_AFTER_S:
+            self.update(self._mint())
+            self._minted_at = now
+
+
+_FRESH_TOKENS: weakref.WeakValueDictionary[int, FreshTokens] = weakref.WeakValueDictionary()
+
+
+def refresh_tokens() -> None:
+    now = time.monotonic()
+    for tokens in list(_FRESH_TOKENS.values()):
+        tokens.refresh(now)
+
+
 def auth(user_id: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token_for(user_id)}"}
+    return FreshTokens(lambda: {"Authorization": f"Bearer {token_for(user_id)}"})
+
+
+def token_cookies(user_id: str) -> dict[str, str]:
+    """The page login cookie for `user_id` (kept fresh like `auth`)."""
+    return FreshTokens(lambda: {"jpass_token": token_for(user_id)})
 
 
 # Where each topic ended when the current test module started (set by conftest's module fixture): a

@@ -13,7 +13,7 @@ import httpx
 from devtools.demo import USERS_BY_ID
 from shared.events import RETURN_SUBMITTED, Envelope, Party, RequestUpdate, ReturnSubmitted
 from shared.topics import RETURN_SUBMISSIONS, TFC_REQUEST_UPDATES
-from tests.support import auth, eventually, publish, read_topic, token_for
+from tests.support import auth, eventually, publish, read_topic, token_cookies
 
 
 def party(user_id: str) -> Party:
@@ -102,7 +102,7 @@ async def tfc(bootstrap: str, request_id: str, action: str, message: str | None 
 
 
 def cookies(user_id: str) -> dict[str, str]:
-    return {"jpass_token": token_for(user_id)}
+    return token_cookies(user_id)
 
 
 async def records_for(bootstrap: str, topic: str, request_id: str, expect: int) -> list[dict[str, Any]]:

@@ -13,7 +13,14 @@ from fastapi import FastAPI
 from services.returns.config import ReturnsSettings
 from services.returns.main import create_app
 from tests.returns.factory import NOW
-from tests.support import auth, create_pg_database, drop_pg_database, eventually, running, token_for
+from tests.support import (
+    auth,
+    create_pg_database,
+    drop_pg_database,
+    eventually,
+    running,
+    token_cookies,
+)
 
 
 @dataclass
@@ -36,7 +43,7 @@ class Env:
 
 
 def page_cookies(user_id: str) -> dict[str, str]:
-    return {"jpass_token": token_for(user_id)}
+    return token_cookies(user_id)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

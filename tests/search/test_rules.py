@@ -412,6 +412,7 @@ def test_inspection_messages_name_the_limits() -> None:
 # --------------------------------------------------------------------------------------------
 # green, current request (ownership: tests/shared/test_rules.py)
 
+
 def test_transferred_in_until_the_new_store_records_a_selection() -> None:
     assert not transferred_in(None, None, None, "S0102")
     assert transferred_in(3, None, None, "S0102")

@@ -26,7 +26,7 @@ from tests.support import (
     eventually,
     publish,
     running,
-    token_for,
+    token_cookies,
 )
 
 STORE_NAMES = {"S0101": "品川店", "S0102": "世田谷店", "S0201": "梅田店", "S0202": "難波店"}
@@ -68,7 +68,7 @@ def snapshot(no: str, *, version: int = 1, store: str = "S0101", **kw: Any) -> C
 
 
 def cookies(user_id: str) -> dict[str, str]:
-    return {"jpass_token": token_for(user_id)}
+    return token_cookies(user_id)
 
 
 @dataclass
