@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import random
+import signal
 import socket
 import subprocess
 import time
@@ -77,8 +78,21 @@ class Tansu:
             time.sleep(0.05)
         raise RuntimeError("Tansu did not start")
 
+    def pause(self) -> None:
+        """The broker stops answering (SIGSTOP) but keeps its data, as a production Kafka that is down
+        for a while keeps its log. A stop and start of this memory-only broker instead forgets every topic
+        and its offsets start again at 0: a consumer whose position was N then silently skips the first N
+        messages produced after the restart — a fault production never has."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.proc:
+            self.proc.send_signal(signal.SIGCONT)  # a paused broker cannot act on SIGTERM
             self.proc.terminate()
             try:
                 self.proc.wait(5)
