@@ -117,6 +117,6 @@ async def test_services_keep_working_through_a_broker_outage() -> None:
         f"broker outage (real services): {writes} writes during a {OUTAGE_S:.0f} s outage all accepted, "
         f"{delivered} of {writes} events delivered, {writes - delivered} lost, {repeated_effects} duplicate "
         f"effects ({copies} copies on the topics absorbed by the consumers' inboxes), "
-        f"outboxes drained {drained_s:.1f} s and consumers caught up {recovered_s:.1f} s after the broker came back"
+        f"outboxes drained {drained_s:.1f} s and consumers caught up {recovered_s:.1f} s after it came back"
     )
     assert delivered == writes and repeated_effects == 0 and set(pending) <= requested
