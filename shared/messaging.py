@@ -1,23 +1,25 @@
 """Broker factory and the consumer wrapper every service uses.
 
 - Acknowledgement after processing (FastStream's Kafka default commits first = at-most-once).
-- Bounded retries for failures that are not the message's fault; then the dead-letter topic.
+- Bounded retries (JPASS_CONSUMER_MAX_ATTEMPTS runs) for failures that are not the message's fault; then
+  the dead-letter topic (header dlq-attempts).
 - Broker or database outages are waited out (the offset is not committed; the message comes back).
 - Malformed messages and `PoisonMessage` go straight to `<topic>.dlq` with the reason; the
   partition keeps flowing.
 - No message can stop a partition: FastStream's own decoding is switched off (its JSON decoder raises
   RecursionError/ValueError on deep nesting or huge integers before any handler runs, its parser fails on
   undecodable headers), so decoding and validation happen here, where every failure is dead-lettered.
+- `subscribe()` holds the conventions of every service's consumers.py: the consumer group names, a dispatch
+  table by event type, one transaction per message with the inbox.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -30,11 +32,16 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events import RawEnvelope
 from shared.observability import MESSAGES_CONSUMED, attach_from_headers, detach, tracer
+from shared.outbox import Inbox
 from shared.settings import CommonSettings
-from shared.topics import dead_letter
+from shared.topics import REQUEST_STATUS, REQUEST_TIMEOUTS, SELECTION_EVENTS, TFC_CONTRACTS, dead_letter
+
+if TYPE_CHECKING:
+    from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -177,11 +184,23 @@ def _short(e: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()[:5])
 
 
-async def _dead_letter(broker: KafkaBroker, msg: Any, reason: str, group_id: str, max_bytes: int) -> None:
+class DeadLetter(Exception):
+    """Give the message up: it goes to the dead-letter topic with `reason`, after `attempts` runs."""
+
+    def __init__(self, reason: str, attempts: int) -> None:
+        super().__init__(reason)
+        self.attempts = attempts
+
+
+async def _dead_letter(
+    broker: KafkaBroker, msg: KafkaMessage, e: DeadLetter, group_id: str, max_bytes: int
+) -> None:
     record = msg.raw_message
+    assert not isinstance(record, tuple)  # one message per call (no batch subscribers)
     body = bytes(msg.body or b"")
     headers = {
-        "dlq-reason": reason[:2000],
+        "dlq-reason": str(e)[:2000],
+        "dlq-attempts": str(e.attempts),
         "dlq-source-topic": record.topic,
         "dlq-source-partition": str(record.partition),
         "dlq-source-offset": str(record.offset),
@@ -190,63 +209,71 @@ async def _dead_letter(broker: KafkaBroker, msg: Any, reason: str, group_id: str
     if len(body) > max_bytes:  # kept whole it might not fit the producer's request limit
         headers["dlq-original-bytes"] = str(len(body))
         body = body[:max_bytes]
-    log.error("dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
+    log.error("dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset, e)
     await broker.publish(body, topic=dead_letter(record.topic), key=record.key, headers=headers)
 
 
-def subscribe(
+async def _until_done(
+    handler: Callable[[M], Awaitable[object]], event: M, topic: str, max_attempts: int, retry_base_s: float
+) -> None:
+    """Run `handler` until it succeeds. A failure that is not the message's fault (is_transient) is waited
+    out for TRANSIENT_RETRY_FOR_S, then raised: not committed, the message comes back later. Any other
+    failure is retried until `max_attempts` runs have failed, then DeadLetter; PoisonMessage at once."""
+    attempt = transient_attempt = 0
+    transient_since: float | None = None
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            await handler(event)
+            return
+        except PoisonMessage as e:
+            raise DeadLetter(str(e), attempt + 1) from e
+        except Exception as e:
+            if is_transient(e):
+                now = loop.time()
+                transient_since = transient_since or now
+                if now - transient_since > TRANSIENT_RETRY_FOR_S:
+                    raise
+                log.warning("transient failure on %s, retrying: %s", topic, type(e).__name__)
+                await asyncio.sleep(min(retry_base_s * 2 ** min(transient_attempt, 5), 5.0))
+                transient_attempt += 1
+                continue
+            attempt += 1
+            if attempt >= max_attempts:
+                raise DeadLetter(f"{type(e).__name__}: {e}"[:500], attempt) from e
+            log.warning("handler failed on %s (attempt %d): %r", topic, attempt, e)
+            await asyncio.sleep(retry_base_s * 2**attempt)
+
+
+def consume(
     broker: KafkaBroker,
     topic: str,
     *,
     settings: CommonSettings,
+    service: str,
     group_id: str,
     model: type[M],
-    handler: Callable[[M], Awaitable[None]],
-    max_attempts: int = 3,
+    handler: Callable[[M], Awaitable[object]],
     retry_base_s: float = 0.2,
 ) -> None:
-    """Register `handler` for `topic` with ack-after-processing, in the consumer group `<group_id>.<topic>`.
-
-    One group per (service, topic): several consumers of one group subscribed to *different* topics can
-    leave one of them without partitions forever on Tansu (aiokafka's start then waits on it)."""
-    service, group_id = group_id, f"{group_id}.{topic}{settings.consumer_group_suffix}"
+    """Register `handler` for `topic` in the consumer group `group_id`, acknowledging after processing:
+    each message is decoded as `model` (or dead-lettered), then handled with the retries of `_until_done`
+    (at most JPASS_CONSUMER_MAX_ATTEMPTS runs). Services call `subscribe`, which names the group."""
     max_bytes = settings.kafka_max_message_bytes
 
     async def handle(msg: KafkaMessage) -> str:
         try:
-            event = decode_event(bytes(msg.body or b""), model, max_bytes)
-        except PoisonMessage as e:
-            await _dead_letter(broker, msg, str(e), group_id, max_bytes)
-            return "dead_lettered"
-        attempt = transient_attempt = 0
-        transient_since: float | None = None
-        loop = asyncio.get_running_loop()
-        while True:
             try:
-                await handler(event)
-                return "processed"
+                event = decode_event(bytes(msg.body or b""), model, max_bytes)
             except PoisonMessage as e:
-                await _dead_letter(broker, msg, str(e), group_id, max_bytes)
-                return "dead_lettered"
-            except Exception as e:
-                if not is_transient(e):
-                    attempt += 1
-                    if attempt >= max_attempts:
-                        reason = f"{type(e).__name__}: {e}"[:500]
-                        await _dead_letter(broker, msg, reason, group_id, max_bytes)
-                        return "dead_lettered"
-                    log.warning("handler failed on %s (attempt %d): %r", topic, attempt, e)
-                    await asyncio.sleep(retry_base_s * 2**attempt)
-                    continue
-                now = loop.time()
-                transient_since = transient_since or now
-                if now - transient_since > TRANSIENT_RETRY_FOR_S:
-                    raise  # not committed: redelivered later
-                log.warning("transient failure on %s, retrying: %s", topic, type(e).__name__)
-                await asyncio.sleep(min(retry_base_s * 2 ** min(transient_attempt, 5), 5.0))
-                transient_attempt += 1
+                raise DeadLetter(str(e), 0) from e
+            await _until_done(handler, event, topic, settings.consumer_max_attempts, retry_base_s)
+            return "processed"
+        except DeadLetter as e:
+            await _dead_letter(broker, msg, e, group_id, max_bytes)
+            return "dead_lettered"
 
-    async def consume(msg: KafkaMessage) -> None:
+    async def consume_one(msg: KafkaMessage) -> None:
         headers = {k: (v or b"").decode(errors="replace") for k, v in (msg.raw_message.headers or ())}
         token = attach_from_headers(headers)
         try:
@@ -262,10 +289,7 @@ def subscribe(
         finally:
             detach(token)
 
-    if not hasattr(broker, "jpass_subscriptions"):
-        broker.jpass_subscriptions = []  # type: ignore[attr-defined]
-    broker.jpass_subscriptions.append((topic, group_id))  # type: ignore[attr-defined]
-    consume.__name__ = f"consume_{topic.replace('.', '_').replace('-', '_')}_{group_id}"
+    consume_one.__name__ = f"consume_{topic.replace('.', '_').replace('-', '_')}_{group_id}"
     broker.subscriber(
         topic,
         group_id=group_id,
@@ -277,12 +301,109 @@ def subscribe(
         title=f"{group_id}:{topic}",
         parser=lenient_parser,
         decoder=keep_raw_body,
-    )(consume)
+    )(consume_one)
 
 
-def dumps(model: BaseModel) -> bytes:
-    return model.model_dump_json().encode()
+# ---------------------------------------------------------------------------------------------
+# The conventions every service's consumers.py follows
+
+Handler = Callable[..., Awaitable[object]]
+# {event type: (model of its data, handler)} for a topic of enveloped events; None: a type this consumer
+# deliberately skips (any other unknown type is poison).
+EventTable = Mapping[str, tuple[type[BaseModel], Handler] | None]
+
+# Consumer groups are `<service>.<topic>`: one per (service, topic), shared by all instances of the service.
+# Returns and mailer had named theirs per topic before that; a deployed group keeps its committed offsets
+# only under its own name, so these keep theirs.
+KEPT_GROUP_NAMES = {
+    ("returns", TFC_CONTRACTS): "returns-contracts",
+    ("returns", SELECTION_EVENTS): "returns-selection",
+    ("returns", REQUEST_STATUS): "returns-request-status",
+    ("mailer", REQUEST_STATUS): "mailer-status",
+    ("mailer", REQUEST_TIMEOUTS): "mailer-timeouts",
+}
 
 
-def loads(raw: bytes) -> Any:
-    return json.loads(raw)
+def consumer_group(service: str, topic: str, settings: CommonSettings) -> str:
+    """The group `service` consumes `topic` in. One group per topic: several consumers of one group
+    subscribed to *different* topics can leave one of them without partitions forever on Tansu."""
+    return f"{KEPT_GROUP_NAMES.get((service, topic), service)}.{topic}{settings.consumer_group_suffix}"
+
+
+def route(envelope: RawEnvelope, events: EventTable) -> tuple[Handler, BaseModel] | None:
+    """The handler of the envelope's type and its data; None for a type the table skips."""
+    if envelope.type not in events:
+        raise PoisonMessage(f"unknown event type {envelope.type!r}")
+    entry = events[envelope.type]
+    if entry is None:
+        return None
+    model, handler = entry
+    return handler, parse_data(envelope, model)
+
+
+async def apply_event(
+    session: AsyncSession, envelope: RawEnvelope, events: EventTable, inbox: Inbox | None = None
+) -> bool:
+    """`handler(session, data)` of the envelope's type, in the session's transaction; with `inbox`, once per
+    event id. False for a duplicate or a skipped type. Invalid data is poison before anything is written."""
+    routed = route(envelope, events)
+    if routed is None or (inbox is not None and not await inbox.first_time(session, envelope.id)):
+        return False
+    handler, data = routed
+    await handler(session, data)
+    return True
+
+
+def subscribe(
+    runtime: Runtime,
+    topic: str,
+    *,
+    events: EventTable | None = None,
+    model: type[BaseModel] | None = None,
+    handler: Handler | None = None,
+    transaction: bool = True,
+    inbox: bool = False,
+    after_commit: Callable[[], object] | None = None,
+    group: str | None = None,
+) -> None:
+    """Consume `topic` for `runtime`'s service in its consumer group (consumer_group; `group` replaces the
+    service's name there), acknowledging after processing, with JPASS_CONSUMER_MAX_ATTEMPTS attempts.
+
+    Enveloped topics give `events`, the dispatch table by event type; TFC's plain topics give `model` and
+    `handler`. With `transaction` (the default) each message is one transaction, handlers are called as
+    `handler(session, data)` and `after_commit` runs after each commit (e.g. to wake a relay); with `inbox`
+    too, an event id processed before changes nothing. Without `transaction`: `handler(data)`."""
+    if events is not None:
+        table, kept = events, runtime.inbox if inbox else None
+
+        async def apply_envelope(session: AsyncSession, envelope: RawEnvelope) -> None:
+            await apply_event(session, envelope, table, kept)
+
+        model, handler = RawEnvelope, apply_envelope
+    elif inbox:
+        raise ValueError("subscribe: the inbox is for enveloped events (their id)")
+    if model is None or handler is None:
+        raise ValueError("subscribe: give either `events` or `model` and `handler`")
+    apply, run = handler, handler
+    if transaction:
+
+        async def in_transaction(message: BaseModel) -> None:
+            async with runtime.sessionmaker() as session, session.begin():
+                await apply(session, message)
+            if after_commit is not None:
+                after_commit()
+
+        run = in_transaction
+    elif after_commit is not None:
+        raise ValueError("subscribe: after_commit needs the transaction")
+    group_id = consumer_group(group or runtime.name, topic, runtime.settings)
+    runtime.subscriptions.append((topic, group_id))
+    consume(
+        runtime.broker,
+        topic,
+        settings=runtime.settings,
+        service=runtime.name,
+        group_id=group_id,
+        model=model,
+        handler=run,
+    )

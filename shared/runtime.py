@@ -75,6 +75,7 @@ class Runtime:
         self.engine = make_engine(database_url)
         self.sessionmaker = make_sessionmaker(self.engine)
         self.broker = make_broker(settings, client_id=f"jpass-{name}")
+        self.subscriptions: list[tuple[str, str]] = []  # (topic, consumer group): shared.messaging.subscribe
         self.broker_ready = False
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -180,11 +181,12 @@ class Runtime:
                 OUTBOX_BACKLOG.labels(self.name).set(await self.outbox.backlog(session))
         except Exception:
             log.warning("could not read the outbox backlog")
-        subscriptions = getattr(self.broker, "jpass_subscriptions", [])
-        if not subscriptions or not self.broker_ready:
+        if not self.subscriptions or not self.broker_ready:
             return
         try:
-            positions = await asyncio.wait_for(partition_positions(self.settings, subscriptions), timeout=5)
+            positions = await asyncio.wait_for(
+                partition_positions(self.settings, self.subscriptions), timeout=5
+            )
         except Exception:
             log.warning("could not read consumer lag")
             return

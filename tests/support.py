@@ -260,7 +260,7 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     runtime = getattr(app.state, "runtime", None)
     bootstrap = runtime.settings.kafka_bootstrap_servers if runtime is not None else None
     if MODULE_START_OFFSETS and bootstrap in MODULE_START_BROKER:
-        await start_groups_at_module_start(bootstrap, getattr(runtime.broker, "jpass_subscriptions", []))
+        await start_groups_at_module_start(bootstrap, runtime.subscriptions)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

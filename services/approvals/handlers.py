@@ -184,8 +184,9 @@ class Approvals:
     # ---------------------------------------------------------------------------------------
     # Submission (from an intake: returns, selection)
 
-    async def submit(self, envelope_id: str, event: RequestSubmitted, request_type: str) -> bool:
-        """Create the request of a submission; the same request_id (or event) twice creates one."""
+    async def submit(self, session: AsyncSession, event: RequestSubmitted, request_type: str) -> bool:
+        """Create the request of a submission (in the consumer's transaction, after its inbox); the same
+        request_id twice creates one. The consumer wakes the outbox relay after the commit."""
         schema = REQUEST_TYPES.get(request_type)
         if schema is None:
             raise PoisonMessage(f"unknown request type {request_type!r}")
@@ -193,66 +194,62 @@ class Approvals:
             payload = schema.model_validate(event.payload).model_dump(mode="json")
         except ValidationError as e:
             raise PoisonMessage(f"invalid {request_type} payload: {e.errors()[:3]}") from e
-        async with self.sessionmaker() as session, session.begin():
-            if not await self.runtime.inbox.first_time(session, envelope_id):
-                return False
-            if await session.get(Request, event.request_id) is not None:
-                return False
-            settings = await self.flow_settings(session, event.dealer_code)
-            flow = domain.effective_flow(settings.store_approval, settings.hq_approval, event.submitter.role)
-            now = self.now()
-            status = domain.first_status(flow)
-            req = Request(
-                request_id=event.request_id,
-                reception_no=await next_reception_no(session, aware(event.submitted_at) or now),
-                type=request_type,
-                payload=payload,
-                status=status,
+        if await session.get(Request, event.request_id) is not None:
+            return False
+        settings = await self.flow_settings(session, event.dealer_code)
+        flow = domain.effective_flow(settings.store_approval, settings.hq_approval, event.submitter.role)
+        now = self.now()
+        status = domain.first_status(flow)
+        req = Request(
+            request_id=event.request_id,
+            reception_no=await next_reception_no(session, aware(event.submitted_at) or now),
+            type=request_type,
+            payload=payload,
+            status=status,
+            version=1,
+            contract_no=event.contract_no,
+            contractor_name=event.contractor_name,
+            contractor_search=searchable_name(event.contractor_name, event.contractor_name_kana),
+            program=event.program,
+            dealer_code=event.dealer_code,
+            store_code=event.store_code,
+            store_name=event.store_name,
+            submitter=event.submitter.model_dump(mode="json"),
+            store_step=flow.store_step,
+            hq_step=flow.hq_step,
+            approvers=[],
+            submitted_at=now,
+            requested_at=now if status == "requested" else None,
+            status_changed_at=now,
+            updated_at=now,
+        )
+        session.add(req)
+        await session.flush()  # the history row refers to it
+        session.add(
+            HistoryEntry(
+                request_id=req.request_id,
                 version=1,
-                contract_no=event.contract_no,
-                contractor_name=event.contractor_name,
-                contractor_search=searchable_name(event.contractor_name, event.contractor_name_kana),
-                program=event.program,
-                dealer_code=event.dealer_code,
-                store_code=event.store_code,
-                store_name=event.store_name,
-                submitter=event.submitter.model_dump(mode="json"),
-                store_step=flow.store_step,
-                hq_step=flow.hq_step,
-                approvers=[],
-                submitted_at=now,
-                requested_at=now if status == "requested" else None,
-                status_changed_at=now,
-                updated_at=now,
-            )
-            session.add(req)
-            await session.flush()  # the history row refers to it
-            session.add(
-                HistoryEntry(
-                    request_id=req.request_id,
-                    version=1,
-                    at=now,
-                    actor=req.submitter,
-                    actor_role=event.submitter.role,
-                    action="submit",
-                    from_status=None,
-                    to_status=status,
-                    changes={},
-                    note=None,
-                )
-            )
-            await session.flush()
-            await self._stage_events(
-                session,
-                req,
+                at=now,
+                actor=req.submitter,
+                actor_role=event.submitter.role,
                 action="submit",
-                old_status=None,
-                actor=event.submitter,
-                recipient=None,
-                hq_emails=settings.hq_approver_emails,
-                jpass_events=["requested"] if status == "requested" else [],
+                from_status=None,
+                to_status=status,
+                changes={},
+                note=None,
             )
-        self.runtime.outbox.notify()
+        )
+        await session.flush()
+        await self._stage_events(
+            session,
+            req,
+            action="submit",
+            old_status=None,
+            actor=event.submitter,
+            recipient=None,
+            hq_emails=settings.hq_approver_emails,
+            jpass_events=["requested"] if status == "requested" else [],
+        )
         return True
 
     # ---------------------------------------------------------------------------------------

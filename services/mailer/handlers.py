@@ -1,4 +1,4 @@
-"""Use cases of the consumers: an event in, pending e-mails recorded — in one transaction with the inbox."""
+"""Use cases of the consumers: an event in, pending e-mails recorded (in the consumer's transaction)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.mailer import domain
-from services.mailer.db import MAIL_PENDING, KnownRequestRow, Mail, inbox, utcnow
+from services.mailer.db import MAIL_PENDING, KnownRequestRow, Mail, utcnow
 from services.mailer.render import MailFacts, MailRenderer, facts_from_status_change, facts_from_timeout
 from shared.events import RequestStatusChanged, RequestTimedOut
 from shared.observability import current_trace_headers
@@ -28,11 +28,9 @@ class RequestRef:
 
 
 async def record_status_change(
-    session: AsyncSession, event_id: str, event: RequestStatusChanged, renderer: MailRenderer, mail_from: str
+    session: AsyncSession, event: RequestStatusChanged, renderer: MailRenderer, mail_from: str
 ) -> int:
-    """Returns how many new mails were recorded (0 for a duplicate event or trigger)."""
-    if not await inbox.first_time(session, event_id):
-        return 0
+    """Returns how many new mails were recorded (0 for a duplicate trigger)."""
     await _remember(session, event)
     orders = domain.mails_for_status_change(event)
     ref = RequestRef(
@@ -48,10 +46,8 @@ async def record_status_change(
 
 
 async def record_timeout(
-    session: AsyncSession, event_id: str, event: RequestTimedOut, renderer: MailRenderer, mail_from: str
+    session: AsyncSession, event: RequestTimedOut, renderer: MailRenderer, mail_from: str
 ) -> int:
-    if not await inbox.first_time(session, event_id):
-        return 0
     row = await session.get(KnownRequestRow, event.request_id)
     known = domain.KnownRequest(row.version, row.status) if row is not None else None
     orders = domain.mails_for_timeout(event, known)

@@ -1,8 +1,7 @@
 """Incoming events → returns' own copies: contracts, selection (category, store), request statuses.
 
-All instances of returns share one database, so they share the consumer groups: each event is applied
-once, by whichever instance holds its partition. One group per topic (`returns-<topic>`), as each topic
-has its own handler: a member joining one of them does not make the consumers of the others rebalance.
+All instances of returns share one database, so they share the consumer groups (one per topic, named by
+shared.messaging.consumer_group): each event is applied once, by whichever instance holds its partition.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.returns.db import Contract, ContractSelection, OpenReturn, RequestStatus, inbox
+from services.returns.db import Contract, ContractSelection, OpenReturn, RequestStatus
 from services.returns.domain import CLOSED_STATUSES
 from services.returns.handlers import tfc_ownership
 from shared import rules
@@ -21,22 +20,15 @@ from shared.events import (
     SELECTION_RECORDED,
     AssignmentChanged,
     ContractSnapshot,
-    RawEnvelope,
     RequestStatusChanged,
     SelectionRecorded,
     foreign_dealer,
 )
-from shared.messaging import PoisonMessage, parse_data, subscribe
+from shared.messaging import EventTable, PoisonMessage, subscribe
 from shared.runtime import Runtime
 from shared.topics import REQUEST_STATUS, SELECTION_EVENTS, TFC_CONTRACTS
 
 PENDING_BASIS = -1  # a reassignment without a basis, seen before the contract's first snapshot
-
-GROUPS = {
-    TFC_CONTRACTS: "returns-contracts",
-    SELECTION_EVENTS: "returns-selection",
-    REQUEST_STATUS: "returns-request-status",
-}
 
 
 async def apply_contract(session: AsyncSession, snapshot: ContractSnapshot) -> bool:
@@ -92,32 +84,26 @@ async def _selection_row(session: AsyncSession, contract_no: str) -> ContractSel
     return row
 
 
-async def apply_selection_event(session: AsyncSession, envelope: RawEnvelope) -> None:
-    if envelope.type == SELECTION_RECORDED:
-        recorded = parse_data(envelope, SelectionRecorded)
-        row = await _selection_row(session, recorded.contract_no)
-        if recorded.seq > row.category_seq:
-            row.category_seq, row.category = recorded.seq, recorded.category
-    elif envelope.type == ASSIGNMENT_CHANGED:
-        changed = parse_data(envelope, AssignmentChanged)
-        row = await _selection_row(session, changed.contract_no)
-        if changed.seq > row.assignment_seq:
-            row.assignment_seq = changed.seq
-            row.store_code, row.store_name = changed.store_code, changed.store_name
-            row.staff_code = changed.staff_code
-            if changed.tfc_version is not None:
-                row.assignment_basis_version = changed.tfc_version
-            else:  # an older producer: the snapshot we hold now (or the first to come) is the best guess
-                contract = await session.get(Contract, changed.contract_no)
-                row.assignment_basis_version = contract.version if contract is not None else PENDING_BASIS
-    elif envelope.type != MEMO_UPDATED:  # memos do not matter to returns
-        raise PoisonMessage(f"unknown event type {envelope.type!r} on {SELECTION_EVENTS}")
+async def apply_selection(session: AsyncSession, recorded: SelectionRecorded) -> None:
+    row = await _selection_row(session, recorded.contract_no)
+    if recorded.seq > row.category_seq:
+        row.category_seq, row.category = recorded.seq, recorded.category
 
 
-async def apply_request_status(session: AsyncSession, envelope: RawEnvelope) -> None:
-    if envelope.type != REQUEST_STATUS_CHANGED:
-        raise PoisonMessage(f"unknown event type {envelope.type!r} on {REQUEST_STATUS}")
-    changed = parse_data(envelope, RequestStatusChanged)
+async def apply_assignment(session: AsyncSession, changed: AssignmentChanged) -> None:
+    row = await _selection_row(session, changed.contract_no)
+    if changed.seq > row.assignment_seq:
+        row.assignment_seq = changed.seq
+        row.store_code, row.store_name = changed.store_code, changed.store_name
+        row.staff_code = changed.staff_code
+        if changed.tfc_version is not None:
+            row.assignment_basis_version = changed.tfc_version
+        else:  # an older producer: the snapshot we hold now (or the first to come) is the best guess
+            contract = await session.get(Contract, changed.contract_no)
+            row.assignment_basis_version = contract.version if contract is not None else PENDING_BASIS
+
+
+async def apply_request_status(session: AsyncSession, changed: RequestStatusChanged) -> None:
     row = await session.get(RequestStatus, changed.request_id, with_for_update=True)
     if row is not None and row.version >= changed.version:
         return
@@ -131,33 +117,17 @@ async def apply_request_status(session: AsyncSession, envelope: RawEnvelope) -> 
         await session.execute(delete(OpenReturn).where(OpenReturn.request_id == changed.request_id))
 
 
+EVENTS: dict[str, EventTable] = {
+    SELECTION_EVENTS: {
+        SELECTION_RECORDED: (SelectionRecorded, apply_selection),
+        ASSIGNMENT_CHANGED: (AssignmentChanged, apply_assignment),
+        MEMO_UPDATED: None,  # memos do not matter to returns
+    },
+    REQUEST_STATUS: {REQUEST_STATUS_CHANGED: (RequestStatusChanged, apply_request_status)},
+}
+
+
 def register(runtime: Runtime) -> None:
-    sessionmaker = runtime.sessionmaker
-
-    async def on_contract(snapshot: ContractSnapshot) -> None:
-        async with sessionmaker() as session, session.begin():
-            await apply_contract(session, snapshot)
-
-    async def on_selection(envelope: RawEnvelope) -> None:
-        async with sessionmaker() as session, session.begin():
-            if await inbox.first_time(session, envelope.id):
-                await apply_selection_event(session, envelope)
-
-    async def on_request_status(envelope: RawEnvelope) -> None:
-        async with sessionmaker() as session, session.begin():
-            if await inbox.first_time(session, envelope.id):
-                await apply_request_status(session, envelope)
-
-    for topic, model, handler in (
-        (TFC_CONTRACTS, ContractSnapshot, on_contract),
-        (SELECTION_EVENTS, RawEnvelope, on_selection),
-        (REQUEST_STATUS, RawEnvelope, on_request_status),
-    ):
-        subscribe(
-            runtime.broker,
-            topic,
-            settings=runtime.settings,
-            group_id=GROUPS[topic],
-            model=model,  # type: ignore[arg-type]
-            handler=handler,  # type: ignore[arg-type]
-        )
+    subscribe(runtime, TFC_CONTRACTS, model=ContractSnapshot, handler=apply_contract)
+    for topic, events in EVENTS.items():
+        subscribe(runtime, topic, events=events, inbox=True)

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.search import rules
 from services.search.db import (
@@ -39,11 +39,10 @@ from shared.events import (
     SelectionRecorded,
     foreign_dealer,
 )
-from shared.messaging import PoisonMessage, parse_data, subscribe
+from shared.messaging import EventTable, PoisonMessage, apply_event, subscribe
 from shared.runtime import Runtime
 from shared.topics import REQUEST_STATUS, SELECTION_EVENTS, TFC_CONTRACTS
 
-GROUP = "search"
 _OWNERSHIP = ("store_code", "store_name", "staff_code")
 
 
@@ -306,49 +305,21 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
+# Both internal topics (selection events, request statuses): one table, each event applied once (inbox).
+EVENTS: EventTable = {
+    SELECTION_RECORDED: (SelectionRecorded, apply_selection),
+    MEMO_UPDATED: (MemoUpdated, apply_memo),
+    ASSIGNMENT_CHANGED: (AssignmentChanged, apply_assignment),
+    REQUEST_STATUS_CHANGED: (RequestStatusChanged, apply_request_status),
+}
+
+
 async def apply_envelope(session: AsyncSession, envelope: RawEnvelope) -> bool:
-    """Apply one internal event exactly once (inbox). Returns False for a duplicate."""
-    handlers = {
-        SELECTION_RECORDED: (SelectionRecorded, apply_selection),
-        MEMO_UPDATED: (MemoUpdated, apply_memo),
-        ASSIGNMENT_CHANGED: (AssignmentChanged, apply_assignment),
-        REQUEST_STATUS_CHANGED: (RequestStatusChanged, apply_request_status),
-    }
-    if envelope.type not in handlers:
-        raise PoisonMessage(f"unknown event type {envelope.type!r}")
-    model, apply = handlers[envelope.type]
-    data = parse_data(envelope, model)
-    if not await inbox.first_time(session, envelope.id):
-        return False
-    await apply(session, data)  # type: ignore[operator]
-    return True
+    """Apply one internal event exactly once (inbox), as the consumers do. Returns False for a duplicate."""
+    return await apply_event(session, envelope, EVENTS, inbox)
 
 
 def register(runtime: Runtime) -> None:
-    sessionmaker: async_sessionmaker[AsyncSession] = runtime.sessionmaker
-
-    async def on_contract(snapshot: ContractSnapshot) -> None:
-        async with sessionmaker() as session, session.begin():
-            await apply_contract(session, snapshot)
-
-    async def on_event(envelope: RawEnvelope) -> None:
-        async with sessionmaker() as session, session.begin():
-            await apply_envelope(session, envelope)
-
-    subscribe(
-        runtime.broker,
-        TFC_CONTRACTS,
-        settings=runtime.settings,
-        group_id=GROUP,
-        model=ContractSnapshot,
-        handler=on_contract,
-    )
+    subscribe(runtime, TFC_CONTRACTS, model=ContractSnapshot, handler=apply_contract)
     for topic in (SELECTION_EVENTS, REQUEST_STATUS):
-        subscribe(
-            runtime.broker,
-            topic,
-            settings=runtime.settings,
-            group_id=GROUP,
-            model=RawEnvelope,
-            handler=on_event,
-        )
+        subscribe(runtime, topic, events=EVENTS, inbox=True)

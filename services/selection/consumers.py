@@ -7,59 +7,39 @@ approvals' status changes then say where it stands (newest version wins, in any 
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from services.selection.handlers import apply_contract_snapshot, apply_request_status, apply_request_submitted
 from shared.events import (
     REQUEST_STATUS_CHANGED,
     SUBMISSION_EVENT_TYPES,
     ContractSnapshot,
-    RawEnvelope,
     RequestStatusChanged,
     RequestSubmitted,
 )
-from shared.messaging import PoisonMessage, parse_data, subscribe
+from shared.messaging import EventTable, Handler, subscribe
 from shared.runtime import Runtime
 from shared.topics import REQUEST_STATUS, REQUEST_SUBMISSIONS, TFC_CONTRACTS
 
 
-def register(runtime: Runtime) -> None:
-    sessionmaker = runtime.sessionmaker
-    group = getattr(runtime.settings, "consumer_group", "selection")
+def _opens(request_type: str) -> Handler:
+    async def apply(session: AsyncSession, submitted: RequestSubmitted) -> None:
+        await apply_request_submitted(session, submitted.request_id, submitted.contract_no, request_type)
 
-    async def on_contract(snapshot: ContractSnapshot) -> None:
-        async with sessionmaker() as session, session.begin():
-            await apply_contract_snapshot(session, snapshot)
+    return apply
 
-    async def on_submission(envelope: RawEnvelope) -> None:
-        request_type = SUBMISSION_EVENT_TYPES.get(envelope.type)
-        if request_type is None:
-            raise PoisonMessage(f"unknown event type {envelope.type!r} on {REQUEST_SUBMISSIONS}")
-        submitted = parse_data(envelope, RequestSubmitted)
-        async with sessionmaker() as session, session.begin():
-            await apply_request_submitted(session, submitted.request_id, submitted.contract_no, request_type)
 
-    async def on_request_status(envelope: RawEnvelope) -> None:
-        if envelope.type != REQUEST_STATUS_CHANGED:
-            raise PoisonMessage(f"unknown event type {envelope.type!r} on {REQUEST_STATUS}")
-        changed = parse_data(envelope, RequestStatusChanged)
-        async with sessionmaker() as session, session.begin():
-            await apply_request_status(session, changed)
+EVENTS: dict[str, EventTable] = {
+    REQUEST_SUBMISSIONS: {
+        event_type: (RequestSubmitted, _opens(request_type))
+        for event_type, request_type in SUBMISSION_EVENT_TYPES.items()
+    },
+    REQUEST_STATUS: {REQUEST_STATUS_CHANGED: (RequestStatusChanged, apply_request_status)},
+}
 
-    subscribe(
-        runtime.broker,
-        TFC_CONTRACTS,
-        settings=runtime.settings,
-        group_id=group,
-        model=ContractSnapshot,
-        handler=on_contract,
-        max_attempts=runtime.settings.consumer_max_attempts,
-    )
-    for topic, handler in ((REQUEST_SUBMISSIONS, on_submission), (REQUEST_STATUS, on_request_status)):
-        subscribe(
-            runtime.broker,
-            topic,
-            settings=runtime.settings,
-            group_id=group,
-            model=RawEnvelope,
-            handler=handler,
-            max_attempts=runtime.settings.consumer_max_attempts,
-        )
+
+def register(runtime: Runtime, group: str) -> None:
+    """`group`: JPASS_CONSUMER_GROUP, so that tests can run several instances apart."""
+    subscribe(runtime, TFC_CONTRACTS, model=ContractSnapshot, handler=apply_contract_snapshot, group=group)
+    for topic, events in EVENTS.items():
+        subscribe(runtime, topic, events=events, group=group)

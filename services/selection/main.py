@@ -100,7 +100,7 @@ def create_app(settings: SelectionSettings | None = None, clock: Callable[[], da
         inbox,
         [TFC_CONTRACTS, SELECTION_EVENTS, REQUEST_SUBMISSIONS, REQUEST_STATUS],
     )
-    consumers.register(runtime)
+    consumers.register(runtime, settings.consumer_group)
     app = service_app("selection", "J-PASS selection (進捗・結果入力)", runtime, channels=CHANNELS)
     app.state.clock = clock or make_clock(settings.today)
     directory = load_staff_directory(settings.staff_directory)

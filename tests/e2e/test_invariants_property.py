@@ -44,6 +44,8 @@ from shared.events import (
     RequestStatusChanged,
     ReturnSubmitted,
 )
+from shared.messaging import apply_event
+from shared.topics import REQUEST_STATUS, SELECTION_EVENTS
 
 NO = "PROP0001"
 TODAY = date(2026, 5, 15)
@@ -234,10 +236,9 @@ async def deliver_returns(sessions: Maker, items: list[Any]) -> None:
             elif isinstance(item, str):  # its own submission: the open_returns row, as submit_return adds it
                 if await session.get(returns_db.OpenReturn, NO) is None:
                     session.add(returns_db.OpenReturn(contract_no=NO, request_id=item, opened_at=AT))
-            elif item.type == REQUEST_STATUS_CHANGED:
-                await returns_consumers.apply_request_status(session, item)
             else:
-                await returns_consumers.apply_selection_event(session, item)
+                topic = REQUEST_STATUS if item.type == REQUEST_STATUS_CHANGED else SELECTION_EVENTS
+                await apply_event(session, item, returns_consumers.EVENTS[topic])
 
 
 def interleave(streams: Streams, data: st.DataObject, with_submissions: bool) -> list[Any]:

@@ -11,7 +11,7 @@ from sqlalchemy import MetaData
 
 from services.search.config import SearchSettings
 from services.search.main import create_app
-from shared.messaging import ensure_topics, make_broker, subscribe
+from shared.messaging import consume, ensure_topics, make_broker
 from shared.observability import setup_tracing, tracer
 from shared.outbox import Inbox, Outbox
 from shared.runtime import Runtime
@@ -67,7 +67,15 @@ async def test_a_trace_continues_from_the_writer_through_the_outbox_to_the_consu
     async def handler(_: Traced) -> None:
         seen.append(trace.get_current_span().get_span_context().trace_id)
 
-    subscribe(consumer, topic, settings=settings, group_id=f"g-{topic}", model=Traced, handler=handler)
+    consume(
+        consumer,
+        topic,
+        settings=settings,
+        service="test",
+        group_id=f"g-{topic}",
+        model=Traced,
+        handler=handler,
+    )
     await runtime.start()
     await consumer.start()
     try:

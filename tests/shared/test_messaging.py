@@ -9,7 +9,7 @@ import uuid
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
-from shared.messaging import PoisonMessage, ensure_topics, make_broker, subscribe
+from shared.messaging import PoisonMessage, consume, ensure_topics, make_broker
 from shared.settings import CommonSettings
 from shared.topics import dead_letter
 from tests.support import eventually, publish, read_topic
@@ -37,10 +37,11 @@ async def test_poison_and_failures_are_dead_lettered_and_the_rest_flows(kafka_bo
             raise ConnectionError("database blipped")
         seen.append(ping.n)
 
-    subscribe(
+    consume(
         broker,
         topic,
         settings=settings,
+        service="test",
         group_id=f"g-{topic}",
         model=Ping,
         handler=handler,
@@ -94,7 +95,9 @@ async def test_no_value_or_header_can_stop_a_partition(kafka_bootstrap: str) -> 
     async def handler(ping: Ping) -> None:
         seen.append(ping.n)
 
-    subscribe(broker, topic, settings=settings, group_id=f"g-{topic}", model=Ping, handler=handler)
+    consume(
+        broker, topic, settings=settings, service="test", group_id=f"g-{topic}", model=Ping, handler=handler
+    )
     records: list[tuple[bytes | None, list[tuple[str, bytes]]]] = [(v, []) for v in HOSTILE_VALUES.values()]
     records += [
         (b'{"n": 7}', [("traceparent", b"\xff\xfe not utf-8")]),
