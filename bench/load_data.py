@@ -14,11 +14,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from bench.common import bench_token
 from devtools.contracts import FAMILY, FAMILY_KANA, GIVEN, GIVEN_KANA, TOYOTA
 from services.search import rules
 from shared.events import OPEN_END_PROGRAMS, PROGRAM_LABELS
 from shared.identity import User
+from tests.support import sign_token
 
 DEALER = "D950"
 DEALER_NAME = "ベンチ月末販売株式会社"
@@ -75,7 +75,7 @@ def users() -> dict[str, User]:
 
 
 def tokens() -> dict[str, str]:
-    return {uid: bench_token(u) for uid, u in users().items()}
+    return {uid: sign_token(u) for uid, u in users().items()}
 
 
 def contract_no(n: int) -> str:

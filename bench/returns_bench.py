@@ -17,41 +17,27 @@ import json
 import os
 import re
 import shutil
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 
-import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fastapi import FastAPI
 from sqlalchemy import Column, Integer, MetaData, String, Table
 
-from bench.common import (
-    BENCH_JWKS_JSON,
-    CpuUse,
-    Section,
-    admin_url,
-    bench_token,
-    dsn,
-    free_port,
-    postgres_server,
-)
-from devtools.broker import tansu_command
+from bench.common import CpuUse, Section, pct, postgres_server
 from devtools.demo import USERS_BY_ID
-from devtools.local_postgres import database_url
 from services.returns.db import Base, Contract, ContractSelection
 from shared.db import make_engine
 from shared.messaging import ensure_topics
 from shared.settings import CommonSettings
 from shared.topics import RETURN_SUBMISSIONS
+from tests.support import TEST_JWKS_JSON, Tansu, create_pg_database, drop_pg_database, free_port, sign_token
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -87,35 +73,13 @@ def baseline_app() -> FastAPI:
 # ------------------------------------------------------------------------------------ infrastructure
 
 
-@contextlib.contextmanager
-def tansu() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(tansu_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 @contextlib.asynccontextmanager
 async def fresh_database() -> AsyncIterator[str]:
-    name = f"bench_returns_{uuid.uuid4().hex[:8]}"
-    admin = dsn(admin_url())
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
+    url = await create_pg_database("bench_returns")
     try:
-        yield database_url(admin, name)
+        yield url
     finally:
-        conn = await asyncpg.connect(admin)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
+        await drop_pg_database(url)
 
 
 @contextlib.asynccontextmanager
@@ -136,7 +100,7 @@ async def uvicorn(target: str, env: dict[str, str], ready_path: str) -> AsyncIte
     ]
     proc = await asyncio.create_subprocess_exec(
         *command,
-        env={**os.environ, "JPASS_JWKS_JSON": BENCH_JWKS_JSON, **env},
+        env={**os.environ, "JPASS_JWKS_JSON": TEST_JWKS_JSON, **env},
         cwd=ROOT,
         stdout=log,
         stderr=log,
@@ -212,7 +176,7 @@ async def prepare(db_url: str, contracts: list[str]) -> None:
 PIDS: dict[str, int] = {}  # base URL → uvicorn's pid
 
 
-HEADERS = {"Authorization": f"Bearer {bench_token(USERS_BY_ID['d1-hq'])}"}
+HEADERS = {"Authorization": f"Bearer {sign_token(USERS_BY_ID['d1-hq'])}"}
 
 
 def submission(no: str) -> dict[str, object]:
@@ -348,10 +312,6 @@ async def raw_round_trip(bootstrap: str, count: int) -> list[float]:
     return out
 
 
-def pct(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
-
-
 SETTLE_S = 5.0  # > the consumer-group join (about half of JPASS_KAFKA_SESSION_TIMEOUT_MS=3000 on Tansu)
 
 
@@ -382,7 +342,10 @@ async def main(n: int, concurrency: int, latency_n: int, seconds: float = 8.0) -
             return await throughput_wrk(bases, path, bodies, concurrency, seconds)
         return await throughput(bases, path, bodies, concurrency)
 
-    with tansu() as bootstrap:
+    broker = Tansu()
+    broker.start()
+    bootstrap = broker.bootstrap
+    try:
         async with fresh_database() as db_url:
             await prepare(db_url, contracts)
             env = {
@@ -411,8 +374,11 @@ async def main(n: int, concurrency: int, latency_n: int, seconds: float = 8.0) -
                         double = await measure([first, second], "/api/v1/returns", bodies)
                 latency = await submit_latency(first, bootstrap, lat_set)
             raw = await raw_round_trip(bootstrap, latency_n)
+    finally:
+        broker.stop()
     client = f"wrk, {seconds:g} s per phase" if WRK else f"httpx in this process, {n} per phase"
 
+    latency, raw = [s * 1000 for s in latency], [s * 1000 for s in raw]  # ms
     p50, p95, raw50, raw95 = pct(latency, 50), pct(latency, 95), pct(raw, 50), pct(raw, 95)
     lines = [
         f"vehicle-return intake: {client}, {concurrency} in flight, {os.cpu_count()} CPUs",

@@ -22,12 +22,10 @@ import argparse
 import asyncio
 import os
 import random
-import statistics
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -38,15 +36,22 @@ import asyncpg
 import httpx
 from sqlalchemy.dialects import postgresql
 
-from bench.common import BENCH_JWKS_JSON, Section, admin_url, bench_token, dsn, free_port, postgres_server
-from devtools.broker import tansu_command
+from bench.common import Section, pct, postgres_server
 from devtools.contracts import FAMILY, FAMILY_KANA, GIVEN, GIVEN_KANA, TOYOTA
-from devtools.local_postgres import database_url
 from services.search import queries, rules
 from services.search.db import Base, Contract
 from shared.db import make_engine
 from shared.events import PROGRAM_LABELS
 from shared.identity import User
+from tests.support import (
+    TEST_JWKS_JSON,
+    Tansu,
+    create_pg_database,
+    drop_pg_database,
+    free_port,
+    pg_dsn,
+    sign_token,
+)
 
 DEALERS = [f"D9{n:02d}" for n in range(10)]
 STORES_PER_DEALER = 20
@@ -159,7 +164,7 @@ async def seed(url: str, total: int, today: date) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
     await engine.dispose()
-    conn = await asyncpg.connect(dsn(url))
+    conn = await asyncpg.connect(pg_dsn(url))
     try:
         # Load without secondary indexes, then build them (much faster than maintaining them).
         indexes = await conn.fetch(
@@ -200,7 +205,7 @@ class Service:
         self.database_url = database_url
         self.today = today
         self.port = free_port()
-        self.broker_port = free_port()
+        self.broker = Tansu()
         self.procs: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -212,19 +217,15 @@ class Service:
         return self.procs[-1].pid
 
     def start(self) -> None:
-        self.procs.append(
-            subprocess.Popen(
-                tansu_command(self.broker_port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-        )
+        self.broker.start()
         env = {
             **os.environ,
             "JPASS_DATABASE_URL": self.database_url,
-            "JPASS_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{self.broker_port}",
+            "JPASS_KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap,
             "JPASS_KAFKA_SESSION_TIMEOUT_MS": "3000",
             "JPASS_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
             "JPASS_TODAY": self.today.isoformat(),
-            "JPASS_JWKS_JSON": BENCH_JWKS_JSON,
+            "JPASS_JWKS_JSON": TEST_JWKS_JSON,
         }
         cmd = [
             sys.executable,
@@ -257,6 +258,7 @@ class Service:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        self.broker.stop()
 
 
 def rss_kib(pid: int, field: str = "VmRSS") -> int:
@@ -340,11 +342,6 @@ def scenarios() -> list[Scenario]:
     return out
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 def compiled_sql(scenario: Scenario, today: date) -> tuple[str, str]:
     criteria = rules.validate_search(scenario.params).criteria
     assert criteria is not None
@@ -360,7 +357,7 @@ def compiled_sql(scenario: Scenario, today: date) -> tuple[str, str]:
 async def time_api(
     client: httpx.AsyncClient, scenario: Scenario, repeat: int, warmup: int
 ) -> tuple[list[float], int]:
-    headers = {"Authorization": f"Bearer {bench_token(scenario.user)}"}
+    headers = {"Authorization": f"Bearer {sign_token(scenario.user)}"}
     timings: list[float] = []
     total = 0
     for i in range(warmup + repeat):
@@ -391,7 +388,7 @@ async def time_sql(
 
 async def measure_csv(service: Service) -> dict[str, Any]:
     user = users()["hq"]
-    headers = {"Authorization": f"Bearer {bench_token(user)}"}
+    headers = {"Authorization": f"Bearer {sign_token(user)}"}
     before = rss_kib(service.pid)
     try:  # reset the kernel's peak-RSS mark so VmHWM covers the export only
         Path(f"/proc/{service.pid}/clear_refs").write_text("5")  # noqa: ASYNC240 - procfs, instant
@@ -436,17 +433,13 @@ async def measure_csv(service: Service) -> dict[str, Any]:
 async def run(total: int, repeat: int, warmup: int, keep: bool) -> Section:
     """Seed, measure, print the table; returns the figures for the common report (bench/__main__.py)."""
     today = date.today()
-    name = f"jpass_bench_search_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(dsn(admin_url()))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = database_url(admin_url(), name)
-    print(f"search benchmark: {total:,} contracts, database {name}, today {today}", flush=True)
+    url = await create_pg_database("jpass_bench_search")
+    print(f"search benchmark: {total:,} contracts, database {url}, today {today}", flush=True)
     service = Service(url, today)
     try:
         await seed(url, total, today)
         service.start()
-        conn = await asyncpg.connect(dsn(url))
+        conn = await asyncpg.connect(pg_dsn(url))
         results = []
         async with httpx.AsyncClient(base_url=service.base_url, timeout=60) as client:
             for scenario in scenarios():
@@ -462,13 +455,13 @@ async def run(total: int, repeat: int, warmup: int, keep: bool) -> Section:
         )
         worst_api = worst_ratio = 0.0
         for label, matched, api, sql in results:
-            api95, sql95 = percentile(api, 95), percentile(sql, 95)
+            api95, sql95 = pct(api, 95), pct(sql, 95)
             ratio = api95 / sql95 if sql95 else float("inf")
             worst_api, worst_ratio = max(worst_api, api95), max(worst_ratio, ratio)
             print(
-                f"{label:42} {matched:>8,} {statistics.median(api):>7.1f}ms {api95:>7.1f}ms "
-                f"{statistics.median(sql):>7.1f}ms {sql95:>7.1f}ms {ratio:>5.2f}x "
-                f"{statistics.median(api) - statistics.median(sql):>10.1f}ms"
+                f"{label:42} {matched:>8,} {pct(api, 50):>7.1f}ms {api95:>7.1f}ms "
+                f"{pct(sql, 50):>7.1f}ms {sql95:>7.1f}ms {ratio:>5.2f}x "
+                f"{pct(api, 50) - pct(sql, 50):>10.1f}ms"
             )
         print(
             f"\nworst API p95 {worst_api:.1f} ms (target ≤ 50 ms); "
@@ -482,12 +475,12 @@ async def run(total: int, repeat: int, warmup: int, keep: bool) -> Section:
         for label, matched, api, sql in results:
             section.add(
                 f"{' '.join(label.split())} p95",
-                percentile(api, 95),
+                pct(api, 95),
                 "ms",
                 baseline_name="same SQL via asyncpg p95",
-                baseline=percentile(sql, 95),
+                baseline=pct(sql, 95),
                 target="value<=50,ratio<=2",
-                note=f"{matched:,} rows match; API p50 {statistics.median(api):.1f} ms",
+                note=f"{matched:,} rows match; API p50 {pct(api, 50):.1f} ms",
             )
         section.add(
             f"CSV export ({csv_stats['rows']:,} rows): server peak RSS",
@@ -506,9 +499,7 @@ async def run(total: int, repeat: int, warmup: int, keep: bool) -> Section:
     finally:
         service.stop()
         if not keep:
-            admin = await asyncpg.connect(dsn(admin_url()))
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
+            await drop_pg_database(url)
     return section
 
 

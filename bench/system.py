@@ -16,7 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import BENCH_JWKS_JSON, ROOT, free_port, wait_for_port
+from bench.common import ROOT, wait_for_port
+from tests.support import TEST_JWKS_JSON, free_port
 
 SERVICES = ("search", "selection", "returns", "approvals", "mailer")
 _VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
@@ -65,7 +66,7 @@ class System:
             JPASS_KAFKA_HEARTBEAT_INTERVAL_MS="500",
             JPASS_SMTP_PORT=str(self.ports["SMTP_CATCHER"]),
             JPASS_SEED_ON_START="false",
-            JPASS_JWKS_JSON=BENCH_JWKS_JSON,  # the load's tokens are signed with the bench keys
+            JPASS_JWKS_JSON=TEST_JWKS_JSON,  # the load's tokens are signed with the test keys
             JPASS_LOG_JSON="false",
             SEARCH_UPSTREAM=f"127.0.0.1:{self.ports['SEARCH']}",
             SELECTION_UPSTREAM=f"127.0.0.1:{self.ports['SELECTION']}",

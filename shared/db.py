@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
 
 
 def async_url(url: str) -> str:
@@ -37,12 +36,3 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
-
-
-def is_postgres(engine_or_session: AsyncEngine | AsyncSession) -> bool:
-    bind = engine_or_session.bind if isinstance(engine_or_session, AsyncSession) else engine_or_session
-    return bind.dialect.name == "postgresql"
-
-
-class Base(DeclarativeBase):
-    """Not shared between services: each service subclasses DeclarativeBase itself. Kept for tests."""

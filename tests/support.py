@@ -101,7 +101,7 @@ class Tansu:
             self.proc = None
 
 
-def _pg_dsn(url: str) -> str:
+def pg_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
@@ -110,7 +110,7 @@ async def create_pg_database(prefix: str) -> str:
     import asyncpg
 
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(_pg_dsn(pg_admin_url()))
+    conn = await asyncpg.connect(pg_dsn(pg_admin_url()))
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -122,7 +122,7 @@ async def drop_pg_database(url: str) -> None:
     import asyncpg
     from sqlalchemy.engine import make_url
 
-    conn = await asyncpg.connect(_pg_dsn(pg_admin_url()))
+    conn = await asyncpg.connect(pg_dsn(pg_admin_url()))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
     finally:

@@ -88,8 +88,8 @@ def create_app(settings: SearchSettings | None = None, clock: Callable[[], date]
 
 
 def _custom_plans(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-    """Plan every search with its actual values: a generic plan cannot tell a 2-character name
-    (no trigram: scan the scope) from a selective one (use the trigram index)."""
+    """Plan every search with its actual values: a generic plan cannot tell a needle most of the scope
+    holds (scan the scope) from a selective one (use the bigram index)."""
     cursor = dbapi_connection.cursor()
     cursor.execute("SET plan_cache_mode = force_custom_plan")
     cursor.close()
