@@ -20,13 +20,17 @@ run: install
 	@$(BIN)/python -m devtools.staff_directory var/staff-directory.json
 	PATH="$(abspath $(BIN)):$$PATH" JPASS_AUTO_CREATE_SCHEMA=false JPASS_LOG_FORMAT=$${JPASS_LOG_FORMAT:-console} JPASS_STAFF_DIRECTORY=$${JPASS_STAFF_DIRECTORY:-var/staff-directory.json} JPASS_KAFKA_SESSION_TIMEOUT_MS=$${JPASS_KAFKA_SESSION_TIMEOUT_MS:-3000} JPASS_KAFKA_HEARTBEAT_INTERVAL_MS=$${JPASS_KAFKA_HEARTBEAT_INTERVAL_MS:-500} $(BIN)/python -m devtools.run
 
-# mypy --strict on the pure rules (domains, shared rules); the rest of the code is not type-clean yet (issue 19).
-MYPY_STRICT := shared/rules.py shared/timefmt.py services/selection/domain.py services/approvals/domain.py \
-	services/returns/domain.py services/search/rules.py services/mailer/domain.py services/selection/request_forms.py
+# mypy checks all of services, shared and devtools (pyproject.toml [tool.mypy]), and --strict the pure rules:
+# domains, shared rules, the user.
+MYPY_STRICT := shared/rules.py shared/timefmt.py shared/user.py services/selection/domain.py \
+	services/approvals/domain.py services/returns/domain.py services/search/rules.py services/mailer/domain.py \
+	services/selection/request_forms.py
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy services shared devtools
 	$(BIN)/mypy --strict --follow-imports=silent $(MYPY_STRICT)
 
 test: install lint

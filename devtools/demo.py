@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from shared.identity import User
 
-DEALERS = {
+
+class Dealer(TypedDict):
+    name: str
+    stores: dict[str, str]  # store code → name
+
+
+DEALERS: dict[str, Dealer] = {
     "D001": {"name": "東都トヨモビ販売株式会社", "stores": {"S0101": "品川店", "S0102": "世田谷店"}},
     "D002": {"name": "浪速オートモービル株式会社", "stores": {"S0201": "梅田店", "S0202": "難波店"}},
 }

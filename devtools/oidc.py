@@ -185,24 +185,29 @@ def oauth_error(error: str, detail: str, status: int = 400) -> JSONResponse:
 
 
 def provider_router(provider: Provider) -> APIRouter:
+    """The provider's routes: discovery and keys, the sign-in (authorize), tokens, the logout."""
     settings = provider.settings
     router = APIRouter()
     buckets = TokenBuckets(settings.auth_rate_burst, settings.auth_rate_per_s)
     rate_limited = [Depends(limit(buckets, settings.trusted_proxies))]
+    _discovery_routes(router, provider)
+    _sign_in_routes(router, provider, rate_limited)
+    _token_routes(router, provider, rate_limited)
+    _logout_routes(router, provider)
+    return router
 
-    def backchannel(request: Request, path: str) -> str:
-        return str(request.base_url).rstrip("/") + path
 
+def _discovery_routes(router: APIRouter, provider: Provider) -> None:
     @router.get("/.well-known/openid-configuration")
     async def discovery(request: Request) -> dict[str, Any]:
         return {
             "issuer": provider.issuer,
             "authorization_endpoint": f"{provider.issuer}/oidc/authorize",
             "end_session_endpoint": f"{provider.issuer}/oidc/logout",
-            "token_endpoint": backchannel(request, "/oidc/token"),
-            "jwks_uri": backchannel(request, "/oidc/jwks"),
+            "token_endpoint": _backchannel(request, "/oidc/token"),
+            "jwks_uri": _backchannel(request, "/oidc/jwks"),
             # Not standard: the sessions ended by logout whose tokens may not have expired yet.
-            "jpass_ended_sessions_endpoint": backchannel(request, "/oidc/ended-sessions"),
+            "jpass_ended_sessions_endpoint": _backchannel(request, "/oidc/ended-sessions"),
             "response_types_supported": ["code"],
             "grant_types_supported": ["authorization_code"],
             "code_challenge_methods_supported": ["S256"],
@@ -233,24 +238,9 @@ def provider_router(provider: Provider) -> APIRouter:
     async def ended_sessions() -> dict[str, list[str]]:
         return {"ended": provider.ended_sessions()}
 
-    def check_authorization(
-        client_id: str, redirect_uri: str, response_type: str, method: str, challenge: str
-    ) -> str | None:
-        if client_id != settings.oidc_client_id:
-            return "この利用者（client_id）は登録されていません。"
-        if not provider.allowed_redirect(redirect_uri, "/login/callback"):
-            return "戻り先（redirect_uri）が登録されていません。"
-        if response_type != "code" or method != "S256" or not challenge:
-            return "認可リクエストが正しくありません（authorization code + PKCE S256 のみ）。"
-        return None
 
-    def refused(request: Request, message: str, status: int = 400) -> Response:
-        return templates.TemplateResponse(
-            request, "oidc_error.html", {"user": None, "message": message}, status_code=status
-        )
-
-    def to_client(redirect_uri: str, **params: str) -> RedirectResponse:
-        return RedirectResponse(f"{redirect_uri}?{urlencode(params)}", status_code=303)
+def _sign_in_routes(router: APIRouter, provider: Provider, rate_limited: list[Any]) -> None:
+    settings = provider.settings
 
     @router.get("/oidc/authorize", response_class=HTMLResponse)
     async def authorize(
@@ -264,17 +254,17 @@ def provider_router(provider: Provider) -> APIRouter:
         nonce: str | None = None,
         prompt: str | None = None,
     ) -> Response:
-        problem = check_authorization(
-            client_id, redirect_uri, response_type, code_challenge_method, code_challenge
+        problem = _check_authorization(
+            provider, client_id, redirect_uri, response_type, code_challenge_method, code_challenge
         )
         if problem:
-            return refused(request, problem)
+            return _refused(request, problem)
         session = provider.session(request.cookies.get(SESSION_COOKIE))
         if session is not None:  # the provider session: a new code without asking (silent renewal)
             code = provider.issue_code(session, client_id, redirect_uri, code_challenge, nonce)
-            return to_client(redirect_uri, code=code, state=state)
+            return _to_client(redirect_uri, code=code, state=state)
         if prompt == "none":
-            return to_client(redirect_uri, error="login_required", state=state)
+            return _to_client(redirect_uri, error="login_required", state=state)
         authorization = {
             "client_id": client_id,
             "redirect_uri": redirect_uri,
@@ -302,15 +292,15 @@ def provider_router(provider: Provider) -> APIRouter:
         code_challenge_method: Annotated[str, Form()] = "",
         nonce: Annotated[str, Form()] = "",
     ) -> Response:
-        problem = check_authorization(
-            client_id, redirect_uri, response_type, code_challenge_method, code_challenge
+        problem = _check_authorization(
+            provider, client_id, redirect_uri, response_type, code_challenge_method, code_challenge
         )
         if problem:
-            return refused(request, problem)
+            return _refused(request, problem)
         if user_id not in USERS_BY_ID:
-            return refused(request, "ユーザーが見つかりません。", 401)
+            return _refused(request, "ユーザーが見つかりません。", 401)
         session = provider.start_session(user_id)
-        response = to_client(
+        response = _to_client(
             redirect_uri,
             code=provider.issue_code(session, client_id, redirect_uri, code_challenge, nonce or None),
             state=state,
@@ -326,6 +316,8 @@ def provider_router(provider: Provider) -> APIRouter:
         )
         return response
 
+
+def _token_routes(router: APIRouter, provider: Provider, rate_limited: list[Any]) -> None:
     @router.post("/oidc/token", dependencies=rate_limited)
     async def token(
         grant_type: Annotated[str, Form()] = "",
@@ -353,44 +345,6 @@ def provider_router(provider: Provider) -> APIRouter:
             headers={"Cache-Control": "no-store"},
         )
 
-    def end_and_leave(request: Request, sid: str | None, post_logout_redirect_uri: str | None) -> Response:
-        if sid:
-            provider.end_session(sid)
-        if post_logout_redirect_uri and provider.allowed_redirect(
-            post_logout_redirect_uri, "/login/logged-out"
-        ):
-            response: Response = RedirectResponse(post_logout_redirect_uri, status_code=303)
-        else:
-            response = templates.TemplateResponse(request, "oidc_logged_out.html", {"user": None})
-        response.delete_cookie(
-            SESSION_COOKIE, path="/oidc", httponly=True, samesite="lax", secure=settings.secure_cookies
-        )
-        return response
-
-    @router.get("/oidc/logout", response_class=HTMLResponse)
-    async def logout(
-        request: Request, id_token_hint: str | None = None, post_logout_redirect_uri: str | None = None
-    ) -> Response:
-        """RP-initiated logout. With the id_token_hint of this browser's session it ends at once; without
-        one (a link from anywhere) it asks first, with a POST button, so no other site can log anyone out."""
-        own = request.cookies.get(SESSION_COOKIE)
-        hinted = provider.sid_from_id_token(id_token_hint) if id_token_hint else None
-        if hinted is not None and hinted == own:
-            return end_and_leave(request, own, post_logout_redirect_uri)
-        if hinted is not None and own is None:  # the provider cookie is gone already: end what it names
-            return end_and_leave(request, hinted, post_logout_redirect_uri)
-        return templates.TemplateResponse(
-            request,
-            "oidc_logout.html",
-            {"user": None, "post_logout_redirect_uri": post_logout_redirect_uri or ""},
-        )
-
-    @router.post("/oidc/logout")
-    async def logout_confirmed(
-        request: Request, post_logout_redirect_uri: Annotated[str, Form()] = ""
-    ) -> Response:
-        return end_and_leave(request, request.cookies.get(SESSION_COOKIE), post_logout_redirect_uri or None)
-
     @router.post("/auth/token", dependencies=rate_limited)
     async def tool_token(body: TokenRequest) -> Response:
         """Local tools and tests (SPEC §7): a 5-minute access token for a demo user, no session. An unknown
@@ -410,4 +364,71 @@ def provider_router(provider: Provider) -> APIRouter:
             "published": [k.kid for k in provider.keys.published()],
         }
 
-    return router
+
+def _logout_routes(router: APIRouter, provider: Provider) -> None:
+    @router.get("/oidc/logout", response_class=HTMLResponse)
+    async def logout(
+        request: Request, id_token_hint: str | None = None, post_logout_redirect_uri: str | None = None
+    ) -> Response:
+        """RP-initiated logout. With the id_token_hint of this browser's session it ends at once; without
+        one (a link from anywhere) it asks first, with a POST button, so no other site can log anyone out."""
+        own = request.cookies.get(SESSION_COOKIE)
+        hinted = provider.sid_from_id_token(id_token_hint) if id_token_hint else None
+        if hinted is not None and hinted == own:
+            return _end_and_leave(provider, request, own, post_logout_redirect_uri)
+        if hinted is not None and own is None:  # the provider cookie is gone already: end what it names
+            return _end_and_leave(provider, request, hinted, post_logout_redirect_uri)
+        return templates.TemplateResponse(
+            request,
+            "oidc_logout.html",
+            {"user": None, "post_logout_redirect_uri": post_logout_redirect_uri or ""},
+        )
+
+    @router.post("/oidc/logout")
+    async def logout_confirmed(
+        request: Request, post_logout_redirect_uri: Annotated[str, Form()] = ""
+    ) -> Response:
+        return _end_and_leave(
+            provider, request, request.cookies.get(SESSION_COOKIE), post_logout_redirect_uri or None
+        )
+
+
+def _backchannel(request: Request, path: str) -> str:
+    return str(request.base_url).rstrip("/") + path
+
+
+def _check_authorization(
+    provider: Provider, client_id: str, redirect_uri: str, response_type: str, method: str, challenge: str
+) -> str | None:
+    if client_id != provider.settings.oidc_client_id:
+        return "この利用者（client_id）は登録されていません。"
+    if not provider.allowed_redirect(redirect_uri, "/login/callback"):
+        return "戻り先（redirect_uri）が登録されていません。"
+    if response_type != "code" or method != "S256" or not challenge:
+        return "認可リクエストが正しくありません（authorization code + PKCE S256 のみ）。"
+    return None
+
+
+def _refused(request: Request, message: str, status: int = 400) -> Response:
+    return templates.TemplateResponse(
+        request, "oidc_error.html", {"user": None, "message": message}, status_code=status
+    )
+
+
+def _to_client(redirect_uri: str, **params: str) -> RedirectResponse:
+    return RedirectResponse(f"{redirect_uri}?{urlencode(params)}", status_code=303)
+
+
+def _end_and_leave(
+    provider: Provider, request: Request, sid: str | None, post_logout_redirect_uri: str | None
+) -> Response:
+    if sid:
+        provider.end_session(sid)
+    if post_logout_redirect_uri and provider.allowed_redirect(post_logout_redirect_uri, "/login/logged-out"):
+        response: Response = RedirectResponse(post_logout_redirect_uri, status_code=303)
+    else:
+        response = templates.TemplateResponse(request, "oidc_logged_out.html", {"user": None})
+    response.delete_cookie(
+        SESSION_COOKIE, path="/oidc", httponly=True, samesite="lax", secure=provider.settings.secure_cookies
+    )
+    return response

@@ -67,11 +67,11 @@ async def send_update(
     """Publish one TFC answer to `tfc.request-updates.v1` (key request_id)."""
     update = RequestUpdate(
         request_id=request_id,
-        action=action,  # type: ignore[arg-type]
+        action=action,
         message=message or None,
         at=datetime.now(UTC),
         update_id=update_id or str(uuid.uuid4()),
-        result=result or None,  # type: ignore[arg-type]
+        result=result or None,
         payoff_amount=payoff_amount,
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.sql import Executable
 
 
 def async_url(url: str) -> str:
@@ -23,7 +27,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
@@ -36,3 +40,20 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def is_postgresql(session: AsyncSession) -> bool:
+    """Most statements read the same on both; row locks and upserts do not."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def upsert(session: AsyncSession, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that takes ON CONFLICT (DO NOTHING / DO UPDATE) in the session's database's dialect."""
+    return (postgresql.insert if is_postgresql(session) else sqlite.insert)(table)
+
+
+async def rows_changed(session: AsyncSession, statement: Executable) -> int:
+    """How many rows an INSERT, UPDATE or DELETE changed (its cursor's row count)."""
+    result = await session.execute(statement)
+    assert isinstance(result, CursorResult)  # what DML gives, typed as any Result
+    return result.rowcount

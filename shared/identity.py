@@ -26,17 +26,18 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import httpx
 import jwt
 from fastapi import Depends, FastAPI, HTTPException, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
+
+from shared.user import ROLE_LABELS as ROLE_LABELS  # re-exported: where the pages take it from
+from shared.user import Role, User
 
 log = logging.getLogger("jpass.identity")
 
-Role = Literal["staff", "store_manager", "hq"]
-ROLE_LABELS: dict[str, str] = {"staff": "営業スタッフ", "store_manager": "店長", "hq": "本部"}
 TOKEN_COOKIE = "jpass_token"
 # Access tokens live at most 15 minutes (SPEC §9.3); the local provider issues 5-minute ones.
 MAX_TOKEN_TTL_S = 15 * 60
@@ -46,28 +47,6 @@ ALGORITHMS = ("ES256", "RS256")
 DEV_KEY_ID_PREFIXES = ("jpass-dev-", "jpass-test-")
 LEEWAY_S = 30
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
-
-
-class User(BaseModel):
-    user_id: str
-    name: str
-    role: Role
-    dealer_code: str
-    dealer_name: str = ""
-    store_code: str | None = None
-    store_name: str | None = None
-    staff_code: str | None = None
-    email: str | None = None
-
-    @property
-    def role_label(self) -> str:
-        return ROLE_LABELS[self.role]
-
-    def sees_store(self, dealer_code: str, store_code: str) -> bool:
-        """Scope rule: hq sees its whole dealer; staff and store managers their own store."""
-        if dealer_code != self.dealer_code:
-            return False
-        return self.role == "hq" or store_code == self.store_code
 
 
 class AuthError(HTTPException):

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream import AckPolicy
@@ -192,11 +192,16 @@ class DeadLetter(Exception):
         self.attempts = attempts
 
 
+def _record(msg: KafkaMessage) -> ConsumerRecord:
+    record = msg.raw_message
+    assert not isinstance(record, tuple)  # one message per call: no batch subscribers
+    return record
+
+
 async def _dead_letter(
     broker: KafkaBroker, msg: KafkaMessage, e: DeadLetter, group_id: str, max_bytes: int
 ) -> None:
-    record = msg.raw_message
-    assert not isinstance(record, tuple)  # one message per call (no batch subscribers)
+    record = _record(msg)
     body = bytes(msg.body or b"")
     headers = {
         "dlq-reason": str(e)[:2000],
@@ -274,7 +279,7 @@ def consume(
             return "dead_lettered"
 
     async def consume_one(msg: KafkaMessage) -> None:
-        headers = {k: (v or b"").decode(errors="replace") for k, v in (msg.raw_message.headers or ())}
+        headers = {k: (v or b"").decode(errors="replace") for k, v in (_record(msg).headers or ())}
         token = attach_from_headers(headers)
         try:
             with tracer().start_as_current_span(f"consume {topic}", kind=SpanKind.CONSUMER) as span:

@@ -24,6 +24,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from structlog.typing import EventDict
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -71,7 +72,7 @@ CONSUMER_PARTITION_LAG = Gauge(
 _configured: set[str] = set()
 
 
-def _add_trace_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _add_trace_ids(_: Any, __: str, event_dict: EventDict) -> EventDict:
     span = trace.get_current_span().get_span_context()
     if span.is_valid:
         event_dict["trace_id"] = format(span.trace_id, "032x")
@@ -130,7 +131,7 @@ def _configure_logging(service: str) -> None:
     structlog.contextvars.bind_contextvars(service=service)
 
 
-def _short_console_line(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _short_console_line(_logger: Any, _name: str, event_dict: EventDict) -> EventDict:
     """A terminal line needs the time, level, logger and message: ids and the service name (honcho already
     prefixes each line with the process) would only make it long."""
     for key in ("trace_id", "span_id", "service"):

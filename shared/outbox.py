@@ -33,9 +33,9 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.db import is_postgresql, rows_changed, upsert
 from shared.observability import OUTBOX_PUBLISHED, current_trace_headers
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class Outbox:
     ) -> int:
         """Publish up to `batch` staged messages in order; returns how many were sent."""
         async with sessionmaker() as session, session.begin():
-            if session.bind.dialect.name == "postgresql":
+            if is_postgresql(session):
                 got = await session.execute(
                     text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": _RELAY_LOCK_ID}
                 )
@@ -186,8 +186,5 @@ class Inbox:
 
     async def first_time(self, session: AsyncSession, event_id: str) -> bool:
         """Record `event_id` in the session's transaction; False if it was processed before."""
-        insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-        result = await session.execute(
-            insert(self.table).values(event_id=event_id).on_conflict_do_nothing(index_elements=["event_id"])
-        )
-        return result.rowcount == 1
+        statement = upsert(session, self.table).values(event_id=event_id)
+        return await rows_changed(session, statement.on_conflict_do_nothing(index_elements=["event_id"])) == 1

@@ -122,11 +122,12 @@ def typed_jpass_request(request_type: str) -> type[BaseModel]:
     """`JpassRequest` with its `type` and `payload` narrowed to one request type: what the AsyncAPI documents
     show for each type (the message on the wire is the same JpassRequest)."""
     name = "JpassRequest_" + "".join(part.title() for part in request_type.split("_"))
+    only_this_type: Any = Literal[request_type]  # built at run time: no static type to check
     return create_model(
         name,
         __base__=JpassRequest,
         __doc__=f"{JpassRequest.__doc__} Type `{request_type}` ({REQUEST_TYPE_LABELS[request_type]}).",
-        type=(Literal[request_type], ...),  # type: ignore[valid-type]
+        type=(only_this_type, ...),
         payload=(REQUEST_TYPES[request_type], ...),
     )
 

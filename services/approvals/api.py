@@ -52,7 +52,7 @@ class ActionBody(BaseModel):
 
 
 class CorrectionBody(ActionBody):
-    payload: dict[str, Any]  # type: ignore[assignment]
+    payload: dict[str, Any]
 
 
 def refusal_error(e: domain.Refused, status: str) -> ApiError:

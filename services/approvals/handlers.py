@@ -15,13 +15,13 @@ from zoneinfo import ZoneInfo
 import jaconv
 from pydantic import ValidationError
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from services.approvals import domain
 from services.approvals.config import ApprovalsSettings
 from services.approvals.db import FlowSettings, HistoryEntry, ReceptionCounter, Request, TimeoutNotice
+from shared.db import rows_changed, upsert
 from shared.events import (
     REQUEST_STATUS_CHANGED,
     REQUEST_TIMED_OUT,
@@ -79,12 +79,15 @@ async def next_reception_no(session: AsyncSession, submitted_at: datetime) -> st
     so concurrent submissions are served one after the other and each gets its own number.
     """
     period = domain.reception_period(submitted_at)
-    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(ReceptionCounter).values(period=period, last_no=1)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[ReceptionCounter.period], set_={"last_no": ReceptionCounter.last_no + 1}
-    ).returning(ReceptionCounter.last_no)
-    seq = (await session.execute(stmt)).scalar_one()
+    counted = (
+        upsert(session, ReceptionCounter)
+        .values(period=period, last_no=1)
+        .on_conflict_do_update(
+            index_elements=[ReceptionCounter.period], set_={"last_no": ReceptionCounter.last_no + 1}
+        )
+        .returning(ReceptionCounter.last_no)
+    )
+    seq = (await session.execute(counted)).scalar_one()
     return domain.reception_no(period, seq)
 
 
@@ -146,7 +149,7 @@ class Approvals:
         self.clock = clock
 
     @property
-    def sessionmaker(self):  # type: ignore[no-untyped-def]
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
         return self.runtime.sessionmaker
 
     def now(self) -> datetime:
@@ -473,13 +476,14 @@ class Approvals:
             "updated_at": now,
         }
         # Optimistic concurrency: exactly one writer moves the row from `old_version`.
-        result = await session.execute(
+        moved = await rows_changed(
+            session,
             update(Request)
             .where(Request.request_id == req.request_id, Request.version == (expected_version or old_version))
             .values(**values)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
         )
-        if result.rowcount != 1:
+        if moved != 1:
             raise StaleVersion()
         for k, v in values.items():
             set_committed_value(req, k, v)  # already written: no second UPDATE at flush
@@ -557,7 +561,7 @@ class Approvals:
             reception_no=req.reception_no,
             send_back=send_back,
             payload=req.payload,
-            result=req.result,  # type: ignore[arg-type]
+            result=req.result,
             payoff_amount=req.payoff_amount,
         )
         envelope = Envelope[RequestStatusChanged](
@@ -566,7 +570,7 @@ class Approvals:
         await self.runtime.outbox.stage(session, topic=REQUEST_STATUS, key=req.request_id, value=envelope)
         for event in jpass_events:
             message = JpassRequest(
-                event=event,  # type: ignore[arg-type]
+                event=event,
                 request_id=req.request_id,
                 type=req.type,
                 version=req.version,
@@ -658,7 +662,7 @@ class Approvals:
                 event = RequestTimedOut(
                     request_id=req.request_id,
                     type=req.type,
-                    kind=kind,  # type: ignore[arg-type]
+                    kind=kind,
                     period_no=period_no,
                     contract_no=req.contract_no,
                     contractor_name=req.contractor_name,

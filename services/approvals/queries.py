@@ -58,7 +58,7 @@ def parse_moment(value: str | None, *, end: bool) -> datetime | None:
     return moment + timedelta(days=1) if end and len(value) == 10 else moment
 
 
-def scoped(user: User) -> Select[tuple[Request]]:
+def scoped(user: User) -> Select[Request]:
     stmt = select(Request).where(Request.dealer_code == user.dealer_code)
     if user.role != "hq":
         stmt = stmt.where(Request.store_code == user.store_code)

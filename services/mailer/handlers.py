@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.mailer import domain
 from services.mailer.db import MAIL_PENDING, KnownRequestRow, Mail, utcnow
 from services.mailer.render import MailFacts, MailRenderer, facts_from_status_change, facts_from_timeout
+from shared.db import rows_changed, upsert
 from shared.events import RequestStatusChanged, RequestTimedOut
 from shared.observability import current_trace_headers
 
@@ -85,13 +85,13 @@ async def _record(
     renderer: MailRenderer,
     mail_from: str,
 ) -> int:
-    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
     now = utcnow()
     recorded = 0
     for order in orders:
         content = renderer.render(order.kind, facts, order.recipient_name)
-        result = await session.execute(
-            insert(Mail)
+        recorded += await rows_changed(
+            session,
+            upsert(session, Mail)
             .values(
                 idempotency_key=order.idempotency_key,
                 message_id=domain.message_id_for(order.idempotency_key, mail_from),
@@ -113,7 +113,6 @@ async def _record(
                 next_attempt_at=now,
                 traceparent=current_trace_headers().get("traceparent"),
             )
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .on_conflict_do_nothing(index_elements=["idempotency_key"]),
         )
-        recorded += result.rowcount or 0
     return recorded

@@ -137,10 +137,16 @@ def facts_from_timeout(event: RequestTimedOut) -> MailFacts:
 
 class MailRenderer:
     def __init__(self, public_base_url: str, mail_from: str, template_dir: Path = MAIL_TEMPLATES) -> None:
-        loader = FileSystemLoader(template_dir)
-        common = {"loader": loader, "undefined": StrictUndefined, "trim_blocks": True, "lstrip_blocks": True}
-        self._text = Environment(autoescape=False, **common)
-        self._html = Environment(autoescape=True, **common)
+        self._text, self._html = (
+            Environment(
+                loader=FileSystemLoader(template_dir),
+                undefined=StrictUndefined,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                autoescape=autoescape,
+            )
+            for autoescape in (False, True)
+        )
         for env in (self._text, self._html):  # a time in an e-mail reads as on the pages (SPEC §9.1)
             env.filters.update(jp_date=jp_date, jp_datetime=jp_datetime)
         self.public_base_url = public_base_url.rstrip("/")

@@ -15,8 +15,8 @@ from pydantic import ValidationError
 
 from shared import rules
 from shared.events import EXTRA_TFC_PROCEDURE_PROGRAMS, OPEN_END_PROGRAMS, PROGRAM_LABELS
-from shared.identity import User
 from shared.requests import NOT_RETURNED_REASONS, VehicleReturnPayload, check_contacts
+from shared.user import User
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -140,19 +140,51 @@ def _parse_date(raw: str | date | None) -> date | None:
     return date.fromisoformat(text)
 
 
+def _check_returned_on(raw: str | date | None, today: date) -> tuple[date | None, list[Refusal]]:
+    def refuse(code: str, message: str) -> list[Refusal]:
+        return [Refusal(422, code, message, "returned_on")]
+
+    try:
+        returned_on = _parse_date(raw)
+    except ValueError:
+        return None, refuse("invalid_date", "車両返却受領日の日付が正しくありません。")
+    if returned_on is None:
+        return None, refuse("returned_on_required", "車両返却受領日を入力してください。")
+    if returned_on > today:
+        return returned_on, refuse(
+            "returned_on_in_future", "車両返却受領日は本日までの日付で入力してください。"
+        )
+    return returned_on, []
+
+
+def _check_not_returned(reason: str | None, reason_text: str | None) -> tuple[str | None, list[Refusal]]:
+    """Checks the 未返却理由; returns the free text kept (for 「その他」 only) and the refusals."""
+    errors: list[Refusal] = []
+    if reason is None:
+        errors.append(Refusal(422, "reason_missing", "未返却理由を選択してください。", "not_returned_reason"))
+    elif reason not in NOT_RETURNED_REASONS:
+        errors.append(
+            Refusal(422, "invalid_reason", "未返却理由を一覧から選択してください。", "not_returned_reason")
+        )
+    elif reason == "other" and reason_text is None:
+        message = "未返却理由が「その他」の場合は理由を入力してください。"
+        errors.append(Refusal(422, "reason_missing", message, "not_returned_reason_text"))
+    if reason != "other":
+        reason_text = None
+    if reason_text is not None and len(reason_text) > 200:
+        message = "未返却理由は200文字以内で入力してください。"
+        errors.append(Refusal(422, "reason_too_long", message, "not_returned_reason_text"))
+    return reason_text, errors
+
+
 def validate_form(
     form: ReturnForm, *, submitter_role: str, today: date
 ) -> tuple[VehicleReturnPayload | None, list[Refusal]]:
     """Check the form; returns (VehicleReturnPayload, []) or (None, refusals in screen order)."""
-    errors: list[Refusal] = []
-
-    def refuse(field: str, code: str, message: str) -> None:
-        errors.append(Refusal(422, code, message, field))
-
     contacts, contact_errors = check_contacts(
         form.contact1, form.contact2, form.contact3_email, submitter_role=submitter_role
     )
-    errors.extend(Refusal(422, e.code, e.message, e.field) for e in contact_errors)
+    errors = [Refusal(422, e.code, e.message, e.field) for e in contact_errors]
     contact1, contact2, email = contacts["contact1"], contacts["contact2"], contacts["contact3_email"]
 
     result = form.result or "returned"
@@ -161,38 +193,14 @@ def validate_form(
     reason_text = (form.not_returned_reason_text or "").strip() or None
     if result == "returned":
         reason = reason_text = None
-        try:
-            returned_on = _parse_date(form.returned_on)
-        except ValueError:
-            refuse("returned_on", "invalid_date", "車両返却受領日の日付が正しくありません。")
-        else:
-            if returned_on is None:
-                refuse("returned_on", "returned_on_required", "車両返却受領日を入力してください。")
-            elif returned_on > today:
-                refuse(
-                    "returned_on",
-                    "returned_on_in_future",
-                    "車両返却受領日は本日までの日付で入力してください。",
-                )
+        returned_on, refused = _check_returned_on(form.returned_on, today)
+        errors += refused
     elif result == "not_returned":
-        if reason is None:
-            refuse("not_returned_reason", "reason_missing", "未返却理由を選択してください。")
-        elif reason not in NOT_RETURNED_REASONS:
-            refuse("not_returned_reason", "invalid_reason", "未返却理由を一覧から選択してください。")
-        elif reason == "other" and reason_text is None:
-            refuse(
-                "not_returned_reason_text",
-                "reason_missing",
-                "未返却理由が「その他」の場合は理由を入力してください。",
-            )
-        if reason != "other":
-            reason_text = None
-        if reason_text is not None and len(reason_text) > 200:
-            refuse(
-                "not_returned_reason_text", "reason_too_long", "未返却理由は200文字以内で入力してください。"
-            )
+        reason_text, refused = _check_not_returned(reason, reason_text)
+        errors += refused
     else:
-        refuse("result", "invalid_result", "車両返却結果は「返却済み」か「未返却確定」を選択してください。")
+        message = "車両返却結果は「返却済み」か「未返却確定」を選択してください。"
+        errors.append(Refusal(422, "invalid_result", message, "result"))
 
     if errors:
         return None, errors
@@ -202,9 +210,9 @@ def validate_form(
             contact2=contact2,
             contact3_email=email,
             notify_on_completion=form.notify_on_completion,
-            result=result,  # type: ignore[arg-type]
+            result=result,
             returned_on=returned_on,
-            not_returned_reason=reason,  # type: ignore[arg-type]
+            not_returned_reason=reason,
             not_returned_reason_text=reason_text,
         )
     except ValidationError as e:  # the shared schema is stricter than the checks above: say so plainly

@@ -92,7 +92,7 @@ async def export_csv(
     user: CurrentUser,
     today: Today,
     encoding: str = Query("cp932", description="cp932 (default, Excel) | utf-8-sig"),
-) -> StreamingResponse:
+) -> Response:
     if user.role not in ("hq", "store_manager"):
         raise ApiError(403, "顧客リスト（csv）出力は本部または店長のみ利用できます。", "csv_forbidden")
     if encoding not in ENCODINGS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -87,7 +88,7 @@ def create_app(settings: SearchSettings | None = None, clock: Callable[[], date]
     return app
 
 
-def _custom_plans(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _custom_plans(dbapi_connection: Any, _record: Any) -> None:
     """Plan every search with its actual values: a generic plan cannot tell a needle most of the scope
     holds (scan the scope) from a selective one (use the bigram index)."""
     cursor = dbapi_connection.cursor()

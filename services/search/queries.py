@@ -8,7 +8,19 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Select, and_, case, func, literal, or_, select, text
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    ColumnExpressionArgument,
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -102,8 +114,10 @@ def scope_filter(user: User) -> list[ColumnElement[bool]]:
     return where
 
 
-def criteria_filter(criteria: rules.Criteria, today: date, user: User) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = [text(LISTED_SQL)]
+def criteria_filter(
+    criteria: rules.Criteria, today: date, user: User
+) -> list[ColumnExpressionArgument[bool]]:
+    where: list[ColumnExpressionArgument[bool]] = [text(LISTED_SQL)]
     if criteria.hide_done:  # a range on the final date: the scope/final-date indexes still answer it
         where += [Contract.final_payment_date >= today, Contract.completed.is_(False)]
     if criteria.mode == "individual":
@@ -140,7 +154,7 @@ def ordering(sort: str) -> tuple[Any, ...]:
 
 def search_statements(
     user: User, criteria: rules.Criteria, today: date
-) -> tuple[Select[tuple[int]], Select[tuple[Contract]]]:
+) -> tuple[Select[int], Select[Contract]]:
     """(count, ordered rows without limit): the API, the CSV and the benchmark all use these."""
     where = [*scope_filter(user), *criteria_filter(criteria, today, user)]
     count = select(func.count()).select_from(Contract).where(*where)
@@ -259,7 +273,7 @@ async def wait_for_seq(
 # Dashboard (store_manager: own store; hq: the whole dealer)
 
 
-def _listed_in_scope(user: User) -> list[ColumnElement[bool]]:
+def _listed_in_scope(user: User) -> list[ColumnExpressionArgument[bool]]:
     return [*scope_filter(user), text(LISTED_SQL)]
 
 
@@ -277,9 +291,9 @@ async def selection_counts(session: AsyncSession, user: User, by: str) -> list[d
     out = []
     for row in (await session.execute(stmt)).all():
         if by == "store":
-            key, label, n, y, t = row
+            key, label, n, y, t = tuple(row)
         else:
-            key, n, y, t = row
+            key, n, y, t = tuple(row)
             label = key
         out.append(dashboard.SelectionCounts(key, label, int(n), int(y or 0), int(t or 0)))
     return out

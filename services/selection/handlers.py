@@ -21,6 +21,7 @@ from services.selection import domain, labels, views
 from services.selection.db import ChangeLog, Contract, ContractRequest, MemoEntry, SelectionRecord
 from services.selection.domain import RuleViolation
 from shared import rules
+from shared.db import is_postgresql
 from shared.events import (
     ASSIGNMENT_CHANGED,
     MEMO_UPDATED,
@@ -82,7 +83,7 @@ async def get_contract(session: AsyncSession, user: User, contract_no: str) -> C
 async def _lock_contract_row(session: AsyncSession, contract_no: str) -> Contract | None:
     """Read the contract for update: a row lock on PostgreSQL; on SQLite (no row locks) a no-op write
     first takes the database write lock, so the read that follows cannot go stale."""
-    if session.bind.dialect.name == "postgresql":
+    if is_postgresql(session):
         stmt = select(Contract).where(Contract.contract_no == contract_no).with_for_update()
         return (await session.execute(stmt)).scalar_one_or_none()
     no_op = update(Contract).where(Contract.contract_no == contract_no).values(seq=Contract.seq)
@@ -343,7 +344,7 @@ class Handlers:
         self.staff_directory = tuple(staff_directory)
 
     async def _stage(self, session: AsyncSession, contract_no: str, type_: str, data: Any) -> None:
-        envelope = Envelope[type(data)](source=SOURCE, type=type_, subject=contract_no, data=data)  # type: ignore[misc]
+        envelope = Envelope[Any](source=SOURCE, type=type_, subject=contract_no, data=data)
         await self.outbox.stage(session, topic=SELECTION_EVENTS, key=contract_no, value=envelope)
 
     async def record_selection(

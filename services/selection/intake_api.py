@@ -16,7 +16,9 @@ from services.selection.intake import IntakeDep
 from shared.identity import CurrentUser
 
 router = APIRouter(prefix="/api/v1/contracts", tags=["selection"])
-SUBMITTED = {202: {"description": "`{request_id, replayed}`: approvals creates the request from the event"}}
+SUBMITTED: dict[int | str, dict[str, Any]] = {
+    202: {"description": "`{request_id, replayed}`: approvals creates the request from the event"}
+}
 
 
 class ContactsBody(BaseModel):
