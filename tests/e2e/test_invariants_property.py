@@ -46,35 +46,20 @@ from shared.events import (
 )
 from shared.messaging import apply_event
 from shared.topics import REQUEST_STATUS, SELECTION_EVENTS
+from tests.factories import contract_snapshot
 
 NO = "PROP0001"
 TODAY = date(2026, 5, 15)
 AT = datetime(2026, 5, 15, 1, 0, tzinfo=UTC)
 HQ = USERS_BY_ID["d1-hq"]
 SUBMITTER = Party(user_id="d1s1-staff1", name="佐藤 健一", role="staff")
-STORE_NAMES = {"S0101": "品川店", "S0102": "世田谷店"}
 OWNERS = [("S0101", "010101"), ("S0101", "010102"), ("S0102", "010201"), ("S0102", "010202")]
 Maker = async_sessionmaker[AsyncSession]
 
 
 def snapshot(no: str, version: int, store: str, staff: str) -> ContractSnapshot:
-    return ContractSnapshot(
-        contract_no=no,
-        version=version,
-        dealer_code="D001",
-        dealer_name="東都トヨモビ販売株式会社",
-        store_code=store,
-        store_name=STORE_NAMES[store],
-        staff_code=staff,
-        contractor_name="山田 太郎",
-        contractor_name_kana="ヤマダ タロウ",
-        brand="toyota",
-        model="プリウス",
-        first_registration_date="2023-04-10",
-        program="gamma_finance",
-        final_payment_date=date(2027, 6, 30),
-        final_payment_amount=1_200_000,
-        annual_rate=0.049,
+    return contract_snapshot(
+        no, version=version, store=store, staff_code=staff, final_payment_date=date(2027, 6, 30)
     )
 
 

@@ -5,38 +5,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
+from typing import Any
 
 from services.search.config import SearchSettings
 from services.search.main import create_app
 from shared.events import ContractSnapshot
 from shared.topics import TFC_CONTRACTS, dead_letter
+from tests.factories import contract_snapshot
 from tests.support import auth, eventually, publish, running, wait_dead_lettered
 
 
-def contract(
-    no: str, *, version: int = 1, store: str = "S0101", dealer: str = "D001", **kw
-) -> ContractSnapshot:
-    base = dict(
-        contract_no=no,
-        version=version,
-        dealer_code=dealer,
-        dealer_name="東都",
-        store_code=store,
-        store_name={"S0101": "品川店", "S0102": "世田谷店", "S0201": "梅田店"}[store],
-        staff_code="010101",
-        contractor_name="山田 太郎",
-        contractor_name_kana="ヤマダ タロウ",
-        registration_no="品川 300 あ 12-34",
-        brand="toyota",
-        model="プリウス",
-        first_registration_date="2022-04-10",
-        program="gamma_finance",
-        final_payment_date=date.today() + timedelta(days=90),
-        final_payment_amount=1_200_000,
-        annual_rate=0.049,
-    )
-    base.update(kw)
-    return ContractSnapshot(**base)
+def contract(no: str, **kw: Any) -> ContractSnapshot:
+    """Final payment in 90 days: listed today."""
+    return contract_snapshot(no, **{"final_payment_date": date.today() + timedelta(days=90), **kw})
 
 
 async def test_contracts_flow_into_the_list_in_scope(

@@ -16,7 +16,6 @@ from shared.events import (
     REQUEST_STATUS_CHANGED,
     SELECTION_RECORDED,
     AssignmentChanged,
-    ContractSnapshot,
     Envelope,
     MemoUpdated,
     Party,
@@ -24,12 +23,12 @@ from shared.events import (
     SelectionRecorded,
 )
 from shared.topics import REQUEST_STATUS, SELECTION_EVENTS, TFC_CONTRACTS
+from tests.factories import STORE_NAMES, contract_snapshot
 from tests.support import publish
 
 # "Now" of the returns apps under test: 2026-05-15 10:00 in Tokyo.
 NOW = datetime(2026, 5, 15, 1, 0, tzinfo=UTC)
 TODAY = date(2026, 5, 15)
-STORE_NAMES = {"S0101": "品川店", "S0102": "世田谷店", "S0201": "梅田店"}
 
 
 def new_contract_no(prefix: str = "R") -> str:
@@ -41,30 +40,7 @@ def party(user_id: str) -> Party:
     return Party(user_id=u.user_id, name=u.name, role=u.role, email=u.email)
 
 
-def contract(no: str, *, version: int = 1, store: str = "S0101", dealer: str = "D001", **kw: Any):
-    base: dict[str, Any] = dict(
-        contract_no=no,
-        version=version,
-        dealer_code=dealer,
-        dealer_name="東都トヨモビ販売株式会社",
-        store_code=store,
-        store_name=STORE_NAMES[store],
-        staff_code="010101",
-        contractor_name="山田 太郎",
-        contractor_name_kana="ヤマダ タロウ",
-        contractor_postal_code="140-0001",
-        contractor_address="東京都品川区北品川1-2-3",
-        registration_no="品川 300 あ 12-34",
-        brand="toyota",
-        model="プリウス",
-        first_registration_date="2021-06-10",
-        program="gamma_finance",
-        final_payment_date=date(2026, 6, 30),
-        final_payment_amount=1_200_000,
-        annual_rate=0.049,
-    )
-    base.update(kw)
-    return ContractSnapshot(**base)
+contract = contract_snapshot  # returns' cases: the shared defaults (final payment 2026-06-30)
 
 
 def envelope(type_: str, subject: str, data: Any) -> Envelope[Any]:

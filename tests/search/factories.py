@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
 from shared.events import (
@@ -12,7 +13,6 @@ from shared.events import (
     REQUEST_STATUS_CHANGED,
     SELECTION_RECORDED,
     AssignmentChanged,
-    ContractSnapshot,
     Envelope,
     MemoUpdated,
     Party,
@@ -20,39 +20,20 @@ from shared.events import (
     RequestStatusChanged,
     SelectionRecorded,
 )
+from tests.factories import STORE_NAMES as STORES
+from tests.factories import contract_snapshot
 
-STORES = {"S0101": "品川店", "S0102": "世田谷店", "S0201": "梅田店", "S0202": "難波店"}
 STAFF = Party(user_id="d1s1-staff1", name="佐藤 健一", role="staff")
 MANAGER = Party(user_id="d1s1-manager", name="伊藤 誠", role="store_manager")
 AT = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
 
-def snapshot(
-    no: str, *, version: int = 1, store: str = "S0101", dealer: str = "D001", **kw: Any
-) -> ContractSnapshot:
-    base: dict[str, Any] = dict(
-        contract_no=no,
-        version=version,
-        dealer_code=dealer,
-        dealer_name="東都トヨモビ販売株式会社",
-        store_code=store,
-        store_name=STORES.get(store, f"{store}店"),
-        staff_code="010101",
-        contractor_name="山田 太郎",
-        contractor_name_kana="ヤマダ タロウ",
-        contractor_postal_code="140-0001",
-        contractor_address="東京都品川区北品川1-1-1",
-        registration_no="品川 300 あ 12-34",
-        brand="toyota",
-        model="プリウス",
-        first_registration_date="2023-04-10",
-        program="gamma_finance",
-        final_payment_date=date(2026, 8, 20),
-        final_payment_amount=1_200_000,
-        annual_rate=0.049,
-    )
-    base.update(kw)
-    return ContractSnapshot(**base)
+# Search's cases: final payment in August 2026, first registration in April 2023.
+snapshot = partial(
+    contract_snapshot,
+    final_payment_date=date(2026, 8, 20),
+    first_registration_date="2023-04-10",
+)
 
 
 def envelope(type_: str, subject: str, data: Any, event_id: str | None = None) -> RawEnvelope:

@@ -391,7 +391,7 @@ async def test_csv_utf8_with_bom_and_every_row(world: World) -> None:
 async def test_detail_json(world: World) -> None:
     d = (await world.get("staff", "/api/v1/contracts/B1")).json()
     assert d["contract"]["program_label"] == "残額据置き払い（TFC保証）"
-    assert d["contract"]["contractor_address"] == "東京都品川区北品川1-1-1"
+    assert d["contract"]["contractor_address"] == "東京都品川区北品川1-2-3"
     assert d["memo"] == {"text": None, "author": None, "updated_at": None, "history": []}
     assert d["selection"] is None and d["request"] is None
     actions = {a["key"]: a for a in d["actions"]}

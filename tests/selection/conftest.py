@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from services.selection.config import SelectionSettings
 from services.selection.main import create_app
 from shared.events import ContractSnapshot
 from shared.topics import SELECTION_EVENTS, TFC_CONTRACTS
+from tests.factories import contract_snapshot
 from tests.support import (
     auth,
     create_pg_database,
@@ -29,8 +31,6 @@ from tests.support import (
     token_cookies,
 )
 
-STORE_NAMES = {"S0101": "品川店", "S0102": "世田谷店", "S0201": "梅田店", "S0202": "難波店"}
-
 
 def months_after(day: date, months: int) -> date:
     return domain.months_before(day, -months)
@@ -40,31 +40,10 @@ def new_contract_no() -> str:
     return f"SEL{uuid.uuid4().hex[:9].upper()}"
 
 
-def snapshot(no: str, *, version: int = 1, store: str = "S0101", **kw: Any) -> ContractSnapshot:
-    dealer = "D001" if store.startswith("S01") else "D002"
-    base: dict[str, Any] = dict(
-        contract_no=no,
-        version=version,
-        dealer_code=dealer,
-        dealer_name="東都トヨモビ販売株式会社" if dealer == "D001" else "浪速オートモービル株式会社",
-        store_code=store,
-        store_name=STORE_NAMES[store],
-        staff_code=f"{store[1:]}01",
-        contractor_name="山田 太郎",
-        contractor_name_kana="ヤマダ タロウ",
-        contractor_postal_code="1400001",
-        contractor_address="東京都品川区北品川一丁目2番3号",
-        registration_no="品川 300 あ 12-34",
-        brand="toyota",
-        model="プリウス",
-        first_registration_date="2021-05-10",
-        program="gamma_finance",
-        final_payment_date=date(2026, 4, 30),
-        final_payment_amount=1_200_000,
-        annual_rate=0.049,
-    )
-    base.update(kw)
-    return ContractSnapshot(**base)
+# Selection's cases: final payment 2026-04-30, first registration May 2021.
+snapshot = partial(
+    contract_snapshot, final_payment_date=date(2026, 4, 30), first_registration_date="2021-05-10"
+)
 
 
 def cookies(user_id: str) -> dict[str, str]:
