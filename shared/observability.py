@@ -15,11 +15,13 @@ import os
 import sys
 import time
 from collections.abc import Mapping
+from contextvars import Token
 from typing import Any
 
 import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -163,13 +165,13 @@ def current_trace_headers() -> dict[str, str]:
     return carrier
 
 
-def attach_from_headers(headers: Mapping[str, str]) -> object:
+def attach_from_headers(headers: Mapping[str, str]) -> Token[Context]:
     """Continue the producer's trace in a consumer; returns a token for `detach`."""
     return otel_context.attach(propagate.extract(dict(headers)))
 
 
-def detach(token: object) -> None:
-    otel_context.detach(token)  # type: ignore[arg-type]
+def detach(token: Token[Context]) -> None:
+    otel_context.detach(token)
 
 
 class RequestMetrics:

@@ -63,6 +63,14 @@ HANDLING_STATUS_LABELS: dict[str, str] = {
     "in_progress": "手続中",
     "completed": "完了",
 }
+# What a search may give for a status: its code or its label.
+_HANDLING_STATUSES: tuple[HandlingStatus, ...] = ("unselected", "selected", "in_progress", "completed")
+_HANDLING_STATUS_INPUTS: dict[str, HandlingStatus] = {
+    **{code: code for code in _HANDLING_STATUSES},
+    **{HANDLING_STATUS_LABELS[code]: code for code in _HANDLING_STATUSES},
+}
+Sort = Literal["final_date", "staff_code"]
+SORTS: dict[str, Sort] = {"final_date": "final_date", "staff_code": "staff_code"}
 
 SELECTION_LABELS: dict[str, str] = shared_rules.CATEGORY_LABELS
 
@@ -289,7 +297,7 @@ class Criteria:
     inspection: int | None = None
     months_from: int = 0
     months_to: int = 0
-    sort: Literal["final_date", "staff_code"] = "final_date"
+    sort: Sort = "final_date"
     # Leave out contracts past their final date or complete (no input needed): the list then starts with
     # what is due (manual: 最終回年月日が近い順). Never for an individual search or an explicit date/status.
     hide_done: bool = False
@@ -331,8 +339,8 @@ def validate_search(params: Mapping[str, str], *, hide_done_by_default: bool = F
     errors: list[FieldError] = []
     raw = {k: (v or "").strip() for k, v in params.items()}
     mode = raw.get("mode") or "general"
-    sort = raw.get("sort") or "final_date"
-    if sort not in ("final_date", "staff_code"):
+    sort = SORTS.get(raw.get("sort") or "final_date")
+    if sort is None:
         errors.append(FieldError("sort", "invalid_sort", "並び順の指定が正しくありません。"))
         sort = "final_date"
     done = raw.get("done") or ("hide" if hide_done_by_default else "show")
@@ -365,7 +373,7 @@ def _done(criteria: Criteria, errors: list[FieldError]) -> Validation:
 INDIVIDUAL_MAX_CHARS = 100
 
 
-def _validate_individual(raw: Mapping[str, str], sort: str, errors: list[FieldError]) -> Validation:
+def _validate_individual(raw: Mapping[str, str], sort: Sort, errors: list[FieldError]) -> Validation:
     too_long = [k for k in ("registration_no", "contractor_name", "contract_no") if len(raw.get(k, "")) > 100]
     if too_long:
         errors.append(
@@ -392,7 +400,7 @@ def _validate_individual(raw: Mapping[str, str], sort: str, errors: list[FieldEr
         registration_no=plate,
         contractor_name=name,
         contract_no=contract_no,
-        sort=sort,  # type: ignore[arg-type]
+        sort=sort,
     )
     return _done(criteria, errors)
 
@@ -411,7 +419,7 @@ def _month_bound(
     return ym
 
 
-def _validate_general(raw: Mapping[str, str], sort: str, errors: list[FieldError]) -> Validation:
+def _validate_general(raw: Mapping[str, str], sort: Sort, errors: list[FieldError]) -> Validation:
     start = _month_bound(raw, "final_from", "最終回期日（から）", errors)
     end = _month_bound(raw, "final_to", "最終回期日（まで）", errors)
     if start and end and start > end:
@@ -422,20 +430,16 @@ def _validate_general(raw: Mapping[str, str], sort: str, errors: list[FieldError
                 "最終回期日の「から」が「まで」より後になっています。",
             )
         )
-    status = raw.get("handling_status") or None
-    if status is not None and status not in HANDLING_STATUS_LABELS:
-        by_label = {v: k for k, v in HANDLING_STATUS_LABELS.items()}
-        if status in by_label:
-            status = by_label[status]
-        else:
-            errors.append(
-                FieldError(
-                    "handling_status",
-                    "invalid_handling_status",
-                    "債権のステータス（対応状況）が正しくありません。",
-                )
+    given = raw.get("handling_status") or None
+    status = _HANDLING_STATUS_INPUTS.get(given) if given is not None else None
+    if given is not None and status is None:
+        errors.append(
+            FieldError(
+                "handling_status",
+                "invalid_handling_status",
+                "債権のステータス（対応状況）が正しくありません。",
             )
-            status = None
+        )
     program = raw.get("program") or None
     if program is not None and program not in PROGRAM_LABELS:
         errors.append(FieldError("program", "invalid_program", "制度の指定が正しくありません。"))
@@ -445,14 +449,14 @@ def _validate_general(raw: Mapping[str, str], sort: str, errors: list[FieldError
         final_from=date(start[0], start[1], 1) if start else None,
         final_to=date(end[0], end[1], calendar.monthrange(*end)[1]) if end else None,
         model=normalise_name(raw.get("model", "")),
-        handling_status=status,  # type: ignore[arg-type]
+        handling_status=status,
         program=program,
-        sort=sort,  # type: ignore[arg-type]
+        sort=sort,
     )
     return _done(criteria, errors)
 
 
-def _validate_inspection(raw: Mapping[str, str], sort: str, errors: list[FieldError]) -> Validation:
+def _validate_inspection(raw: Mapping[str, str], sort: Sort, errors: list[FieldError]) -> Validation:
     kind = _int(raw.get("inspection", ""))
     if kind not in INSPECTION_OFFSETS:
         errors.append(
@@ -495,7 +499,7 @@ def _validate_inspection(raw: Mapping[str, str], sort: str, errors: list[FieldEr
         inspection=kind,
         months_from=bounds.get("months_from", 0),
         months_to=bounds.get("months_to", limit),
-        sort=sort,  # type: ignore[arg-type]
+        sort=sort,
     )
     return _done(criteria, errors)
 

@@ -18,6 +18,7 @@ from shared.timefmt import jp_date
 Category = rules.Category
 CATEGORIES: tuple[Category, ...] = rules.CATEGORIES
 Replacement = Literal["yes", "no"]
+REPLACEMENTS: tuple[Replacement, ...] = ("yes", "no")
 
 REPLACEMENT_MODEL_MAX = 100
 MEMO_MAX_CHARS = 2000
@@ -105,9 +106,11 @@ class SelectionDecision:
 
 def validate_selection(entry: SelectionInput, today: date) -> tuple[Category, Replacement, str | None, date]:
     """Shape rules of one entry, each with the message shown next to its field."""
-    if entry.category not in CATEGORIES:
+    category = next((c for c in CATEGORIES if c == entry.category), None)
+    if category is None:
         raise RuleViolation("category_required", labels.MSG_CATEGORY_REQUIRED, field="category")
-    if entry.replacement not in ("yes", "no"):
+    replacement = next((r for r in REPLACEMENTS if r == entry.replacement), None)
+    if replacement is None:
         raise RuleViolation("replacement_required", labels.MSG_REPLACEMENT_REQUIRED, field="replacement")
     model = (entry.replacement_model or "").strip() or None
     if entry.replacement == "yes":
@@ -142,7 +145,7 @@ def validate_selection(entry: SelectionInput, today: date) -> tuple[Category, Re
             labels.MSG_CONFIRMATION_TOO_OLD.format(since=jp_date(today - CONFIRMATION_MAX_AGE)),
             field="confirmation_received_on",
         )
-    return entry.category, entry.replacement, model, received  # type: ignore[return-value]
+    return category, replacement, model, received
 
 
 def decide_selection(
@@ -161,7 +164,9 @@ def decide_selection(
     requests = list(requests)
     category, replacement, model, received = validate_selection(entry, today)
     category_changes = current is None or current.category != category
-    late = is_late(final_payment_date, today) if category_changes else current.late  # type: ignore[union-attr]
+    late = (
+        current.late if current is not None and not category_changes else is_late(final_payment_date, today)
+    )
     proposed = Selection(category, replacement, model, received, late)
     if current is not None and current.same_values(proposed):
         return SelectionDecision(current, changed=False)
