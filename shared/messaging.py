@@ -335,26 +335,19 @@ def consumer_group(service: str, topic: str, settings: CommonSettings) -> str:
     return f"{KEPT_GROUP_NAMES.get((service, topic), service)}.{topic}{settings.consumer_group_suffix}"
 
 
-def route(envelope: RawEnvelope, events: EventTable) -> tuple[Handler, BaseModel] | None:
-    """The handler of the envelope's type and its data; None for a type the table skips."""
-    if envelope.type not in events:
-        raise PoisonMessage(f"unknown event type {envelope.type!r}")
-    entry = events[envelope.type]
-    if entry is None:
-        return None
-    model, handler = entry
-    return handler, parse_data(envelope, model)
-
-
 async def apply_event(
     session: AsyncSession, envelope: RawEnvelope, events: EventTable, inbox: Inbox | None = None
 ) -> bool:
     """`handler(session, data)` of the envelope's type, in the session's transaction; with `inbox`, once per
     event id. False for a duplicate or a skipped type. Invalid data is poison before anything is written."""
-    routed = route(envelope, events)
-    if routed is None or (inbox is not None and not await inbox.first_time(session, envelope.id)):
+    if envelope.type not in events:
+        raise PoisonMessage(f"unknown event type {envelope.type!r}")
+    if (entry := events[envelope.type]) is None:
         return False
-    handler, data = routed
+    model, handler = entry
+    data = parse_data(envelope, model)
+    if inbox is not None and not await inbox.first_time(session, envelope.id):
+        return False
     await handler(session, data)
     return True
 
