@@ -70,7 +70,7 @@ async def _contract(request: Request, user: User, contract_no: str) -> ContractV
 
 
 def _form_from(data: Any) -> tuple[ReturnForm, dict[str, Any]]:
-    values = {name: (data.get(name) or "").strip() for name in FORM_FIELDS}
+    values: dict[str, Any] = {name: (data.get(name) or "").strip() for name in FORM_FIELDS}
     values["result"] = values["result"] or "returned"
     values["notify_on_completion"] = data.get("notify_on_completion") in ("on", "1", "true")
     return ReturnForm(**values), values

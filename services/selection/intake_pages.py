@@ -49,7 +49,7 @@ APPROVAL_PENDING = frozenset({"store_pending", "hq_pending"})
 
 
 def _values(data: Any, request_type: str) -> dict[str, Any]:
-    values = {name: str(data.get(name) or "").strip() for name in FIELDS[request_type]}
+    values: dict[str, Any] = {name: str(data.get(name) or "").strip() for name in FIELDS[request_type]}
     values["notify_on_completion"] = data.get("notify_on_completion") in ("on", "1", "true")
     return values
 
