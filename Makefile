@@ -35,7 +35,7 @@ lint: install
 
 test: install lint
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)  # the browser suite (tests/browser)
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadgroup --max-worker-restart=0  # a crashed worker ends the run (xdist hung after replacing one)
 
 # The fast tier: pure and use-case tests on SQLite, no broker, no PostgreSQL (tests/conftest.py picks them).
 test-fast: install

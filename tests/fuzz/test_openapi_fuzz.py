@@ -16,7 +16,7 @@ import pytest
 from tests.faults.support import Uvicorn, figure
 from tests.support import token_for
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]  # minutes per service on a busy machine
 
 SERVICES = ["search", "selection", "returns", "approvals", "mailer"]
 

@@ -81,6 +81,7 @@ async def test_the_suite_server_takes_a_database_and_answers(
         await asyncio.to_thread(_append_line, Path(report), json.dumps(facts))
 
 
+@pytest.mark.timeout(900)  # a nested `pytest -n 2`: minutes on a busy machine (300 s would end the worker)
 def test_without_a_server_make_test_starts_one_for_the_run_and_removes_it(tmp_path: Path) -> None:
     """`pytest -n 2` with no DATABASE_URL and nothing on the default address (moved to a closed port): one
     embedded server, shared by both workers, gone after the run; the outbox/inbox tests pass on it."""

@@ -47,7 +47,7 @@ def system_env(tmp: Path) -> dict[str, str]:
     )
 
 
-def wait_ready(base: str, timeout_s: float = 90) -> None:
+def wait_ready(base: str, timeout_s: float = 240) -> None:
     deadline = time.monotonic() + timeout_s
     pending = {"search", "selection", "returns", "approvals", "mailer"}
     while pending and time.monotonic() < deadline:
@@ -150,6 +150,7 @@ def run_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.timeout(900)  # two whole starts of the system
 def test_the_whole_local_system_runs_stops_cleanly_and_starts_again(run_dir: Path) -> None:
     env = system_env(run_dir)
     run_once(run_dir, env)

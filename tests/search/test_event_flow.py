@@ -23,7 +23,7 @@ async def test_events_flow_into_list_and_detail(
     settings = SearchSettings(
         kafka_bootstrap_servers=kafka_bootstrap,
         database_url=await any_database("search_flow"),
-        read_your_writes_wait_s=2.0,
+        read_your_writes_wait_s=5.0,  # a busy machine may take seconds per event
     )
     no = f"F{uuid.uuid4().hex[:8].upper()}"
     staff, hq = auth("d1s1-staff1"), auth("d1-hq")
@@ -102,7 +102,7 @@ async def test_events_flow_into_list_and_detail(
             f"/contracts/{no}", params={"after": f"{no}@99"}, cookies={"jpass_token": token_for("d1-hq")}
         )
         assert page.status_code == 200 and "反映中" in page.text
-        assert 1.9 <= time.monotonic() - started < 15  # waited the 2 s, then answered
+        assert 4.9 <= time.monotonic() - started < 30  # waited the 5 s, then answered
 
         # another dealer's user: no wait, and the same answer whether the contract exists, whatever the seq
         # (it answered in 0.05 s when it existed and in the whole wait when not, revealing its change count)
@@ -116,8 +116,8 @@ async def test_events_flow_into_list_and_detail(
                 started = time.monotonic()
                 r = await client.get(path, params={**params, "after": token}, headers=other)
                 answers.append((path.replace(no, "N").replace("NOSUCHN", "N"), r.status_code, r.text))
-                # no read-your-writes wait (2 s here): even on a busy machine a plain answer is quicker
-                assert time.monotonic() - started < 1.5, (token, path)
+                # no read-your-writes wait (5 s here): even on a busy machine a plain answer is quicker
+                assert time.monotonic() - started < 3, (token, path)
         assert len(set(answers)) == 2, answers  # one answer per path, the same for every token
 
         unknown = envelope("jpass.selection.unknown", no, snapshot(no))
