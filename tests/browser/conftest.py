@@ -44,6 +44,8 @@ CHROMIUM_ARGS = [
     "--lang=ja-JP",  # dates in inputs as a Japanese browser shows them
 ]
 REMINDER_S = 4  # the 7-day and 3-day reminder periods, shortened
+APPROVER = "approver@d1.example"
+SUBMITTER_MAIL = "sato@d1.example"
 
 
 def add_months(d: date, months: int) -> date:
@@ -83,6 +85,8 @@ CONTRACTS = {
         TestContract("T9000007", "早期 七海", "ソウキ ナナミ", 7, model="カローラ", plate="ら 90-07"),
         TestContract("T9000008", "開放 八重", "カイホウ ヤエ", 3, "smart_value_open", plate="わ 90-08"),
         TestContract("T9000009", "再考 九平", "サイコウ キュウヘイ", 3, plate="を 90-09"),
+        TestContract("T9000010", "審査 十吾", "シンサ トオゴ", 6, model="ノア", plate="ん 90-10"),
+        TestContract("T9000011", "完済 十一", "カンサイ ジュウイチ", 7, model="ヤリス", plate="い 90-11"),
     )
 }
 
@@ -306,3 +310,32 @@ def record_selection(page: Page, category_label: str, replacement: str, model: s
     if model:
         page.locator("#replacement_model").select_option(model)
     page.locator("#confirmation_received_on").fill(day)
+
+
+def set_approval_flow(page: Page, shot: Screens | None, store: bool, hq: bool) -> None:
+    login(page, "d1-hq", "/approval-flow")
+    expect(page.get_by_role("heading", name="承認フロー設定（本部用）")).to_be_visible()
+    page.locator("#store_approval").set_checked(store)
+    page.locator("#hq_approval").set_checked(hq)
+    page.locator("#hq_approver_emails").fill(APPROVER)
+    if shot:
+        shot(page, "approval-flow")
+    page.get_by_role("button", name="保存").click()
+    expect(page.get_by_text("承認フロー設定を保存しました。")).to_be_visible()
+
+
+def open_request(page: Page, user_id: str, request_id: str) -> None:
+    login(page, user_id, f"/requests/{request_id}")
+    expect(page.get_by_role("heading", name=re.compile("契約内容変更受付"))).to_be_visible()
+
+
+def status_of(page: Page) -> str:
+    return page.locator("dd [data-status]").first.get_attribute("data-status") or ""
+
+
+def wait_for_status(page: Page, request_id: str, status: str) -> None:
+    def reached() -> bool:
+        page.goto(f"/requests/{request_id}")
+        return status_of(page) == status
+
+    wait_until(reached, timeout_s=30, interval_s=0.5)

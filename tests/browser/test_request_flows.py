@@ -10,32 +10,21 @@ import re
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import (
+    APPROVER,
     BROWSER_SUITE,
+    SUBMITTER_MAIL,
     Screens,
     System,
     login,
     open_detail,
+    open_request,
     record_selection,
+    set_approval_flow,
+    wait_for_status,
     wait_until,
 )
 
-APPROVER = "approver@d1.example"
-SUBMITTER_MAIL = "sato@d1.example"
-
-
 pytestmark = BROWSER_SUITE
-
-
-def set_approval_flow(page: Page, shot: Screens | None, store: bool, hq: bool) -> None:
-    login(page, "d1-hq", "/approval-flow")
-    expect(page.get_by_role("heading", name="承認フロー設定（本部用）")).to_be_visible()
-    page.locator("#store_approval").set_checked(store)
-    page.locator("#hq_approval").set_checked(hq)
-    page.locator("#hq_approver_emails").fill(APPROVER)
-    if shot:
-        shot(page, "approval-flow")
-    page.get_by_role("button", name="保存").click()
-    expect(page.get_by_text("承認フロー設定を保存しました。")).to_be_visible()
 
 
 def submit_return(page: Page, system: System, shot: Screens | None, contract_no: str) -> str:
@@ -76,23 +65,6 @@ def submit_return(page: Page, system: System, shot: Screens | None, contract_no:
         shot(page, "return-sent")
     link = page.locator("a[href^='/requests/']").first
     return (link.get_attribute("href") or "").rsplit("/", 1)[1]
-
-
-def open_request(page: Page, user_id: str, request_id: str) -> None:
-    login(page, user_id, f"/requests/{request_id}")
-    expect(page.get_by_role("heading", name=re.compile("契約内容変更受付"))).to_be_visible()
-
-
-def status_of(page: Page) -> str:
-    return page.locator("dd [data-status]").first.get_attribute("data-status") or ""
-
-
-def wait_for_status(page: Page, request_id: str, status: str) -> None:
-    def reached() -> bool:
-        page.goto(f"/requests/{request_id}")
-        return status_of(page) == status
-
-    wait_until(reached, timeout_s=30, interval_s=0.5)
 
 
 def test_return_approvals_send_back_correction_and_tfc_completion(
