@@ -557,10 +557,11 @@ def detail_actions(
     final_payment_date: date,
     today: date,
     selection_category: str | None,
-    request_id: str | None,
+    return_request_id: str | None,
     program: str,
 ) -> list[Action]:
-    """The buttons of 顧客詳細 and whether each is enabled for this user today."""
+    """The buttons of 顧客詳細 and whether each is enabled for this user today. `return_request_id`: the
+    contract's 車両返却 request, if any (a 再分割審査申込 or 早期完済受付 does not open the returns menu)."""
     start, _ = refinance_window(final_payment_date)
     refinance_ok = refinance_available(final_payment_date, today)
     if program in OPEN_END_PROGRAMS:
@@ -569,7 +570,7 @@ def detail_actions(
             "本契約は車両返却機能の対象外です。弊社へ必要書類の送付をお願いいたします。",
         )
     else:
-        returns_ok = selection_category == "vehicle_return" or request_id is not None
+        returns_ok = selection_category == "vehicle_return" or return_request_id is not None
         returns_reason = "" if returns_ok else "最終回選択が「車両返却」の場合に利用できます。"
     manager = role in ("hq", "store_manager")
     return [

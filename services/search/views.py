@@ -75,6 +75,15 @@ def request_item(r: ContractRequest) -> dict[str, Any]:
     }
 
 
+def return_request_id(c: Contract, requests: Sequence[ContractRequest]) -> str | None:
+    """The contract's 車両返却 request: of its requests, else the current one when it is a return (rows from
+    before request types have no type: all were returns)."""
+    returns = [r.request_id for r in requests if r.type == "vehicle_return"]
+    if returns:
+        return returns[0]
+    return c.request_id if c.request_type in (None, "vehicle_return") else None
+
+
 def approved_plan(requests: Sequence[ContractRequest]) -> dict[str, Any] | None:
     """The 再分割 plan TFC approved (SPEC §9.2): the completed 再分割審査申込 with result approved."""
     for r in requests:
@@ -161,7 +170,7 @@ def detail(
                 final_payment_date=c.final_payment_date,
                 today=today,
                 selection_category=c.selection_category,
-                request_id=c.request_id,
+                return_request_id=return_request_id(c, requests),
                 program=c.program,
             )
         ],

@@ -138,6 +138,8 @@ async def test_refinance_application_through_both_approvals_to_an_approved_plan(
             d = await detail(s, no)
             assert d["approved_plan"] is not None and d["approved_plan"]["months"] == 24, d["approved_plan"]
             assert d["completed"] is True
+            returns_menu = next(a for a in d["actions"] if a["key"] == "returns")
+            assert not returns_menu["enabled"], returns_menu  # an application is not a vehicle return
             page = await s.request("GET", f"/contracts/{no}", cookies={"jpass_token": token_for(STAFF)})
             assert 'id="approved-plan"' in page.text and f"{plan['total_payment']:,}" in page.text
 
@@ -153,7 +155,7 @@ async def test_refinance_application_through_both_approvals_to_an_approved_plan(
 
         mail = await mail_with(s, tag, "再分割審査結果のお知らせ")
         assert "（承認）" in mail["subject"] and req["reception_no"] in mail["subject"]
-        assert "審査結果　　：承認" in mail["text"] and "支払回数：24回" in mail["text"]
+        assert "審査結果　　：承認" in mail["text"] and "支払回数　　：24回" in mail["text"]
         approval = [m for m in mails(s, tag) if m["subject"].startswith("【J-PASS】承認依頼・再分割審査申込")]
         assert approval, [m["subject"] for m in mails(s, tag)]
 
@@ -251,7 +253,7 @@ async def test_early_payoff_with_the_amount_tfc_answers(kafka_bootstrap: str) ->
         await s.wait_request(request_id, STAFF, "completed")
 
         mail = await mail_with(s, tag, "手続完了のお知らせ・早期完済受付")
-        assert "早期完済金額：1,234,567円" in mail["text"] and "お支払方法：振込" in mail["text"]
+        assert "早期完済金額：1,234,567円" in mail["text"] and "お支払方法　：振込" in mail["text"]
 
         async def final() -> None:
             r = await put_selection(s, no, "cash")

@@ -260,7 +260,7 @@ def _actions(**kw: object) -> dict[str, rules.Action]:
         "final_payment_date": FINAL,
         "today": date(2025, 9, 15),
         "selection_category": None,
-        "request_id": None,
+        "return_request_id": None,
         "program": "gamma_finance",
         **kw,
     }
@@ -284,7 +284,9 @@ def test_detail_actions_follow_the_rules() -> None:
     assert not _actions(today=date(2025, 9, 14))["refinance"].enabled
     assert "2025/09/15" in _actions(today=date(2025, 9, 14))["refinance"].reason
     assert _actions(selection_category="vehicle_return")["returns"].enabled
-    assert _actions(request_id="R1")["returns"].href == "/returns/contracts/C1"
+    assert _actions(return_request_id="R1")["returns"].href == "/returns/contracts/C1"
+    assert _actions(selection_category="vehicle_return", return_request_id="R1")["returns"].enabled
+    assert not _actions(selection_category="refinance")["returns"].enabled
     assert not _actions(selection_category="vehicle_return", program="smart_value_open")["returns"].enabled
     for role in ("hq", "store_manager"):
         assigned = _actions(role=role)["assignment"]
