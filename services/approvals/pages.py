@@ -20,8 +20,10 @@ from services.approvals.api import (
     approvals_of,
 )
 from services.approvals.handlers import FlowView, InvalidPayload, NotFound, StaleVersion
+from shared.events import PROGRAM_LABELS
 from shared.identity import CurrentUser, User
 from shared.requests import NOT_RETURNED_REASONS, PAYMENT_METHOD_LABELS, REQUEST_TYPE_LABELS
+from shared.rules import REFINANCE_RESULT_LABELS
 from shared.timefmt import jp_date
 from shared.web import make_templates
 
@@ -62,9 +64,22 @@ CONFIRMS = {
 _email = TypeAdapter(_EmailStr)
 
 
-def fmt_value(field: str, value: Any) -> str:
+# TFC's answer to a 再分割審査申込 is kept in the history as `result`, a return's 車両返却結果 field name.
+TFC_RESULT_LABEL = "審査結果"
+
+
+def change_label(request_type: str, field: str) -> str:
+    """The label of a changed field in the history, in the request's type."""
+    if field == "result" and request_type == "refinance_application":
+        return TFC_RESULT_LABEL
+    return PAYLOAD_LABELS.get(field, field)
+
+
+def fmt_value(field: str, value: Any, request_type: str = "vehicle_return") -> str:
     if value is None or value == "":
         return "（なし）"
+    if field == "result" and request_type == "refinance_application":
+        return REFINANCE_RESULT_LABELS.get(value, str(value))
     if field == "result":
         return RESULT_LABELS.get(value, str(value))
     if field == "not_returned_reason":
@@ -92,6 +107,8 @@ templates.env.globals.update(
     PAYMENT_METHOD_LABELS=PAYMENT_METHOD_LABELS,
     CONFIRMS=CONFIRMS,
     fmt_value=fmt_value,
+    change_label=change_label,
+    PROGRAM_LABELS=PROGRAM_LABELS,
 )
 
 

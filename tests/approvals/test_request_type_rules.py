@@ -171,3 +171,16 @@ def test_a_correction_keeps_the_plan_and_the_final_date() -> None:
         previous=early_payoff(),
     )
     assert set(errors) == {"final_payment_date"}
+
+
+def test_the_history_shows_tfcs_result_of_an_application_as_its_result_not_a_return_result() -> None:
+    """TFC's 審査結果 is recorded in the history under `result`, the field name of a return's 車両返却結果."""
+    from services.approvals.pages import change_label, fmt_value
+
+    assert change_label("refinance_application", "result") == "審査結果"
+    assert fmt_value("result", "approved", "refinance_application") == "承認"
+    assert fmt_value("result", "declined", "refinance_application") == "否決"
+    assert change_label("vehicle_return", "result") == "車両返却結果"
+    assert fmt_value("result", "returned", "vehicle_return") == "返却済み"
+    assert change_label("early_payoff", "payoff_amount") == "早期完済金額"
+    assert fmt_value("payoff_amount", 1_187_650, "early_payoff") == "1,187,650円"
