@@ -82,3 +82,19 @@ def test_html_escapes_names_and_notes_text_keeps_them(renderer: MailRenderer) ->
     assert "<script>" not in mail.html
     assert mail.html.count("&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") == 5
     assert mail.text.count(XSS) == 5  # plain text is not HTML: shown as written
+
+
+def test_an_early_payoffs_rows_line_up_with_the_requests_rows_in_the_text(renderer: MailRenderer) -> None:
+    """The text part pads its labels with full-width spaces to six characters, so the colons line up
+    (受付番号　　：, ご契約者名　：); the rows an 早期完済受付 adds follow the same rule."""
+    e = status_changed(
+        type="early_payoff",
+        new_status="completed",
+        payload={"desired_payoff_date": "2026-06-01", "payment_method": "bank_transfer"},
+        payoff_amount=1_187_650,
+    )
+    text = renderer.render("completion", facts_from_status_change(e), None).text
+    for row in ("ご契約番号　：C000001", "完済希望日　：2026/06/01", "お支払方法　：振込"):
+        assert row in text, text
+    for row in ("早期完済金額：1,187,650円",):
+        assert row in text, text
