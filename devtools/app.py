@@ -14,7 +14,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
 
-from devtools import tfc
+from devtools import mailcatcher, tfc
 from devtools.contracts import demo_contracts
 from devtools.demo import DEMO_USERS
 from devtools.keys import KeyRing
@@ -103,6 +103,8 @@ def create_app(settings: DevtoolsSettings | None = None, keys: KeyRing | None = 
     @app.get("/dev/mail/messages")
     async def mail_messages(request: Request) -> list[dict[str, Any]]:
         return list(request.app.state.mail.messages)
+
+    app.include_router(mailcatcher.router)  # /dev/mail: the same, as a page
 
     @app.delete("/dev/mail/messages", status_code=204)
     async def clear_mail(request: Request) -> None:
