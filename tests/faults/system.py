@@ -1,6 +1,7 @@
 """The five services in-process on one broker and their own PostgreSQL databases, with a gateway-like router
 (`System.request` picks the service by path as Caddy does) and helpers that drive the real flow:
-TFC contract → selection → return submission → approval request."""
+TFC contract → selection → return submission (or selection's 再分割審査申込 / 早期完済受付) → approval
+request."""
 
 from __future__ import annotations
 
@@ -92,6 +93,25 @@ def return_body(no: str, **kw: Any) -> dict[str, Any]:
     }
 
 
+REQUEST_TYPES = ("vehicle_return", "refinance_application", "early_payoff")
+# selection's intake of the two request types of SPEC §9.2: (API path under the contract, category)
+APPLICATIONS = {
+    "refinance_application": ("refinance-application", "refinance"),
+    "early_payoff": ("early-payoff-request", "early_payoff"),
+}
+
+
+def application_body(request_type: str, **kw: Any) -> dict[str, Any]:
+    contacts = {
+        "contact1": "03-1234-5678",
+        "contact3_email": "tanto@dealer.example.jp",
+        "notify_on_completion": True,
+    }
+    if request_type == "refinance_application":
+        return {**contacts, "months": 24, "consent_obtained_on": TODAY.isoformat(), **kw}
+    return {**contacts, "desired_payoff_date": "2026-06-01", "payment_method": "bank_transfer", **kw}
+
+
 @dataclass
 class System:
     bootstrap: str
@@ -159,6 +179,30 @@ class System:
             return r.json()
 
         return await eventually(exists, timeout_s=30)
+
+    async def submit_application(self, no: str, user: str, request_type: str, **kw: Any) -> str:
+        path, _ = APPLICATIONS[request_type]
+        r = await self.request(
+            "POST",
+            f"/api/v1/contracts/{no}/{path}",
+            json=application_body(request_type, **kw),
+            headers=auth(user),
+        )
+        assert r.status_code == 202, r.text
+        return str(r.json()["request_id"])
+
+    async def application_for(self, snapshot: ContractSnapshot, submitter: str, request_type: str) -> str:
+        """selection's intake: contract from TFC, the type's category, the application, request created."""
+        await self.add_contract(snapshot)
+        await self.record_selection(snapshot.contract_no, submitter, APPLICATIONS[request_type][1])
+        request_id = await self.submit_application(snapshot.contract_no, submitter, request_type)
+        await self.wait_request(request_id, submitter)
+        return request_id
+
+    async def request_of_type(self, snapshot: ContractSnapshot, submitter: str, request_type: str) -> str:
+        if request_type == "vehicle_return":
+            return await self.request_for(snapshot, submitter)
+        return await self.application_for(snapshot, submitter, request_type)
 
     async def request_for(self, snapshot: ContractSnapshot, submitter: str) -> str:
         """The whole intake: contract from TFC, selection 車両返却, return submitted, request created."""

@@ -1,5 +1,6 @@
-"""Concurrency on the real services: one winner among 50 mixed actions on a request, one request from
-concurrent submissions for one contract, and per-key order of status events kept end to end."""
+"""Concurrency on the real services: one winner among 50 mixed actions on a request of every type, one
+request from concurrent submissions for one contract (returns, and selection's 再分割審査申込 and
+早期完済受付), applications racing category changes, and per-key order of status events kept end to end."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -16,7 +18,16 @@ import pytest_asyncio
 from shared.events import RequestUpdate
 from shared.topics import REQUEST_STATUS, RETURN_SUBMISSIONS, TFC_REQUEST_UPDATES
 from tests.faults.support import figure
-from tests.faults.system import System, contract, new_no, return_body, system
+from tests.faults.system import (
+    APPLICATIONS,
+    REQUEST_TYPES,
+    System,
+    application_body,
+    contract,
+    new_no,
+    return_body,
+    system,
+)
 from tests.returns.factory import read_all
 from tests.support import auth, eventually, publish
 
@@ -43,9 +54,10 @@ async def status_events(s: System, request_id: str) -> list[dict]:
     return [json.loads(r.value)["data"] for r in records if r.key == request_id.encode()]
 
 
-async def test_fifty_concurrent_approve_send_back_withdraw_one_winner(sys: System) -> None:
+@pytest.mark.parametrize("request_type", REQUEST_TYPES)
+async def test_fifty_concurrent_approve_send_back_withdraw_one_winner(sys: System, request_type: str) -> None:
     s = sys
-    rid = await s.request_for(contract(new_no("CC")), STAFF)
+    rid = await s.request_of_type(contract(new_no("CC")), STAFF, request_type)
     await s.wait_request(rid, STAFF, "store_pending")
 
     def call(i: int):  # type: ignore[no-untyped-def]
@@ -71,7 +83,7 @@ async def test_fifty_concurrent_approve_send_back_withdraw_one_winner(sys: Syste
     await asyncio.sleep(1.0)  # nothing else shows up later
     events = await eventually(one_event)
     figure(
-        f"concurrent actions: 50 approve/send-back/withdraw on one request, {codes[200]} won "
+        f"concurrent actions: 50 approve/send-back/withdraw on one {request_type} request, {codes[200]} won "
         f"({winner['status']}), {codes[409]} got 409, {len(after['history']) - 1} history entry, "
         f"{len(events) - 1} outgoing status event"
     )
@@ -114,6 +126,102 @@ async def test_concurrent_submissions_for_one_contract_create_one_request(sys: S
     assert codes == {202: 1, 409: 29}, codes
     assert {r.json()["code"] for r in responses if r.status_code == 409} == {"open_request_exists"}
     assert len(listed.json()["items"]) == 1 and len(submissions) == 1
+
+
+@pytest.mark.parametrize("request_type", sorted(APPLICATIONS))
+async def test_concurrent_applications_for_one_contract_create_one_request(
+    sys: System, request_type: str
+) -> None:
+    """selection checks and records each application under the contract's row lock (SPEC §9.1: one open
+    request per contract and type)."""
+    s = sys
+    path, category = APPLICATIONS[request_type]
+    snap = contract(new_no("CA"))
+    await s.add_contract(snap)
+    await s.record_selection(snap.contract_no, STAFF, category)
+    users = [STAFF, "d1s1-staff2", MANAGER, HQ]
+    responses = await asyncio.gather(
+        *(
+            s.request(
+                "POST",
+                f"/api/v1/contracts/{snap.contract_no}/{path}",
+                json=application_body(request_type),
+                headers={**auth(users[i % 4]), "Idempotency-Key": f"{snap.contract_no}-{i}"},
+            )
+            for i in range(30)
+        )
+    )
+    codes = Counter(r.status_code for r in responses)
+    (rid,) = {r.json()["request_id"] for r in responses if r.status_code == 202}
+    await s.wait_request(rid, STAFF)
+    listed = await s.get("/api/v1/requests", HQ, params={"contract_no": snap.contract_no})
+    submissions = [
+        json.loads(r.value)
+        for r in await read_all(s.bootstrap, RETURN_SUBMISSIONS)
+        if r.key == snap.contract_no.encode()
+    ]
+    figure(
+        f"concurrent submissions: 30 {request_type} for one contract at once, {codes[202]} accepted, "
+        f"{codes[409]} refused with 409, {len(listed.json()['items'])} request, {len(submissions)} event"
+    )
+    assert codes == {202: 1, 409: 29}, [r.text for r in responses if r.status_code not in (202, 409)]
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"open_request_exists"}
+    assert len(listed.json()["items"]) == 1 and len(submissions) == 1
+
+
+async def race_applications_and_changes(s: System, applications_first: bool) -> str:
+    """15 早期完済受付 and 15 changes of the category to 現金決済 at once on a new contract; the outcome."""
+    snap = contract(new_no("CR"))
+    await s.add_contract(snap)
+    await s.record_selection(snap.contract_no, STAFF, "early_payoff")
+    no = snap.contract_no
+
+    def apply(i: int):  # type: ignore[no-untyped-def]
+        return s.request(
+            "POST",
+            f"/api/v1/contracts/{no}/early-payoff-request",
+            json=application_body("early_payoff"),
+            headers={**auth(STAFF), "Idempotency-Key": f"{no}-{i}"},
+        )
+
+    def change() -> Any:
+        body = {"category": "cash", "replacement": "no", "confirmation_received_on": "2026-05-14"}
+        return s.request("PUT", f"/api/v1/contracts/{no}/selection", json=body, headers=auth(MANAGER))
+
+    first, second = (apply, lambda i: change()) if applications_first else (lambda i: change(), apply)
+    calls = [first(i) if i % 2 == 0 else second(i) for i in range(30)]
+    responses = await asyncio.gather(*calls)
+    assert all(r.status_code < 500 for r in responses), [r.text for r in responses if r.status_code >= 500]
+    is_application = [(i % 2 == 0) == applications_first for i in range(30)]
+    applied = Counter(r.status_code for r, a in zip(responses, is_application, strict=True) if a)
+    changed = Counter(r.status_code for r, a in zip(responses, is_application, strict=True) if not a)
+    refusals = {r.json()["code"] for r in responses if r.status_code == 409}
+    category = (await s.get(f"/api/v1/contracts/{no}/selection", HQ)).json()["selection"]["category"]
+    accepted = [r.json()["request_id"] for r in responses if r.status_code == 202]
+    for rid in accepted:
+        await s.wait_request(rid, STAFF)  # approvals took it in
+    listed = (await s.get("/api/v1/requests", HQ, params={"contract_no": no})).json()["items"]
+    if applied[202]:
+        assert applied == {202: 1, 409: 14} and changed == {409: 15}, (applied, changed)
+        assert refusals == {"open_request_exists"}, refusals  # a second one; a change under it
+        assert category == "early_payoff" and [i["request_id"] for i in listed] == accepted
+        return "application first"
+    assert applied == {409: 15} and changed[200] >= 1, (applied, changed)
+    assert refusals <= {"not_early_payoff"}, refusals
+    assert category == "cash" and listed == []
+    return "change first"
+
+
+async def test_applications_racing_category_changes_leave_one_consistent_outcome(sys: System) -> None:
+    """Either the application came first (one request, every change refused: the category is held by it)
+    or a change did (no request, every application refused: 早期完済 is no longer chosen) — never a request
+    under another category, whichever starts first."""
+    outcomes = Counter([await race_applications_and_changes(sys, i % 2 == 0) for i in range(4)])
+    figure(
+        "applications racing category changes: 4 × (15 早期完済受付 + 15 changes to 現金決済 at once), "
+        f"{outcomes['application first']} won by the application, {outcomes['change first']} by a change, "
+        "0 requests under another category"
+    )
 
 
 async def test_per_key_order_is_kept_end_to_end(sys: System) -> None:

@@ -1,6 +1,7 @@
 """All five services on one broker. Every event type delivered twice on purpose — state and outgoing events
-unchanged by the duplicate; poison on every consumed topic — dead-lettered with the reason by every consumer
-group while the rest of the partition keeps flowing."""
+unchanged by the duplicate, for requests of every type (車両返却, 再分割審査申込, 早期完済受付 with TFC's
+result and amount); poison on every consumed topic — dead-lettered with the reason by every consumer group
+while the rest of the partition keeps flowing, including TFC's answers misplaced per request type."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 
 from shared.events import (
+    EARLY_PAYOFF_SUBMITTED,
     MEMO_UPDATED,
+    REFINANCE_APPLICATION_SUBMITTED,
     RETURN_SUBMITTED,
     SELECTION_RECORDED,
     Envelope,
@@ -33,7 +36,7 @@ from shared.topics import (
     dead_letter,
 )
 from tests.faults.support import figure
-from tests.faults.system import System, contract, new_no, system
+from tests.faults.system import APPLICATIONS, System, contract, new_no, system
 from tests.mailer.factories import envelope as mail_envelope
 from tests.mailer.factories import timed_out
 from tests.returns.factory import read_all
@@ -103,7 +106,9 @@ async def distinct_ids(bootstrap: str, topic: str, key: str) -> list[str]:
     return sorted({json.loads(r.value)["id"] for r in await keyed(bootstrap, topic, key)})
 
 
-async def snapshot_state(s: System, no: str, request_id: str | None) -> dict[str, Any]:
+async def snapshot_state(
+    s: System, no: str, request_id: str | None, request_type: str = "vehicle_return"
+) -> dict[str, Any]:
     """What users see of a contract and its request in every service, and the request's outgoing events."""
     state: dict[str, Any] = {
         "search": (await s.get(f"/api/v1/contracts/{no}", HQ)).json(),
@@ -114,7 +119,11 @@ async def snapshot_state(s: System, no: str, request_id: str | None) -> dict[str
     }
     if request_id:
         state["request"] = (await s.get(f"/api/v1/requests/{request_id}", HQ)).json()
-        state["submission"] = (await s.get(f"/api/v1/returns/{request_id}", HQ)).json()
+        if request_type == "vehicle_return":
+            state["submission"] = (await s.get(f"/api/v1/returns/{request_id}", HQ)).json()
+        else:  # selection's intake: may another be made now (no: the request is final)
+            path = APPLICATIONS[request_type][0]
+            state["submission"] = (await s.get(f"/api/v1/contracts/{no}/{path}", HQ)).json()
         state["status_events"] = len(await distinct_ids(s.bootstrap, REQUEST_STATUS, request_id))
         state["tfc_events"] = len(await keyed(s.bootstrap, JPASS_REQUESTS, request_id))
         log = (await s.get("/api/v1/mail-log", HQ, params={"request_id": request_id})).json()
@@ -148,6 +157,26 @@ async def test_every_event_type_delivered_twice_changes_nothing(sys: System) -> 
     await s.wait_request(rid, STAFF, "tfc_processing")
     await send_raw(b, [(TFC_REQUEST_UPDATES, rid, complete.model_dump_json().encode())])
     await s.wait_request(rid, STAFF, "completed")
+    # The two request types of SPEC §9.2 through selection's intake to TFC's answers with result and amount.
+    ref_no, ep_no = new_no("DUP"), new_no("DUP")
+    ref = await s.application_for(contract(ref_no), STAFF, "refinance_application")
+    ep = await s.application_for(contract(ep_no), STAFF, "early_payoff")
+    answers = {
+        ref: [
+            RequestUpdate(request_id=ref, action="accept", at=datetime.now(UTC)),
+            RequestUpdate(request_id=ref, action="complete", at=datetime.now(UTC), result="approved"),
+        ],
+        ep: [
+            RequestUpdate(request_id=ep, action="accept", at=datetime.now(UTC)),
+            RequestUpdate(request_id=ep, action="message", at=datetime.now(UTC), payoff_amount=1_187_650),
+            RequestUpdate(request_id=ep, action="complete", at=datetime.now(UTC)),
+        ],
+    }
+    status_after = {"accept": "tfc_processing", "message": "tfc_message", "complete": "completed"}
+    for rid_, updates in answers.items():
+        for update in updates:
+            await send_raw(b, [(TFC_REQUEST_UPDATES, rid_, update.model_dump_json().encode())])
+            await s.wait_request(rid_, STAFF, status_after[update.action])
     reminder = mail_envelope(timed_out(contract_no=no, contact_email=f"rem-{tag}@example.com"))
     rem_id = reminder.subject  # a request still waiting (this one is completed: no reminder for it)
     await send_raw(b, [(REQUEST_TIMEOUTS, rem_id, reminder.model_dump_json().encode())])
@@ -170,6 +199,21 @@ async def test_every_event_type_delivered_twice_changes_nothing(sys: System) -> 
         return state
 
     before_moved = await eventually(moved_everywhere, timeout_s=30)
+    applications = {ref: (ref_no, "refinance_application", 3), ep: (ep_no, "early_payoff", 4)}
+
+    async def applications_settled() -> dict[str, Any]:
+        states = {}
+        for rid_, (no_, request_type, events) in applications.items():
+            state = await snapshot_state(s, no_, rid_, request_type)
+            assert state["request"]["status"] == "completed" and state["status_events"] == events, state
+            assert state["search"]["completed"] and state["tfc_events"] == 1
+            assert "completion" in {kind for kind, _ in state["mails"]}, state["mails"]
+            states[rid_] = state
+        assert states[ref]["search"]["approved_plan"]["months"] == 24
+        assert states[ep]["request"]["payoff_amount"] == 1_187_650
+        return states
+
+    before_applications = await eventually(applications_settled, timeout_s=30)
 
     # Every event again, byte for byte (same envelope ids, versions, update ids).
     originals: list[tuple[str, str, bytes, str]] = [
@@ -177,8 +221,21 @@ async def test_every_event_type_delivered_twice_changes_nothing(sys: System) -> 
     ]
     for r in await keyed(b, SELECTION_EVENTS, no) + await keyed(b, SELECTION_EVENTS, moved):
         originals.append((SELECTION_EVENTS, r.key.decode(), r.value, json.loads(r.value)["type"]))
-    for r in await keyed(b, RETURN_SUBMISSIONS, no):
-        originals.append((RETURN_SUBMISSIONS, no, r.value, json.loads(r.value)["type"]))
+    for key in (no, ref_no, ep_no):
+        for r in await keyed(b, RETURN_SUBMISSIONS, key):
+            originals.append((RETURN_SUBMISSIONS, key, r.value, json.loads(r.value)["type"]))
+    for key in (ref_no, ep_no):
+        originals.append((TFC_CONTRACTS, key, contract(key).model_dump_json().encode(), "ContractSnapshot"))
+        for r in await keyed(b, SELECTION_EVENTS, key):
+            originals.append((SELECTION_EVENTS, key, r.value, json.loads(r.value)["type"]))
+    for rid_, updates in answers.items():
+        for r in await keyed(b, REQUEST_STATUS, rid_):
+            originals.append((REQUEST_STATUS, rid_, r.value, json.loads(r.value)["type"]))
+        for update in updates:
+            extra = "(result)" if update.result else "(payoff_amount)" if update.payoff_amount else ""
+            originals.append(
+                (TFC_REQUEST_UPDATES, rid_, update.model_dump_json().encode(), f"RequestUpdate{extra}")
+            )
     for r in await keyed(b, REQUEST_STATUS, rid):
         originals.append((REQUEST_STATUS, rid, r.value, json.loads(r.value)["type"]))
     originals.append((REQUEST_TIMEOUTS, rem_id, reminder.model_dump_json().encode(), reminder.type))
@@ -187,7 +244,8 @@ async def test_every_event_type_delivered_twice_changes_nothing(sys: System) -> 
     )
     originals.append((TFC_REQUEST_UPDATES, rid, complete.model_dump_json().encode(), "RequestUpdate"))
     types = {t.split("(")[0] for *_, t in originals}
-    assert {SELECTION_RECORDED, MEMO_UPDATED, RETURN_SUBMITTED} <= types and len(types) == 8, types
+    submitted = {RETURN_SUBMITTED, REFINANCE_APPLICATION_SUBMITTED, EARLY_PAYOFF_SUBMITTED}
+    assert {SELECTION_RECORDED, MEMO_UPDATED, *submitted} <= types and len(types) == 10, types
     counts_before = {topic: handled(topic) for topic in CONSUMERS}
     await send_raw(b, [(topic, key, value) for topic, key, value, _ in originals])
     for topic in CONSUMERS:
@@ -195,14 +253,36 @@ async def test_every_event_type_delivered_twice_changes_nothing(sys: System) -> 
         await until_handled(topic, counts_before[topic], n)
     after = await eventually(settled, timeout_s=30)
     after_moved = await snapshot_state(s, moved, None)
-    changed = [k for k in before if before[k] != after[k]] + [
-        k for k in before_moved if before_moved[k] != after_moved[k]
-    ]
+    after_applications = await eventually(applications_settled, timeout_s=30)
+    changed = (
+        [k for k in before if before[k] != after[k]]
+        + [k for k in before_moved if before_moved[k] != after_moved[k]]
+        + [
+            f"{before_applications[r]['request']['type']}.{k}"
+            for r in applications
+            for k in before_applications[r]
+            if before_applications[r][k] != after_applications[r][k]
+        ]
+    )
+    extra_events = (
+        after["status_events"]
+        - before["status_events"]
+        + sum(
+            after_applications[r]["status_events"] - before_applications[r]["status_events"]
+            for r in applications
+        )
+    )
+    extra_mails = (
+        len(after["mails"])
+        - len(before["mails"])
+        + sum(
+            len(after_applications[r]["mails"]) - len(before_applications[r]["mails"]) for r in applications
+        )
+    )
     figure(
         f"duplicate delivery: {len(originals)} events of {len(types)} types delivered twice to "
-        f"{sum(len(CONSUMERS[t]) for t, *_ in originals)} consumers, {len(changed)} changes of state, "
-        f"{after['status_events'] - before['status_events']} extra status events, "
-        f"{len(after['mails']) - len(before['mails'])} extra e-mails"
+        f"{sum(len(CONSUMERS[t]) for t, *_ in originals)} consumers (requests of all 3 types), "
+        f"{len(changed)} changes of state, {extra_events} extra status events, {extra_mails} extra e-mails"
     )
     assert not changed, changed
 
@@ -220,6 +300,12 @@ async def test_poison_on_every_topic_is_dead_lettered_and_the_rest_flows(sys: Sy
     no = new_no("PSN")
     await s.add_contract(contract(no))
     rid = await s.request_for(contract(new_no("PSN")), STAFF)
+    ref = await s.application_for(contract(new_no("PSN")), STAFF, "refinance_application")
+    ep = await s.application_for(contract(new_no("PSN")), STAFF, "early_payoff")
+    for app in (ref, ep):
+        accept_app = RequestUpdate(request_id=app, action="accept", at=datetime.now(UTC))
+        await send_raw(b, [(TFC_REQUEST_UPDATES, app, accept_app.model_dump_json().encode())])
+        await s.wait_request(app, STAFF, "tfc_processing")
     # (topic, key, value, services expected to dead-letter it)
     poison: list[tuple[str, str, bytes, set[str]]] = []
     for topic in CONSUMERS:
@@ -256,6 +342,27 @@ async def test_poison_on_every_topic_is_dead_lettered_and_the_rest_flows(sys: Sy
             {"approvals"},
         )
     )
+    # TFC's answers misplaced per request type (SPEC §9.2): an amount for an application, a complete of
+    # an application without its result, a result for an early payoff, an early payoff done before its amount
+    misplaced = [
+        RequestUpdate(
+            request_id=ref, action="message", message="金額", payoff_amount=100, at=datetime.now(UTC)
+        ),
+        RequestUpdate(request_id=ref, action="complete", at=datetime.now(UTC)),
+        RequestUpdate(
+            request_id=ep, action="complete", result="approved", payoff_amount=1, at=datetime.now(UTC)
+        ),
+        RequestUpdate(request_id=ep, action="complete", at=datetime.now(UTC)),
+    ]
+    for update in misplaced:
+        poison.append(
+            (TFC_REQUEST_UPDATES, update.request_id, update.model_dump_json().encode(), {"approvals"})
+        )
+    # the submissions of both new types with data of the wrong shape (approvals and selection read them)
+    for event_type in (REFINANCE_APPLICATION_SUBMITTED, EARLY_PAYOFF_SUBMITTED):
+        key = f"poison-{tag}-{event_type}"
+        bad = envelope_bytes(event_type, key, {"contract_no": 42})
+        poison.append((RETURN_SUBMISSIONS, key, bad, CONSUMERS[RETURN_SUBMISSIONS]))
     ghost = str(uuid.uuid4())
     poison.append(
         (
@@ -283,6 +390,13 @@ async def test_poison_on_every_topic_is_dead_lettered_and_the_rest_flows(sys: Sy
     await s.add_contract(contract(good_no))  # all three services took it
     await s.wait_request(rid, STAFF, "tfc_processing")
     await s.record_selection(no, STAFF)  # the contract the foreign event named still works
+    amount = RequestUpdate(request_id=ep, action="message", payoff_amount=1_187_650, at=datetime.now(UTC))
+    result = RequestUpdate(request_id=ref, action="complete", result="approved", at=datetime.now(UTC))
+    await send_raw(
+        b, [(TFC_REQUEST_UPDATES, u.request_id, u.model_dump_json().encode()) for u in (amount, result)]
+    )
+    assert (await s.wait_request(ep, STAFF, "tfc_message"))["payoff_amount"] == 1_187_650
+    assert (await s.wait_request(ref, STAFF, "completed"))["result"] == "approved"
 
     async def dead_lettered() -> dict[tuple[str, str, bytes], list[tuple[str, str]]]:
         found: dict[tuple[str, str, bytes], list[tuple[str, str]]] = {}
@@ -307,3 +421,10 @@ async def test_poison_on_every_topic_is_dead_lettered_and_the_rest_flows(sys: Sy
     reasons = " | ".join(reason for t, k, v, _ in poison for _, reason in found[(t, k, v)])
     assert "invalid message" in reasons and "unknown event type" in reasons and "invalid data" in reasons
     assert "unknown request" in reasons and "invalid_tfc_transition" in reasons
+    for code in (
+        "payoff_amount_not_applicable",
+        "result_required",
+        "result_not_applicable",
+        "payoff_amount_required",
+    ):
+        assert code in reasons, code

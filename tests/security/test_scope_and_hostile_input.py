@@ -1,6 +1,6 @@
 """All five services with data of two dealers. Authorization matrix (every endpoint × role × own store /
-other store / other dealer), hostile input (XSS in pages, PDFs and e-mails; CSV formulas; SQL-shaped
-search input) and personal data kept out of logs and metrics labels."""
+other store / other dealer, with requests of every type), hostile input (XSS in pages, PDFs and e-mails;
+CSV formulas; SQL-shaped search input) and personal data kept out of logs and metrics labels."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pypdf import PdfReader
 from shared.events import RequestUpdate
 from shared.topics import TFC_REQUEST_UPDATES
 from tests.faults.support import figure
-from tests.faults.system import System, contract, new_no, system
+from tests.faults.system import APPLICATIONS, System, application_body, contract, new_no, system
 from tests.security.routes import Endpoint, all_endpoints, protected
 from tests.support import auth, eventually, publish, token_for
 
@@ -45,6 +45,15 @@ class World:
     rid_other_store: str
     rid_other_dealer: str  # TFC message hostile
     tag: str
+    # SPEC §9.2's request types, taken in by selection (hostile contractor names where own)
+    ref_pending: str  # own 再分割審査申込, store_pending
+    ep_own: str  # own 早期完済受付, approved by the store: hq_pending
+    applications: dict[str, dict[str, str]]  # target → the contract and request of an application there
+    ref_form_no: str  # own contracts with 再分割 / 早期完済 chosen and no request yet: the forms open
+    ep_form_no: str
+
+    def contract_of(self, request_id: str) -> str:
+        return next(a["contract_no"] for a in self.applications.values() if a["request_id"] == request_id)
 
 
 async def _flow(s: System, user: str, store: bool, hq: bool, emails: list[str]) -> None:
@@ -84,6 +93,26 @@ async def world(kafka_bootstrap: str) -> AsyncIterator[World]:
         rid_pending = await s.request_for(pending, STAFF)
         rid_other_store = await s.request_for(other_store, "d1s2-staff1")
         rid_other_dealer = await s.request_for(other_dealer, "d2s1-staff1")
+        ref_own = contract(new_no("SEC"), "S0101", **hostile)
+        ep_own = contract(new_no("SEC"), "S0101", **hostile)
+        ep_other_store = contract(new_no("SEC"), "S0102")
+        ref_other_dealer = contract(new_no("SEC"), "S0201", **hostile)
+        ref_pending = await s.application_for(ref_own, STAFF, "refinance_application")
+        ep_own_id = await s.application_for(ep_own, STAFF, "early_payoff")
+        ep_other_store_id = await s.application_for(ep_other_store, "d1s2-staff1", "early_payoff")
+        ref_other_dealer_id = await s.application_for(
+            ref_other_dealer, "d2s1-staff1", "refinance_application"
+        )
+        r = await s.request(
+            "POST", f"/api/v1/requests/{ep_own_id}/approve", json={"version": 1}, headers=auth(MANAGER)
+        )
+        assert r.status_code == 200 and r.json()["status"] == "hq_pending", r.text
+        forms = {}
+        for request_type, (_, category) in APPLICATIONS.items():
+            form = contract(new_no("SEC"), "S0101", **hostile)
+            await s.add_contract(form)
+            await s.record_selection(form.contract_no, STAFF, category)
+            forms[request_type] = form.contract_no
         memo = await s.request(
             "PUT",
             f"/api/v1/contracts/{own.contract_no}/memo",
@@ -119,6 +148,18 @@ async def world(kafka_bootstrap: str) -> AsyncIterator[World]:
             rid_other_store,
             rid_other_dealer,
             tag,
+            ref_pending,
+            ep_own_id,
+            {
+                "own": {"contract_no": ref_own.contract_no, "request_id": ref_pending},
+                "other_store": {"contract_no": ep_other_store.contract_no, "request_id": ep_other_store_id},
+                "other_dealer": {
+                    "contract_no": ref_other_dealer.contract_no,
+                    "request_id": ref_other_dealer_id,
+                },
+            },
+            forms["refinance_application"],
+            forms["early_payoff"],
         )
 
 
@@ -169,8 +210,21 @@ async def test_xss_payloads_are_escaped_in_every_page(world: World) -> None:
             f"/requests/{w.rid_own}",
             "/requests",
             "/mail-log",
+            f"/selection/contracts/{w.ref_form_no}/refinance/application?months=24",
+            f"/selection/contracts/{w.ep_form_no}/early-payoff/acceptance",
+            f"/selection/requests/{w.ref_pending}",
+            f"/selection/requests/{w.ep_own}",
+            f"/requests/{w.ref_pending}",
+            f"/requests/{w.ep_own}",
+            f"/contracts/{w.contract_of(w.ref_pending)}",
+            "/requests?type=refinance_application",
+            "/requests?type=early_payoff",
         ],
-        "d2-hq": [f"/requests/{w.rid_other_dealer}", f"/contracts/{w.other_dealer}"],
+        "d2-hq": [
+            f"/requests/{w.rid_other_dealer}",
+            f"/contracts/{w.other_dealer}",
+            f"/requests/{w.applications['other_dealer']['request_id']}",
+        ],
     }
     shown = 0
     for user, paths in pages.items():
@@ -186,7 +240,7 @@ async def test_xss_payloads_are_escaped_in_every_page(world: World) -> None:
         "GET", f"/requests/{w.rid_other_dealer}", cookies={"jpass_token": token_for("d2-hq")}
     )
     assert "TFC連絡&lt;script&gt;" in tfc.text
-    assert shown >= 8, shown  # the payload is shown (as text) where the name, memo or notes appear
+    assert shown >= 16, shown  # the payload is shown (as text) where the name, memo or notes appear
 
 
 def pdf_text(data: bytes) -> str:
@@ -195,7 +249,12 @@ def pdf_text(data: bytes) -> str:
 
 async def test_xss_payloads_print_literally_in_pdfs(world: World) -> None:
     w, s = world, world.s
-    for path in (f"/api/v1/contracts/{w.own}/confirmation.pdf", f"/api/v1/returns/{w.rid_own}/print.pdf"):
+    for path in (
+        f"/api/v1/contracts/{w.own}/confirmation.pdf",
+        f"/api/v1/returns/{w.rid_own}/print.pdf",
+        f"/selection/requests/{w.ref_pending}/print.pdf",
+        f"/selection/requests/{w.ep_own}/print.pdf",
+    ):
         r = await s.get(path, HQ)
         assert r.status_code == 200 and r.headers["content-type"] == "application/pdf", path
         assert_not_cached_and_policed(r, path)
@@ -221,6 +280,18 @@ async def test_xss_payloads_are_escaped_in_e_mails(world: World) -> None:
     send_back = [m for m in found if "差戻" in m["subject"]]
     assert send_back
     assert any(f"貴社連絡{q}&gt;&lt;img" in send_back[0]["html"] for q in ("&#34;", "&quot;"))
+
+    ep_contract = (await w.s.get(f"/api/v1/requests/{w.ep_own}", HQ)).json()["contract_no"]
+
+    async def early_payoff_mails() -> list[dict[str, Any]]:
+        found = [m for m in w.s.smtp.handler.messages if ep_contract in (m.get("text") or "")]  # type: ignore[union-attr]
+        assert any("承認依頼・早期完済受付" in m["subject"] for m in found), [m["subject"] for m in found]
+        return found
+
+    for m in await eventually(early_payoff_mails, timeout_s=30):
+        assert m["html"], m["subject"]
+        assert_escaped(m["html"], m["subject"])
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;山田" in m["html"]
 
 
 async def test_csv_export_neutralises_formulas(world: World) -> None:
@@ -294,12 +365,15 @@ def body_for(e: Endpoint) -> Any:
     return {}
 
 
-def ids_for(w: World, target: str) -> dict[str, str]:
-    return {
+def ids_for(w: World, target: str) -> list[dict[str, str]]:
+    """A return and an application (再分割審査申込 or 早期完済受付, with its category chosen: the intake
+    would take it) of that store or dealer."""
+    returns = {
         "own": {"contract_no": w.own, "request_id": w.rid_own},
         "other_store": {"contract_no": w.other_store, "request_id": w.rid_other_store},
         "other_dealer": {"contract_no": w.other_dealer, "request_id": w.rid_other_dealer},
     }[target]
+    return [returns, w.applications[target]]
 
 
 async def call(s: System, e: Endpoint, user: str, ids: dict[str, str]) -> int:
@@ -334,18 +408,26 @@ async def test_other_dealers_and_other_stores_are_404_everywhere(world: World) -
         for role, user in ROLES.items():
             targets = ["other_dealer"] + ([] if role == "hq" else ["other_store"])
             for target in targets:
-                code = await call(s, e, user, ids_for(w, target))
-                calls += 1
-                if code != 404:
-                    failures.append(f"{role} {e.method} {e.path} on {target} → {code}")
+                for ids in ids_for(w, target):
+                    code = await call(s, e, user, ids)
+                    calls += 1
+                    if code != 404:
+                        failures.append(f"{role} {e.method} {e.path} on {target} {ids} → {code}")
             if role == "hq" and e.method == "GET":  # hq reads the other store of its own dealer
-                code = await call(s, e, user, ids_for(w, "other_store"))
-                calls += 1
-                if code in (404, 500):
-                    failures.append(f"hq {e.method} {e.path} on other_store → {code}")
+                for ids in ids_for(w, "other_store"):
+                    if (
+                        e.service == "returns"
+                        and "{request_id}" in e.path
+                        and ids == w.applications["other_store"]
+                    ):
+                        continue  # returns knows only its own intake's requests: 404 for an application
+                    code = await call(s, e, user, ids)
+                    calls += 1
+                    if code in (404, 500):
+                        failures.append(f"hq {e.method} {e.path} on other_store {ids} → {code}")
     figure(
         f"authorization matrix: {len(scoped)} endpoints naming a contract or request × 3 roles × "
-        f"other store / other dealer = {calls} calls, {len(failures)} leaks"
+        f"other store / other dealer × a return and an application = {calls} calls, {len(failures)} leaks"
     )
     assert not failures, "\n".join(failures)
 
@@ -363,8 +445,10 @@ async def test_lists_never_show_another_dealers_or_stores_data(world: World) -> 
             headers = auth(user) if e.is_api else {}
             cookies = {} if e.is_api else {"jpass_token": token_for(user)}
             r = await s.request("GET", e.path, headers=headers, cookies=cookies)
-            foreign = [w.other_dealer, w.rid_other_dealer] + (
-                [] if role == "hq" else [w.other_store, w.rid_other_store]
+            foreign = [w.other_dealer, w.rid_other_dealer, *w.applications["other_dealer"].values()] + (
+                []
+                if role == "hq"
+                else [w.other_store, w.rid_other_store, *w.applications["other_store"].values()]
             )
             leaked = [x for x in foreign if x in r.text]
             if leaked or r.status_code >= 500:
@@ -381,6 +465,12 @@ ROLE_RULES = [  # (method, path, body, {role: expected status}) on the user's ow
     ("POST", "/api/v1/requests/{pending}/approve", "pending", {"staff": 403, "hq": 403}),
     ("POST", "/api/v1/requests/{pending}/send-back", "pending", {"staff": 403, "hq": 403}),
     ("POST", "/api/v1/requests/{own_req}/withdraw", "own_req", {"store_manager": 403, "hq": 403}),
+    ("POST", "/api/v1/requests/{ref_pending}/approve", "ref_pending", {"staff": 403, "hq": 403}),
+    ("POST", "/api/v1/requests/{ref_pending}/send-back", "ref_pending", {"staff": 403, "hq": 403}),
+    ("POST", "/api/v1/requests/{ref_pending}/withdraw", "ref_pending", {"store_manager": 403, "hq": 403}),
+    ("POST", "/api/v1/requests/{ep_own}/approve", "ep_own", {"staff": 403, "store_manager": 403}),
+    ("POST", "/api/v1/requests/{ep_own}/send-back", "ep_own", {"staff": 403, "store_manager": 403}),
+    ("POST", "/api/v1/requests/{ep_own}/withdraw", "ep_own", {"store_manager": 403, "hq": 403}),
     ("GET", "/approval-flow", None, {"staff": 403, "store_manager": 403, "hq": 200}),
     ("GET", "/mail-log", None, {"staff": 403, "store_manager": 403, "hq": 200}),
 ]
@@ -391,15 +481,22 @@ async def test_role_rules(world: World) -> None:
     flow = (await s.get("/api/v1/approval-flow", HQ)).json()
     pending = (await s.get(f"/api/v1/requests/{w.rid_pending}", HQ)).json()
     own_req = (await s.get(f"/api/v1/requests/{w.rid_own}", HQ)).json()
+    ref_pending = (await s.get(f"/api/v1/requests/{w.ref_pending}", HQ)).json()
+    ep_own = (await s.get(f"/api/v1/requests/{w.ep_own}", HQ)).json()
+    assert (ref_pending["status"], ep_own["status"]) == ("store_pending", "hq_pending")
     bodies = {
         "flow": flow,
         "assignment": {"store_code": "S0101", "staff_code": "010101"},
         "pending": {"version": pending["version"]},
         "own_req": {"version": own_req["version"]},
+        "ref_pending": {"version": ref_pending["version"], "note": "確認"},
+        "ep_own": {"version": ep_own["version"], "note": "確認"},
     }
     failures = []
     for method, template, body, expected in ROLE_RULES:
-        path = template.format(own=w.own, pending=w.rid_pending, own_req=w.rid_own)
+        path = template.format(
+            own=w.own, pending=w.rid_pending, own_req=w.rid_own, ref_pending=w.ref_pending, ep_own=w.ep_own
+        )
         for role, status in expected.items():
             kw: dict[str, Any] = {}
             if path.startswith("/api/"):
@@ -415,6 +512,8 @@ async def test_role_rules(world: World) -> None:
                 )
     assert not failures, "\n".join(failures)
     assert (await s.get(f"/api/v1/requests/{w.rid_pending}", HQ)).json()["version"] == pending["version"]
+    for rid, before in ((w.ref_pending, ref_pending), (w.ep_own, ep_own)):
+        assert (await s.get(f"/api/v1/requests/{rid}", HQ)).json()["version"] == before["version"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -453,6 +552,28 @@ async def test_personal_data_never_reaches_logs_or_metric_labels(
     await s.get(
         "/api/v1/contracts", STAFF, params={"mode": "individual", "contractor_name": personal["name"]}
     )
+    for request_type, (path, category) in APPLICATIONS.items():  # selection's intake of SPEC §9.2
+        applicant = contract(
+            new_no("PII"),
+            "S0101",
+            contractor_name=personal["name"],
+            contractor_name_kana=personal["kana"],
+            contractor_address=personal["address"],
+            registration_no=personal["plate"],
+        )
+        await s.add_contract(applicant)
+        await s.record_selection(applicant.contract_no, STAFF, category)
+        no = applicant.contract_no
+        refused = await s.request(  # a name where the phone number goes: refused, the value not logged
+            "POST",
+            f"/api/v1/contracts/{no}/{path}",
+            json=application_body(request_type, contact1=personal["name"]),
+            headers=auth(STAFF),
+        )
+        assert refused.status_code == 422, refused.text
+        contacts = {"contact3_email": personal["email"], "contact1": personal["phone"]}
+        app_id = await s.submit_application(no, STAFF, request_type, **contacts)
+        await s.wait_request(app_id, STAFF)
     bad = await s.request(
         "POST",
         "/api/v1/returns",
