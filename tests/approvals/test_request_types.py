@@ -206,14 +206,35 @@ class OldRequestUpdate(BaseModel):
 
 async def test_old_shape_consumers_parse_every_new_message(env: Env) -> None:
     await env.set_flow(False, False)
+    today = datetime.now(ZoneInfo("Asia/Tokyo")).date()  # approvals here runs on the real clock
+    upcoming = {  # still valid when corrected (today ≤ payoff date ≤ final date)
+        "desired_payoff_date": (today + timedelta(days=10)).isoformat(),
+        "final_payment_date": (today + timedelta(days=60)).isoformat(),
+    }
     made = [
         await submitted(env, "refinance_application", refinance(), "requested"),
-        await submitted(env, "early_payoff", early_payoff(), "requested"),
+        await submitted(env, "early_payoff", early_payoff(**upcoming), "requested"),
     ]
-    for r in made:
-        (record,) = await records_for(env.bootstrap, JPASS_REQUESTS, r["request_id"], 1)
-        old = OldJpassRequest.model_validate(record)
-        assert old.type == r["type"] and old.payload == r["payload"] and old.reception_no == r["reception_no"]
+    for r in made:  # every event TFC may get about them: requested, corrected (by the submitter), withdrawn
+        corrected = await act(
+            env.client,
+            STAFF,
+            r["request_id"],
+            "correct",
+            r["version"],
+            payload={**r["payload"], "contact2": "090-1111-2222"},
+        )
+        assert corrected.status_code == 200, corrected.text
+        withdrawn = await act(env.client, STAFF, r["request_id"], "withdraw", corrected.json()["version"])
+        assert withdrawn.status_code == 200, withdrawn.text
+        records = await records_for(env.bootstrap, JPASS_REQUESTS, r["request_id"], 4)
+        olds = [OldJpassRequest.model_validate(record) for record in records]
+        # corrected in 依頼中 without approval steps: corrected, then requested again
+        assert [old.event for old in olds] == ["requested", "corrected", "requested", "withdrawn"]
+        for old in olds:
+            assert old.type == r["type"] and old.reception_no == r["reception_no"]
+        assert olds[0].payload == r["payload"] and olds[1].payload["contact2"] == "090-1111-2222"
+        assert olds[1].payload.get("plan") == r["payload"].get("plan")  # the plan travels unchanged
     ep = made[1]["request_id"]
     updates = [
         RequestUpdate(request_id=ep, action="message", at=datetime.now(UTC), payoff_amount=1_234_567),
