@@ -136,13 +136,10 @@ async def input_submit(
         return templates.TemplateResponse(
             request, "input.html", {**ctx, "form": form, "error": e}, status_code=e.status
         )
-    if form["category"] == "early_payoff":
-        return set_flash(
-            RedirectResponse(
-                f"/selection/contracts/{quote(contract_no)}/early-payoff?after={quote(result.token)}",
-                status_code=303,
-            ),
-            "selection_saved",
+    if form["category"] == "early_payoff":  # 早期完済確認 says what was recorded itself: no second message
+        return RedirectResponse(
+            f"/selection/contracts/{quote(contract_no)}/early-payoff?after={quote(result.token)}",
+            status_code=303,
         )
     return set_flash(
         RedirectResponse(detail_url(contract_no, result.token), status_code=303), "selection_saved"

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import update
 
 from services.selection.db import MemoEntry
+from shared.web import FLASH_COOKIE
 from tests.selection.conftest import Service, cookies, new_contract_no, snapshot
 from tests.support import auth
 
@@ -141,3 +142,17 @@ async def test_the_memo_page_shows_japan_time(svc: Service) -> None:
     assert "2026-01-09" not in page.text and "15:05" not in page.text
     r = await svc.client.get(f"/api/v1/contracts/{no}/memo", headers=HQ)
     assert r.json()["updated_at"] == "2026-01-09T15:05:00+00:00"  # the API keeps ISO 8601 with the offset
+
+
+async def test_deciding_early_payoff_lands_on_its_confirmation_with_one_message(svc: Service) -> None:
+    """早期完済確認 says itself what was recorded; the generic flash (「最終回選択を登録しました。」)
+    would say it a second time on the same page."""
+    no = new_contract_no()
+    await svc.add_contract(snapshot(no))
+    staff = auth("d1s1-staff1")
+    form = {"category": "early_payoff", "replacement": "no", "confirmation_received_on": "2026-01-08"}
+    written = await svc.client.post(f"/selection/contracts/{no}/input", data=form, headers=staff)
+    assert written.status_code == 303 and "/early-payoff" in written.headers["location"], written.text
+    assert FLASH_COOKIE not in written.cookies
+    page = await svc.client.get(written.headers["location"], headers=staff)
+    assert page.status_code == 200 and page.text.count("を登録しました。") == 1 and REGISTERED in page.text
