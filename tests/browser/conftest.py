@@ -205,12 +205,13 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         today = datetime.now(ZoneInfo("Asia/Tokyo")).date()
         with ThreadPoolExecutor(1) as pool:  # pytest-asyncio's loop runs in this thread
             pool.submit(asyncio.run, _publish_contracts(local.bootstrap, today)).result()
-        wait_until(
+        wait_until(  # generous: on a loaded machine the consumer groups take long to join at first
             lambda: all(
                 api.get("/api/v1/contracts", mode="individual", contract_no=no)["total"] == 1
                 for no in CONTRACTS
             ),
-            timeout_s=60,
+            timeout_s=180,
+            interval_s=1.0,
         )
         yield System(local.base, local.bootstrap, api, today)
     finally:
