@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import (
@@ -24,7 +25,8 @@ from tests.browser.conftest import (
     wait_until,
 )
 
-pytestmark = BROWSER_SUITE
+# each walks a whole flow through three roles and TFC; the first may also start the suite's system
+pytestmark = [*BROWSER_SUITE, pytest.mark.timeout(600)]
 
 REFINANCE_CONTRACT = "T9000010"
 EARLY_PAYOFF_CONTRACT = "T9000011"
