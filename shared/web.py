@@ -299,6 +299,10 @@ FLASH_COOKIE = "jpass_flash"
 FLASH_MAX_AGE_S = 60
 FLASH_MESSAGES: dict[str, str] = {
     "selection_saved": "最終回選択を登録しました。",
+    "selection_saved_vehicle_return": (
+        "最終回選択（車両返却）を登録しました。車両が返却されたら、または未返却が確定したら、すみやかに"
+        "「車両返却 結果入力・進捗確認」から車両返却結果を入力してください。"
+    ),
     "memo_saved": "自由記入欄を保存しました。",
     "assignment_changed": "店舗・スタッフを変更しました（{from_store} → {to_store}、担当 {staff}）。",
     "assignment_moved_away": (
