@@ -19,6 +19,7 @@ from services.approvals.api import (
     approvals_of,
 )
 from services.approvals.handlers import FlowView, InvalidPayload, NotFound, StaleVersion
+from shared.events import PROGRAM_LABELS
 from shared.identity import CurrentUser, User
 from shared.requests import NOT_RETURNED_REASONS, PAYMENT_METHOD_LABELS, REQUEST_TYPE_LABELS
 from shared.timefmt import jp_date
@@ -86,6 +87,7 @@ templates.env.globals.update(
     CURRENT_STATUSES=domain.CURRENT_STATUSES,
     PAST_STATUSES=[s for s in domain.STATUSES if s in domain.PAST_STATUSES],
     REQUEST_TYPE_LABELS=REQUEST_TYPE_LABELS,
+    PROGRAM_LABELS=PROGRAM_LABELS,
     PAYLOAD_LABELS=PAYLOAD_LABELS,
     RESULT_LABELS=RESULT_LABELS,
     NOT_RETURNED_REASONS=NOT_RETURNED_REASONS,

@@ -123,8 +123,7 @@ async def dashboard_page(request: Request, user: CurrentUser, today: Today) -> R
             [(r["status_label"], r["count"], f"{r['count']}件") for r in returns_by_status]
         ),
         "steps": dashboard.bar_chart(
-            [(s["label"], s["median_seconds"], s["median_label"]) for s in d["approval_steps"]],
-            label_width=160,
+            [(s["label"], s["median_seconds"], s["median_label"]) for s in d["approval_steps"]]
         ),
     }
     return templates.TemplateResponse(
