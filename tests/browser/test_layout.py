@@ -167,7 +167,7 @@ def test_return_form_shows_only_the_chosen_results_fields_and_the_manuals_notice
 
 
 def test_readme_screenshots(page: Page, system: System, shot: Screens, contracts: None) -> None:
-    """The README's three screens at 1366 px: the list, a customer's detail, the approver's review
+    """The README's screens at 1366×900: the list, a customer's detail, the approver's review, the dashboard
     (artifacts/screenshots/test_readme_screenshots/; copied to docs/images/ when the screens change)."""
     set_approval_flow(page, None, store=True, hq=False)
     request_id = submit_return(page, system, None, SHOWN.contract_no)
@@ -181,3 +181,6 @@ def test_readme_screenshots(page: Page, system: System, shot: Screens, contracts
     expect(page.get_by_role("button", name="承認")).to_be_visible()
     expect(page.locator("#contact1")).to_have_count(0)  # a review, not a form
     shot(page, "review", full_page=False)
+    login(page, "d1-hq", "/dashboard")
+    expect(page.locator("#kpis")).to_be_visible()
+    shot(page, "dashboard", full_page=False)
