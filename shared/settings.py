@@ -63,6 +63,9 @@ class CommonSettings(BaseSettings):
     # HS256 shared secrets are gone (a service that can verify could also sign): refused when set.
     jwt_secret: str = ""
     public_base_url: str = "http://localhost:8080"
+    # The sender of J-PASS's e-mails (SPEC §6; the manual's j-pass_uketsuke@…): mailer sends from it, and the
+    # request forms show it (the manual's 「※送信元メールアドレス」 notice), so it is one setting for all.
+    mail_from: str = "j-pass_uketsuke@jpass.example"
     outbox_poll_interval_s: float = 0.5
     consumer_max_attempts: int = 3
     read_your_writes_wait_s: float = 3.0

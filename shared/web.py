@@ -299,12 +299,30 @@ FLASH_COOKIE = "jpass_flash"
 FLASH_MAX_AGE_S = 60
 FLASH_MESSAGES: dict[str, str] = {
     "selection_saved": "最終回選択を登録しました。",
+    "selection_saved_vehicle_return": (
+        "最終回選択（車両返却）を登録しました。車両が返却されたら、または未返却が確定したら、すみやかに"
+        "「車両返却 結果入力・進捗確認」から車両返却結果を入力してください。"
+    ),
     "memo_saved": "自由記入欄を保存しました。",
     "assignment_changed": "店舗・スタッフを変更しました（{from_store} → {to_store}、担当 {staff}）。",
     "assignment_moved_away": (
         "契約番号 {contract_no} の店舗・スタッフを変更しました（{from_store} → {to_store}、担当 {staff}）。"
         "このご契約は{to_store}の一覧に移りました。"
     ),
+    # approvals: the request page after an action, 承認フロー設定 after 保存
+    "request_approved": "承認が完了しました。",
+    "request_sent_back": "差戻しが完了しました。",
+    "request_sent_back_no_email": (
+        "差戻しが完了しました。差戻し先のメールアドレスが登録されていないため、メールは送信されません。"
+        "別途ご連絡ください。"
+    ),
+    "request_withdrawn": "取下げが完了しました。",
+    "request_corrected": "訂正が完了しました。",
+    "approval_flow_saved": "承認フロー設定を保存しました。",
+    # search: 保存した検索条件 (a name that is not plain words falls back to the message without it)
+    "saved_search_saved": "検索条件「{name}」を保存しました。",
+    "saved_search_saved_unnamed": "検索条件を保存しました。",
+    "saved_search_deleted": "検索条件を削除しました。",
 }
 _FLASH_PARAM = re.compile(r"[\w ・ー（）()\-－]{1,40}")
 
@@ -313,10 +331,19 @@ def _flash_fields(key: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(FLASH_MESSAGES[key]) if name}
 
 
-def set_flash(response: Response, key: str, **params: str) -> Response:
-    """Show FLASH_MESSAGES[key] (with `params`) once on the next page the browser renders."""
-    if key not in FLASH_MESSAGES or set(params) != _flash_fields(key):
+def set_flash(response: Response, key: str, *, fallback: str | None = None, **params: str) -> Response:
+    """Show FLASH_MESSAGES[key] (with `params`) once on the next page the browser renders. A parameter that
+    the reader would refuse (not 1–40 plain word characters, e.g. a user's own name for a saved search)
+    shows the `fallback` message (no parameters) instead, or nothing without one."""
+    for name in (key, fallback):
+        if name is not None and name not in FLASH_MESSAGES:
+            raise ValueError(f"no flash message {name!r}")
+    if set(params) != _flash_fields(key) or (fallback is not None and _flash_fields(fallback)):
         raise ValueError(f"flash message {key!r} takes {sorted(_flash_fields(key))}")
+    if not all(_FLASH_PARAM.fullmatch(str(v)) for v in params.values()):
+        if fallback is None:
+            return response
+        key, params = fallback, {}
     value = json.dumps(
         [key, {k: str(v) for k, v in params.items()}], ensure_ascii=False, separators=(",", ":")
     )

@@ -14,7 +14,6 @@ from pydantic import TypeAdapter, ValidationError
 from services.approvals import domain, queries
 from services.approvals.api import (
     INVALID_RECEPTION_NO,
-    NO_EMAIL_NOTICE,
     NOT_FOUND_MESSAGE,
     STALE_MESSAGE,
     approvals_of,
@@ -25,7 +24,7 @@ from shared.identity import CurrentUser, User
 from shared.requests import NOT_RETURNED_REASONS, PAYMENT_METHOD_LABELS, REQUEST_TYPE_LABELS
 from shared.rules import REFINANCE_RESULT_LABELS
 from shared.timefmt import jp_date
-from shared.web import make_templates
+from shared.web import flash, make_templates, set_flash
 
 router = APIRouter(include_in_schema=False)
 templates = make_templates(Path(__file__).parent / "templates")
@@ -49,11 +48,12 @@ PAYLOAD_LABELS: dict[str, str] = {
     "payoff_amount": "早期完済金額",
 }
 RESULT_LABELS = {"returned": "返却済み", "not_returned": "未返却確定"}
-DONE_MESSAGES = {
-    "approve": "承認が完了しました。",
-    "send_back": "差戻しが完了しました。",
-    "withdraw": "取下げが完了しました。",
-    "correct": "訂正が完了しました。",
+# The flash message (shared.web.FLASH_MESSAGES) after each action.
+DONE_FLASH = {
+    "approve": "request_approved",
+    "send_back": "request_sent_back",
+    "withdraw": "request_withdrawn",
+    "correct": "request_corrected",
 }
 CONFIRMS = {
     "approve": "承認します。よろしいですか？",
@@ -101,6 +101,7 @@ templates.env.globals.update(
     CURRENT_STATUSES=domain.CURRENT_STATUSES,
     PAST_STATUSES=[s for s in domain.STATUSES if s in domain.PAST_STATUSES],
     REQUEST_TYPE_LABELS=REQUEST_TYPE_LABELS,
+    PROGRAM_LABELS=PROGRAM_LABELS,
     PAYLOAD_LABELS=PAYLOAD_LABELS,
     RESULT_LABELS=RESULT_LABELS,
     NOT_RETURNED_REASONS=NOT_RETURNED_REASONS,
@@ -218,7 +219,6 @@ async def request_page(
             return error_page(request, user, NOT_FOUND_MESSAGE, 404)
         history = await queries.history_of(session, request_id)
     data = queries.detail(req, history, user)
-    done = request.query_params.get("done")
     return render(
         request,
         "request.html",
@@ -229,8 +229,8 @@ async def request_page(
             "payload": typed_over_stored(data["payload"], entered),
             "dealer_note": (entered or {}).get("dealer_note", data["dealer_note"]),
             "allowed": set(data["allowed_actions"]),
-            "done_message": DONE_MESSAGES.get(done or ""),
-            "notice": NO_EMAIL_NOTICE if request.query_params.get("unreachable") else None,
+            # after an action (its flash message is shown by the layout): whom to tell next
+            "acted": flash(request) is not None,
             "error": error,
             "field_errors": field_errors or {},
             "note": note,
@@ -346,10 +346,10 @@ async def request_action(request: Request, user: CurrentUser, request_id: str) -
         return await request_page(
             request, user, request_id, correcting=correcting, status_code=409, error=e.message
         )
-    query = {"done": action}
-    if result.recipient_unreachable:
-        query["unreachable"] = "1"
-    return RedirectResponse(f"/requests/{request_id}?{urlencode(query)}", status_code=303)
+    done = DONE_FLASH[action]
+    if action == "send_back" and result.recipient_unreachable:
+        done = "request_sent_back_no_email"
+    return set_flash(RedirectResponse(f"/requests/{request_id}", status_code=303), done)
 
 
 # --------------------------------------------------------------------------------------------
@@ -363,11 +363,10 @@ async def approval_flow(request: Request, user: CurrentUser) -> Response:
     if user.role != "hq":
         return error_page(request, user, FORBIDDEN_FLOW, 403)
     flow = await approvals_of(request).get_flow(user.dealer_code)
-    saved = request.query_params.get("saved") == "1"
     return render(
         request,
         "approval_flow.html",
-        {"user": user, "flow": flow, "emails_text": "\n".join(flow.hq_approver_emails), "saved": saved},
+        {"user": user, "flow": flow, "emails_text": "\n".join(flow.hq_approver_emails)},
     )
 
 
@@ -396,4 +395,4 @@ async def save_approval_flow(request: Request, user: CurrentUser) -> Response:
         context = {"user": user, "flow": view, "emails_text": emails_text, "email_error": error}
         return render(request, "approval_flow.html", context, 422)
     await approvals_of(request).put_flow(user, view)
-    return RedirectResponse("/approval-flow?saved=1", status_code=303)
+    return set_flash(RedirectResponse("/approval-flow", status_code=303), "approval_flow_saved")

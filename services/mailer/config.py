@@ -8,8 +8,7 @@ from shared.settings import CommonSettings
 class MailerSettings(CommonSettings):
     database_url: str = "sqlite+aiosqlite:///var/mailer.db"
 
-    # Sender (SPEC §6: configurable From address; the manual's is j-pass_uketsuke@…).
-    mail_from: str = "j-pass_uketsuke@jpass.example"
+    # Sender: the address is CommonSettings.mail_from (the forms show it too); the display name is ours.
     mail_from_name: str = "J-PASS 受付"
 
     # SMTP relay: locally the mail catcher of `make run` (devtools, 127.0.0.1:1025).

@@ -93,6 +93,7 @@ def _form_context(
         "errors": {r.field: r.message for r in refusals if r.field},
         "top_errors": [r.message for r in refusals if not r.field],
         "error_count": len(refusals),
+        "mail_from": request.app.state.settings.mail_from,  # the manual's 送信元メールアドレス notice
     }
 
 

@@ -3,6 +3,7 @@ months where the final payment meets the predicted inspection, and the bars of t
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -200,10 +201,29 @@ class BarChart:
     label_width: int
     bar_area: int
     row_height: int
+    value_width: int = 70  # room right of the bars for the figures (「10日23時間」 needs more than 「45.5%」)
 
     @property
     def total_width(self) -> int:
-        return self.label_width + self.bar_area + 70
+        return self.label_width + self.bar_area + self.value_width
+
+
+LABEL_FONT_PX = 13  # the charts' label size (templates/_bars.html)
+LABEL_WIDTH_MIN, LABEL_WIDTH_MAX = 60, 220
+
+
+def text_width(text: str, font_px: float = LABEL_FONT_PX) -> float:
+    """About how wide `text` is drawn: a full-width character is one font size, others about 0.6."""
+    return sum(font_px if unicodedata.east_asian_width(ch) in "WF" else font_px * 0.6 for ch in text)
+
+
+def fit_label(text: str, width: float) -> str:
+    """`text`, or as much of it as fits `width` and 「…」 (never drawn beyond the chart's left edge)."""
+    if text_width(text) <= width:
+        return text
+    while text and text_width(text + "…") > width:
+        text = text[:-1]
+    return text + "…"
 
 
 def bar_chart(
@@ -211,16 +231,18 @@ def bar_chart(
     *,
     max_value: float | None = None,
     bar_area: int = 240,
-    label_width: int = 130,
     row_height: int = 26,
 ) -> BarChart:
     """Horizontal bars for (label, value, value_label); the longest bar is `max_value` (default the
-    largest value; 1.0 for rates)."""
+    largest value; 1.0 for rates). The label column is as wide as the widest label (within 60–220 units),
+    so no label is clipped; a longer one is shortened with 「…」."""
     values = [v for _, v, _ in items if v is not None]
     top = max_value if max_value is not None else max(values, default=0.0)
+    widest = max((text_width(label) for label, _, _ in items), default=0.0)
+    label_width = round(min(max(widest + 12, LABEL_WIDTH_MIN), LABEL_WIDTH_MAX))
     bars = [
         Bar(
-            label,
+            fit_label(label, label_width - 8),
             value,
             value_label,
             i * row_height,
@@ -228,4 +250,6 @@ def bar_chart(
         )
         for i, (label, value, value_label) in enumerate(items)
     ]
-    return BarChart(bars, max(len(bars), 1) * row_height, label_width, bar_area, row_height)
+    figures = max((text_width(value_label) for _, _, value_label in items), default=0.0)
+    value_width = round(max(figures * 1.1 + 10, 70))  # the figures are bold
+    return BarChart(bars, max(len(bars), 1) * row_height, label_width, bar_area, row_height, value_width)

@@ -14,7 +14,7 @@ from services.search.api import SEARCH_PARAMS, too_many_message
 from services.search.deps import Today, read_your_writes
 from shared.events import PROGRAM_LABELS
 from shared.identity import CurrentUser
-from shared.web import make_templates
+from shared.web import make_templates, set_flash
 
 router = APIRouter(include_in_schema=False)
 templates = make_templates(Path(__file__).parent / "templates")
@@ -123,8 +123,7 @@ async def dashboard_page(request: Request, user: CurrentUser, today: Today) -> R
             [(r["status_label"], r["count"], f"{r['count']}件") for r in returns_by_status]
         ),
         "steps": dashboard.bar_chart(
-            [(s["label"], s["median_seconds"], s["median_label"]) for s in d["approval_steps"]],
-            label_width=160,
+            [(s["label"], s["median_seconds"], s["median_label"]) for s in d["approval_steps"]]
         ),
     }
     return templates.TemplateResponse(
@@ -156,8 +155,6 @@ async def _saved_page(
             "user": user,
             "items": items,
             "error": error,
-            "done": request.query_params.get("done", ""),
-            "name": request.query_params.get("name", ""),
         },
         status_code=status_code,
     )
@@ -177,7 +174,8 @@ async def save_search(request: Request, user: CurrentUser) -> Response:
             item = await saved.save(session, user, str(form.get("name") or ""), raw)
     except saved.SavedSearchError as e:
         return await _contracts_with_save_error(request, user, raw, str(form.get("name") or ""), e)
-    return RedirectResponse(f"/saved-searches?{urlencode({'done': 'saved', 'name': item.name})}", 303)
+    response = RedirectResponse("/saved-searches", status_code=303)
+    return set_flash(response, "saved_search_saved", fallback="saved_search_saved_unnamed", name=item.name)
 
 
 async def _contracts_with_save_error(
@@ -198,4 +196,4 @@ async def delete_saved_search(request: Request, user: CurrentUser, saved_id: int
             await saved.delete(session, user, saved_id)
     except saved.SavedSearchError as e:
         return await _saved_page(request, user, error=e, status_code=e.status)
-    return RedirectResponse("/saved-searches?done=deleted", status_code=303)
+    return set_flash(RedirectResponse("/saved-searches", status_code=303), "saved_search_deleted")

@@ -29,6 +29,8 @@ templates.env.globals.update(
     REPLACEMENT_OTHER=labels.REPLACEMENT_OTHER,
     REPLACEMENT_NO_HINT=labels.REPLACEMENT_NO_HINT,
     SELECTION_NOTES=labels.SELECTION_NOTES,
+    VEHICLE_RETURN_NOTE=labels.VEHICLE_RETURN_NOTE,
+    VEHICLE_RETURN_NOTE_EXTRA=labels.VEHICLE_RETURN_NOTE_EXTRA,
     MEMO_PURPOSE=labels.MEMO_PURPOSE,
     yen=labels.yen,
 )
@@ -141,9 +143,9 @@ async def input_submit(
             f"/selection/contracts/{quote(contract_no)}/early-payoff?after={quote(result.token)}",
             status_code=303,
         )
-    return set_flash(
-        RedirectResponse(detail_url(contract_no, result.token), status_code=303), "selection_saved"
-    )
+    # 車両返却: the detail page repeats the manual's note to enter the result once the vehicle is back
+    saved = "selection_saved_vehicle_return" if form["category"] == "vehicle_return" else "selection_saved"
+    return set_flash(RedirectResponse(detail_url(contract_no, result.token), status_code=303), saved)
 
 
 @router.get("/contracts/{contract_no}/early-payoff", response_class=HTMLResponse)

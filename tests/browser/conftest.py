@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -122,11 +122,11 @@ def snapshot(c: TestContract, today: date) -> ContractSnapshot:
     )
 
 
-async def _publish_contracts(bootstrap: str, today: date) -> None:
+async def _publish_contracts(bootstrap: str, today: date, contracts: Iterable[TestContract] = ()) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        for c in CONTRACTS.values():
+        for c in contracts or CONTRACTS.values():
             raw = snapshot(c, today).model_dump_json().encode()
             await producer.send_and_wait(TFC_CONTRACTS, raw, key=c.contract_no.encode())
     finally:
@@ -181,6 +181,18 @@ class System:
     bootstrap: str
     api: Api
     today: date
+
+    def add_contracts(self, *contracts: TestContract) -> None:
+        """Publish a test module's own contracts of D001 (beside CONTRACTS) and wait until search has them."""
+        with ThreadPoolExecutor(1) as pool:  # pytest-asyncio's loop runs in this thread
+            pool.submit(asyncio.run, _publish_contracts(self.bootstrap, self.today, contracts)).result()
+        wait_until(
+            lambda: all(
+                self.api.get("/api/v1/contracts", mode="individual", contract_no=c.contract_no)["total"] == 1
+                for c in contracts
+            ),
+            timeout_s=60,
+        )
 
 
 @pytest.fixture(scope="session")

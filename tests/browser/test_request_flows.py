@@ -85,6 +85,7 @@ def test_return_approvals_send_back_correction_and_tfc_completion(
     page.locator("#note").fill("返却受領日を確認してください。")
     page.get_by_role("button", name="差戻し").click()
     expect(page.locator("[data-status='staff_back']").first).to_be_visible()
+    expect(page.locator("#flash")).to_have_text("差戻しが完了しました。")  # feedback on the page landed on
     shot(page, "request-sent-back")
 
     # the submitter corrects it (連絡先2) and sends it again
@@ -97,11 +98,13 @@ def test_return_approvals_send_back_correction_and_tfc_completion(
     shot(page, "request-correction")
     page.get_by_role("button", name="確認（訂正して再送信）").click()
     expect(page.locator("[data-status='store_pending']").first).to_be_visible()
+    expect(page.locator("#flash")).to_have_text("訂正が完了しました。")
 
     # store approval, then head-office approval
     open_request(page, "d1s1-manager", request_id)
     page.get_by_role("button", name="承認").click()
     expect(page.locator("[data-status='hq_pending']").first).to_be_visible()
+    expect(page.locator("#flash")).to_have_text("承認が完了しました。")
     shot(page, "request-store-approved")
     open_request(page, "d1-hq", request_id)
     shot(page, "request-hq-pending")
@@ -160,6 +163,7 @@ def test_withdrawal(page: Page, system: System, shot: Screens) -> None:
     shot(page, "request-before-withdrawal")
     page.get_by_role("button", name="取り下げ").click()
     expect(page.locator("[data-status='withdrawn']").first).to_be_visible()
+    expect(page.locator("#flash")).to_have_text("取下げが完了しました。")
     shot(page, "request-withdrawn")
     page.goto("/requests?tab=past")
     expect(page.locator(f"a[href='/requests/{request_id}']")).to_be_visible()

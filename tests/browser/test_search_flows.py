@@ -116,7 +116,7 @@ def test_saved_searches(page: Page, system: System, shot: Screens) -> None:
     shot(page, "save-refused")
     page.get_by_label("この検索条件を保存").fill("アクアの顧客")
     page.get_by_role("button", name="保存").click()
-    expect(page.locator("#done")).to_contain_text("アクアの顧客")
+    expect(page.locator("#flash")).to_contain_text("検索条件「アクアの顧客」を保存しました。")
     expect(page.locator("#saved-searches")).to_contain_text("車種 アクア")
     shot(page, "saved-list")
     # apply it from the list page's selector
@@ -131,7 +131,7 @@ def test_saved_searches(page: Page, system: System, shot: Screens) -> None:
     expect(page.locator("#saved-searches")).to_have_count(0)
     login(page, "d1s1-staff2", "/saved-searches")
     page.get_by_role("button", name="アクアの顧客 を削除").click()
-    expect(page.locator("#done")).to_contain_text("削除しました")
+    expect(page.locator("#flash")).to_have_text("検索条件を削除しました。")
     expect(page.locator("#saved-searches")).to_have_count(0)
 
 

@@ -49,7 +49,12 @@ def page_cookies(user_id: str) -> dict[str, str]:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def env(kafka_bootstrap: str) -> AsyncIterator[Env]:
     url = await create_pg_database("t_returns")
-    settings = ReturnsSettings(kafka_bootstrap_servers=kafka_bootstrap, database_url=url, status_wait_s=0.3)
+    settings = ReturnsSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        database_url=url,
+        status_wait_s=0.3,
+        mail_from="uketsuke-test@tfc.example",  # not the default: the form shows the configured sender
+    )
     app = create_app(settings, clock=lambda: NOW)
     try:
         async with running(app) as client:

@@ -72,6 +72,9 @@ async def test_menu_form_confirm_ok_done(env: Env) -> None:
     assert re.search(r'name="result" value="returned" checked', form.text)
     assert 'max="2026-05-15"' in form.text
     assert 'value="d1s1-staff1@demo.jpass.example"' in form.text  # 連絡先3 prefilled with the user's
+    # the manual's notice of the sender: the configured From address (JPASS_MAIL_FROM)
+    assert "※送信元メールアドレス <strong>uketsuke-test@tfc.example</strong>" in form.text
+    assert "受信対象アドレスへの追加登録をお願いいたします" in form.text
     for reason in ("顧客買取", "車両全損", "盗難", "所在不明", "その他"):
         assert reason in form.text
     key = hidden(form.text)["idempotency_key"]

@@ -21,6 +21,7 @@ from shared.events import (
 )
 from shared.identity import User
 from shared.topics import REQUEST_STATUS, SELECTION_EVENTS, TFC_CONTRACTS
+from shared.web import FLASH_COOKIE
 from tests.search.factories import envelope, snapshot
 from tests.support import eventually, publish, running, sign_token
 
@@ -289,3 +290,38 @@ async def test_saved_searches_per_user(
         gone = await c.delete(f"/api/v1/saved-searches/{first['id']}", headers=headers["staff"])
         assert gone.status_code == 204
         assert (await c.get("/api/v1/saved-searches", headers=headers["staff"])).json()["items"] == []
+
+
+async def test_saving_and_deleting_a_search_on_the_pages_say_so_once(
+    kafka_bootstrap: str, pg_database: Callable[[str], Awaitable[str]]
+) -> None:
+    """Issue 16: 保存 and 削除 land on 保存した検索条件 with their message (the flash cookie), not `?done=`;
+    a name that is not plain words is left out of the message rather than echoed."""
+    dealer = f"X{uuid.uuid4().hex[:6].upper()}"
+    token = sign_token(people(dealer)["staff"])
+    settings = SearchSettings(
+        kafka_bootstrap_servers=kafka_bootstrap, database_url=await pg_database("saved_flash")
+    )
+    async with running(create_app(settings, clock=lambda: TODAY)) as c:
+
+        async def land(path: str, form: dict[str, str]) -> str:
+            written = await c.post(path, data=form, cookies={"jpass_token": token})
+            assert written.status_code == 303 and written.headers["location"] == "/saved-searches"
+            flash = written.cookies.get(FLASH_COOKIE)
+            assert flash, written.headers
+            c.cookies.clear()
+            page = await c.get("/saved-searches", cookies={"jpass_token": token, FLASH_COOKIE: flash})
+            assert "Max-Age=0" in page.headers.get("set-cookie", "")
+            again = await c.get("/saved-searches", cookies={"jpass_token": token})
+            assert 'id="flash"' not in again.text
+            return page.text
+
+        form = {"name": "今月の プリウス", "mode": "general", "model": "プリウス"}
+        page = await land("/saved-searches", form)
+        assert page.count("検索条件「今月の プリウス」を保存しました。") == 1
+        page = await land("/saved-searches", {"name": "<b>3月〜4月</b>", "mode": "general"})
+        assert page.count("検索条件を保存しました。") == 1 and "「&lt;b&gt;" not in page
+        listed = await c.get("/api/v1/saved-searches", headers={"Authorization": f"Bearer {token}"})
+        first = listed.json()["items"][0]["id"]
+        page = await land(f"/saved-searches/{first}/delete", {})
+        assert page.count("検索条件を削除しました。") == 1

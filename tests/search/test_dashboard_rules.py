@@ -174,6 +174,19 @@ def test_bar_chart_scales_to_the_largest_or_the_given_maximum() -> None:
     assert zeros.bars[0].width == 0.0
 
 
+def test_bar_chart_labels_and_figures_fit_their_columns() -> None:
+    """Issue 16: dashboard labels were clipped at the chart's left edge (a fixed 130-unit column)."""
+    steps = d.bar_chart([("依頼中（TFC受付待ち）", 1.0, "10日23時間"), ("TFC対応中", 2.0, "4分")])
+    assert steps.bars[0].label == "依頼中（TFC受付待ち）"
+    assert d.text_width("依頼中（TFC受付待ち）") <= steps.label_width - 8  # drawn right-aligned at -8
+    assert d.text_width("10日23時間") * 1.1 <= steps.value_width - 6
+    short = d.bar_chart([("品川店", 0.5, "50.0%")])
+    assert short.label_width < steps.label_width and short.value_width == 70
+    long = d.bar_chart([("東京ベイ江戸川臨海ショールーム本店" * 2, 0.5, "50.0%")])
+    assert long.label_width == d.LABEL_WIDTH_MAX and long.bars[0].label.endswith("…")
+    assert d.text_width(long.bars[0].label) <= long.label_width - 8
+
+
 # saved searches -------------------------------------------------------------------------------
 
 

@@ -64,9 +64,19 @@ async def test_each_selection_write_lands_on_a_page_with_its_message_once(
             headers=MANAGER,
         )
         page = await _landing(search, written, MANAGER)
-        assert page.count("最終回選択を登録しました。") == 1
+        # 車両返却: with the manual's note to enter the return result once the vehicle is back
+        assert page.count("最終回選択（車両返却）を登録しました。") == 1
+        assert "すみやかに「車両返却 結果入力・進捗確認」から車両返却結果を入力してください。" in page
         again = await search.get(written.headers["location"], headers=MANAGER)
-        assert "最終回選択を登録しました。" not in again.text
+        assert "登録しました。" not in again.text
+
+        written = await sel.post(
+            f"/selection/contracts/{no}/input",
+            data={"category": "cash", "replacement": "no", "confirmation_received_on": today.isoformat()},
+            headers=MANAGER,
+        )
+        page = await _landing(search, written, MANAGER)
+        assert page.count("最終回選択を登録しました。") == 1 and "車両返却結果" not in page
 
         written = await sel.post(
             f"/selection/contracts/{no}/memo", data={"text": "下取り査定済"}, headers=MANAGER
