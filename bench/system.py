@@ -93,6 +93,7 @@ class System:
         )
         # the Procfile hands each service its JPASS_<SERVICE>_DATABASE_URL as JPASS_DATABASE_URL
         env.update({service_url_variable(name): url for name, url in database_urls.items()})
+        env.pop("JPASS_CONSUMER_GROUP_SUFFIX", None)  # the deployed group names (the test suite sets one)
         env.update(extra_env or {})
         self.env = env
         self.database_urls = database_urls
