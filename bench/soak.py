@@ -77,7 +77,7 @@ class SoakConfig:
     per_kind: int | None = None  # exactly this many faults of each kind (None: as many as fit)
     poison: int = 5
     recovery_timeout_s: float = 120.0
-    drain_timeout_s: float = 180.0
+    drain_timeout_s: float = 300.0
     out: str | None = str(OUT)
     keep_on_failure: bool = False  # keep the databases of a failed run (stopped) for a look
 
@@ -102,7 +102,7 @@ def migrate(urls: dict[str, str]) -> None:
 
 
 async def feed(
-    bootstrap: str, contracts: list[dict[str, Any]], urls: dict[str, str], timeout_s: float = 180
+    bootstrap: str, contracts: list[dict[str, Any]], urls: dict[str, str], timeout_s: float = 300
 ) -> float:
     """TFC's snapshots through tfc.contracts.v1; seconds until search, selection and returns have them."""
     started = time.monotonic()
@@ -125,7 +125,10 @@ async def feed(
         try:
             while await conn.fetchval("SELECT count(*) FROM contracts WHERE version > 0") < len(contracts):
                 if time.monotonic() - started > timeout_s:
-                    raise RuntimeError(f"{service} did not take the contracts in time")
+                    have = await conn.fetchval("SELECT count(*) FROM contracts WHERE version > 0")
+                    raise RuntimeError(
+                        f"{service} took {have} of {len(contracts)} contracts in {timeout_s:.0f}s"
+                    )
                 await asyncio.sleep(0.25)
         finally:
             await conn.close()
