@@ -76,7 +76,7 @@ class SoakConfig:
     down_s: tuple[float, float] = (3.0, 8.0)  # how long a pause lasts / a killed process stays down
     per_kind: int | None = None  # exactly this many faults of each kind (None: as many as fit)
     poison: int = 5
-    recovery_timeout_s: float = 120.0
+    recovery_timeout_s: float = 300.0
     drain_timeout_s: float = 300.0
     out: str | None = str(OUT)
     keep_on_failure: bool = False  # keep the databases of a failed run (stopped) for a look
@@ -150,13 +150,14 @@ class Soak:
         self.done: list[Fault] = []
         self.drained_s: float | None = None
 
-    async def ready(self, http: httpx.AsyncClient) -> bool:
-        for name in SERVICES:
+    async def ready(self, http: httpx.AsyncClient, pending: set[str]) -> set[str]:
+        """Those of `pending` that answer ready through the gateway now (each needs to once after a fault)."""
+        answered = set()
+        for name in pending:
             with contextlib.suppress(httpx.HTTPError):
-                if (await http.get(f"/{name}/readyz", timeout=3)).status_code == 200:
-                    continue
-            return False
-        return True
+                if (await http.get(f"/{name}/readyz", timeout=10)).status_code == 200:
+                    answered.add(name)
+        return answered
 
     async def restarted(self, http: httpx.AsyncClient, fault: Fault) -> bool:
         """The process a service fault restarted answers itself (the gateway may route around it)."""
@@ -166,7 +167,7 @@ class Soak:
         service = name.rstrip("12")
         with contextlib.suppress(httpx.HTTPError):
             url = f"http://127.0.0.1:{self.system.ports[name.upper()]}/{service}/readyz"
-            return (await http.get(url, timeout=3)).status_code == 200
+            return (await http.get(url, timeout=10)).status_code == 200
         return False
 
     async def recovery(self, fault: Fault, fault_end: float) -> float | None:
@@ -191,6 +192,8 @@ class Soak:
             return None
         mark("write_accepted")
         no, seq = probe
+        not_ready, process_back = set(SERVICES), False
+        lagging: list[str] = []
         async with httpx.AsyncClient(base_url=self.system.base_url) as http:
             while time.monotonic() < deadline:
                 done = []
@@ -201,17 +204,27 @@ class Soak:
                         done.append(True)
                 with contextlib.suppress(Exception):
                     groups = await positions(self.system.bootstrap)
-                    if all(
-                        c >= target.get(tp, 0) for parts in groups.values() for tp, (c, _) in parts.items()
-                    ):
+                    lagging = [
+                        f"{g} {t}[{p}] {c}/{target.get((t, p), 0)}"
+                        for g, parts in groups.items()
+                        for (t, p), (c, _) in parts.items()
+                        if c < target.get((t, p), 0)
+                    ]
+                    if not lagging:
                         mark("consumers_caught_up")
                         done.append(True)
-                if await self.ready(http) and await self.restarted(http, fault):
+                not_ready -= await self.ready(http, not_ready)
+                if not not_ready and (process_back or await self.restarted(http, fault)):
+                    process_back = True
                     mark("services_ready")
                     done.append(True)
                 if len(done) == 3:
                     return round(time.monotonic() - fault_end, 1)
                 await asyncio.sleep(0.5)
+        fault.detail["lagging"] = lagging
+        fault.detail["not_ready"] = sorted(not_ready) + (
+            [] if process_back else [str(fault.detail.get("process"))]
+        )
         return None
 
     async def strike(self, started: float) -> None:
