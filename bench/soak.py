@@ -370,6 +370,7 @@ async def soak(cfg: SoakConfig) -> dict[str, Any]:
             f"managers, 2 hq for {cfg.duration_s:.0f}s"
         )
         run = Soak(cfg, system, faults, rush, urls)
+        load_at_start = round(os.getloadavg()[0], 1)
         elapsed = await run.run()
         metrics = {
             name: f"http://127.0.0.1:{system.ports[port]}/{name}/metrics"
@@ -384,6 +385,8 @@ async def soak(cfg: SoakConfig) -> dict[str, Any]:
         findings = await Checker(system.base_url, system.bootstrap, urls, metrics).run(rush.ledger)
         result = report(cfg, elapsed, setup_s, run.done, rush, findings.as_dict(), len(contracts))
         result["logs"] = str(system.logdir)
+        # the machine may be shared: how busy it was says how far to trust the recovery times
+        result["load_average"] = {"rush_start": load_at_start, "end": round(os.getloadavg()[0], 1)}
         result["drained_s"] = run.drained_s
         keep = cfg.keep_on_failure and not result["ok"]
         return result
@@ -475,7 +478,8 @@ def summary(r: dict[str, Any]) -> str:
         f"  dead letters {r['dead_letters']} (poison expected {r['poison_dead_letters_expected']}, missing "
         f"{r['poison_dead_letters_missing']}); requests {r['requests']}, mails {r['mails']} "
         f"(resent with the same Message-ID: {r['mails_resent_same_message_id']})",
-        f"  recovery: {recovered}",
+        f"  recovery: {recovered} (load average {r['load_average']['rush_start']} at the start of the rush, "
+        f"{r['load_average']['end']} at the end)",
         "  drained in "
         + (f"{r['drained_s']} s" if r.get("drained_s") is not None else "— NOT drained in time"),
     ]
