@@ -44,7 +44,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from bench import load_data
-from bench.common import ROOT, dsn
+from bench.common import ROOT
 from bench.soak_checks import (
     Checker,
     behind,
@@ -59,6 +59,7 @@ from bench.system import SERVICES, System
 from devtools.local_postgres import EmbeddedPostgres, ensure_databases, service_database, service_url_variable
 from services.search import rules
 from shared.topics import TFC_CONTRACTS
+from tests.support import pg_dsn
 
 OUT = Path(ROOT) / "artifacts" / "soak" / "report.json"
 
@@ -121,7 +122,7 @@ async def feed(
     finally:
         await producer.stop()
     for service in ("search", "selection", "returns"):
-        conn = await asyncpg.connect(dsn(urls[service]))
+        conn = await asyncpg.connect(pg_dsn(urls[service]))
         try:
             while await conn.fetchval("SELECT count(*) FROM contracts WHERE version > 0") < len(contracts):
                 if time.monotonic() - started > timeout_s:
@@ -306,7 +307,7 @@ class Soak:
 
 
 async def _fetchval(url: str, sql: str, *args: Any) -> Any:
-    conn = await asyncpg.connect(dsn(url))
+    conn = await asyncpg.connect(pg_dsn(url))
     try:
         return await conn.fetchval(sql, *args)
     finally:

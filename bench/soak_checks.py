@@ -26,9 +26,9 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.common import dsn
 from bench.soak_load import HQ_APPROVERS, POISON_KEY, TFC_GROUP, Ledger, Tokens
 from shared.topics import ALL_TOPICS, REQUEST_SUBMISSIONS, SELECTION_EVENTS, dead_letter
+from tests.support import pg_dsn
 
 HQ_USER = "bench-hq1"
 EXAMPLES = 500  # in the report; the summary prints the first few
@@ -133,7 +133,7 @@ async def dead_letters(bootstrap: str) -> list[dict[str, Any]]:
 
 
 async def fetch(url: str, sql: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn(url))
+    conn = await asyncpg.connect(pg_dsn(url))
     try:
         return list(await conn.fetch(sql))
     finally:
@@ -388,18 +388,38 @@ class Checker:
     async def requests(self, ledger: Ledger, db: dict[str, list[asyncpg.Record]]) -> None:
         """Returns → one request each, completed (the drain lets the approvers and TFC finish), with every
         accepted approval and TFC answer in its history once, and the same status in search and returns."""
-        submissions = {r["request_id"] for r in db["ret_submissions"]}
         requests = {r["request_id"]: r for r in db["requests"]}
-        per_contract = Counter(r["contract_no"] for r in db["requests"])
         history: dict[str, list[asyncpg.Record]] = defaultdict(list)
         for h in db["history"]:
             history[h["request_id"]].append(h)
-        search = {r["request_id"]: r for r in db["search_requests"]}
-        ret = {r["request_id"]: r for r in db["ret_status"]}
+        await self.returned(ledger, db, requests)
+        self.histories(ledger, history)
+        self.f.counts["requests"] = len(requests)
+        self.f.counts["requests_unacknowledged"] = len(set(requests) - set(ledger.returns))
+        await asyncio.gather(
+            *(
+                self.request_shown(requests[rid], sub["contract_no"])
+                for rid, sub in ledger.returns.items()
+                if rid in requests
+            )
+        )
+
+    async def returned(
+        self, ledger: Ledger, db: dict[str, list[asyncpg.Record]], requests: dict[str, asyncpg.Record]
+    ) -> None:
+        """Each accepted return: committed in returns, one request, completed, the same in search, returns."""
+        submissions = {r["request_id"] for r in db["ret_submissions"]}
+        per_contract = Counter(r["contract_no"] for r in db["requests"])
+        models = {
+            "search": {r["request_id"]: r for r in db["search_requests"]},
+            "returns": {r["request_id"]: r for r in db["ret_status"]},
+        }
         for rid, sub in ledger.returns.items():
             no = sub["contract_no"]
             if rid not in submissions:
                 self.f.lost.append(f"return {rid} ({no}): not committed in returns")
+            if per_contract[no] > 1:
+                self.f.duplicates.append(f"contract {no}: {per_contract[no]} requests")
             req = requests.get(rid)
             if req is None:
                 published = any(rid.encode() in r.value for r in await self.topic(REQUEST_SUBMISSIONS))
@@ -408,112 +428,104 @@ class Checker:
                     f"return {rid} ({no}): no request in approvals ({where} on {REQUEST_SUBMISSIONS})"
                 )
                 continue
-            if req["status"] != "completed":
-                self.f.lost.append(
-                    f"return {rid} ({no}): request {req['status']} v{req['version']}, not completed"
-                )
-            for name, model in (("search", search), ("returns", ret)):
+            state = (req["status"], req["version"])
+            if state[0] != "completed":
+                self.f.lost.append(f"return {rid} ({no}): request {state}, not completed")
+            for name, model in models.items():
                 got = model.get(rid)
-                if got is None or (got["status"], got["version"]) != (req["status"], req["version"]):
-                    seen = (got["status"], got["version"]) if got else None
-                    self.f.lost.append(
-                        f"request {rid}: {name} has {seen}, approvals {req['status']} v{req['version']}"
-                    )
-            if per_contract[no] > 1:
-                self.f.duplicates.append(f"contract {no}: {per_contract[no]} requests")
+                seen = (got["status"], got["version"]) if got else None
+                if seen != state:
+                    self.f.lost.append(f"request {rid}: {name} has {seen}, approvals {state}")
+
+    def histories(self, ledger: Ledger, history: dict[str, list[asyncpg.Record]]) -> None:
+        """One history entry per version, one TFC answer of each kind; every accepted approval and answer."""
         for rid, entries in history.items():
             versions = Counter(h["version"] for h in entries)
-            for v, n in versions.items():
-                if n > 1:
-                    self.f.duplicates.append(f"request {rid}: history version {v} {n} times")
             tfc = Counter(h["action"] for h in entries if h["actor_role"] == "tfc")
-            for action, n in tfc.items():
-                if n > 1:
-                    self.f.duplicates.append(f"request {rid}: TFC {action} {n} times in the history")
+            self.f.duplicates += [
+                f"request {rid}: history version {v} {n} times" for v, n in versions.items() if n > 1
+            ]
+            self.f.duplicates += [
+                f"request {rid}: TFC {a} {n} times in the history" for a, n in tfc.items() if n > 1
+            ]
         for rid, version, user in ledger.approvals:
             if not any(h["version"] == version and h["action"] == "approve" for h in history.get(rid, [])):
                 self.f.lost.append(f"approval {rid} v{version} by {user}: not in the history")
         for rid, action, update_id in ledger.tfc_answers:
             if not any(h["action"] == action and h["actor_role"] == "tfc" for h in history.get(rid, [])):
                 self.f.lost.append(f"TFC {action} {update_id}: not in the history of {rid}")
-        self.f.counts["requests"] = len(requests)
-        self.f.counts["requests_unacknowledged"] = len(set(requests) - set(ledger.returns))
 
-        async def shown(rid: str, no: str) -> None:
-            req = requests[rid]
-            detail = await self.get(f"/api/v1/requests/{rid}")
-            progress = await self.get("/api/v1/requests", tab="past", contract_no=no)
-            progress_now = await self.get("/api/v1/requests", contract_no=no)
-            listed = [i["request_id"] for i in progress["items"] + progress_now["items"]]
-            contract = await self.get(f"/api/v1/contracts/{no}")
-            on_detail = [r for r in contract.get("requests", []) if r["request_id"] == rid]
-            if (detail["status"], detail["version"]) != (req["status"], req["version"]):
-                self.f.lost.append(
-                    f"request {rid}: approvals page shows {detail['status']} v{detail['version']}"
-                )
-            if listed.count(rid) != 1:
-                kind = self.f.duplicates if listed.count(rid) > 1 else self.f.lost
-                kind.append(f"request {rid}: {listed.count(rid)} times in 進捗一覧 for {no}")
-            if len(on_detail) != 1 or on_detail[0]["status"] != req["status"]:
-                self.f.lost.append(f"request {rid}: search detail shows {on_detail}")
+    async def request_shown(self, req: asyncpg.Record, no: str) -> None:
+        """The request's page, 進捗一覧 (once, either tab) and the customer detail agree with approvals."""
+        rid = req["request_id"]
+        detail = await self.get(f"/api/v1/requests/{rid}")
+        progress = await self.get("/api/v1/requests", tab="past", contract_no=no)
+        progress_now = await self.get("/api/v1/requests", contract_no=no)
+        listed = [i["request_id"] for i in progress["items"] + progress_now["items"]]
+        contract = await self.get(f"/api/v1/contracts/{no}")
+        on_detail = [r for r in contract.get("requests", []) if r["request_id"] == rid]
+        if (detail["status"], detail["version"]) != (req["status"], req["version"]):
+            self.f.lost.append(f"request {rid}: approvals page shows {detail['status']} v{detail['version']}")
+        if listed.count(rid) != 1:
+            kind = self.f.duplicates if listed.count(rid) > 1 else self.f.lost
+            kind.append(f"request {rid}: {listed.count(rid)} times in 進捗一覧 for {no}")
+        if len(on_detail) != 1 or on_detail[0]["status"] != req["status"]:
+            self.f.lost.append(f"request {rid}: search detail shows {on_detail}")
 
-        await asyncio.gather(
-            *(shown(rid, sub["contract_no"]) for rid, sub in ledger.returns.items() if rid in requests)
-        )
+    @staticmethod
+    def expected_mails(db: dict[str, list[asyncpg.Record]]) -> set[tuple[str, int, str, str]]:
+        """From approvals' history: 本部承認依頼 when a request reached hq_pending, 完了 to the contact and
+        every approver when it completed (the soak's users always ask for the completion mail)."""
+        requests = {r["request_id"]: r for r in db["requests"]}
+        expected: set[tuple[str, int, str, str]] = set()
+        for h in db["history"]:
+            req = requests.get(h["request_id"])
+            if req is None:
+                continue
+            if h["to_status"] == "hq_pending":
+                expected.add((h["request_id"], h["version"], "approval_request", HQ_APPROVERS))
+            if h["to_status"] == "completed":
+                people = {_json(req["payload"]).get("contact3_email")}
+                people |= {a.get("email") for a in _json(req["approvers"])}
+                expected |= {(h["request_id"], h["version"], "completion", e) for e in people - {None, ""}}
+        return expected
 
     async def mails(self, db: dict[str, list[asyncpg.Record]]) -> None:
-        """From approvals' history: 本部承認依頼 when a request reached hq_pending, 完了 to the contact and
-        every approver when it completed. Each recorded once, sent, in the mail log and the catcher."""
-        expected: set[tuple[str, int, str, str]] = set()
-        for req in db["requests"]:
-            for h in (h for h in db["history"] if h["request_id"] == req["request_id"]):
-                if h["to_status"] == "hq_pending":
-                    expected.add((req["request_id"], h["version"], "approval_request", HQ_APPROVERS))
-                if h["to_status"] == "completed":
-                    payload = _json(req["payload"])
-                    people = {payload.get("contact3_email")} | {
-                        a.get("email") for a in _json(req["approvers"])
-                    }
-                    for email in people - {None, ""}:
-                        expected.add((req["request_id"], h["version"], "completion", email))
+        """Each expected mail recorded once, sent, in the catcher and in the mail log; nothing else."""
+        expected = self.expected_mails(db)
         rows = db["mails"]
         recorded = Counter((m["request_id"], m["request_version"], m["kind"], m["recipient"]) for m in rows)
         per_trigger = Counter((m["request_id"], m["kind"], m["recipient"]) for m in rows)
-        for key in sorted(expected - set(recorded)):
-            self.f.lost.append(f"mail {key}: not recorded")
-        for key in sorted(set(recorded) - expected):
-            self.f.unexpected.append(f"mail {key}: not expected")
-        for key, n in per_trigger.items():
-            if n > 1:
-                self.f.duplicates.append(f"mail {key}: {n} rows")
-        unsent = [m for m in rows if m["status"] != "sent"]
-        for m in unsent:
-            self.f.lost.append(f"mail {m['request_id']} {m['kind']} {m['recipient']}: {m['status']}")
+        self.f.lost += [f"mail {key}: not recorded" for key in sorted(expected - set(recorded))]
+        self.f.unexpected += [f"mail {key}: not expected" for key in sorted(set(recorded) - expected)]
+        self.f.duplicates += [f"mail {key}: {n} rows" for key, n in per_trigger.items() if n > 1]
         caught = await self.http.get("/dev/mail/messages")
         caught.raise_for_status()
         delivered = Counter(m["message_id"] for m in caught.json())
         for m in rows:
-            if m["status"] == "sent" and delivered[m["message_id"]] == 0:
-                self.f.lost.append(f"mail {m['request_id']} {m['kind']} {m['recipient']}: not in the catcher")
+            what = f"mail {m['request_id']} {m['kind']} {m['recipient']}"
+            if m["status"] != "sent":
+                self.f.lost.append(f"{what}: {m['status']}")
+            elif delivered[m["message_id"]] == 0:
+                self.f.lost.append(f"{what}: not in the catcher")
         by_request: dict[str, list[asyncpg.Record]] = defaultdict(list)
         for m in rows:
             by_request[m["request_id"]].append(m)
-
-        async def logged(rid: str, mails: list[asyncpg.Record]) -> None:
-            log = await self.get("/api/v1/mail-log", request_id=rid)
-            seen = Counter((i["kind"], i["to"]) for i in log["items"])
-            for m in mails:
-                times = seen[(m["kind"], m["recipient"])]
-                if times != 1:
-                    kind = self.f.duplicates if times > 1 else self.f.lost
-                    kind.append(f"mail {rid} {m['kind']} {m['recipient']}: {times} times in the mail log")
-
-        await asyncio.gather(*(logged(rid, mails) for rid, mails in by_request.items()))
+        await asyncio.gather(*(self.mails_logged(rid, mails) for rid, mails in by_request.items()))
         self.f.counts["mails"] = len(rows)
         self.f.counts["mails_expected"] = len(expected)
         # A mailer killed after the relay accepted a mail and before it recorded that sends it again on
         # restart, with the same Message-ID (receivers drop it): reported, not a duplicate e-mail.
         self.f.counts["mails_resent_same_message_id"] = sum(n - 1 for n in delivered.values() if n > 1)
+
+    async def mails_logged(self, rid: str, mails: list[asyncpg.Record]) -> None:
+        log = await self.get("/api/v1/mail-log", request_id=rid)
+        seen = Counter((i["kind"], i["to"]) for i in log["items"])
+        for m in mails:
+            times = seen[(m["kind"], m["recipient"])]
+            if times != 1:
+                kind = self.f.duplicates if times > 1 else self.f.lost
+                kind.append(f"mail {rid} {m['kind']} {m['recipient']}: {times} times in the mail log")
 
     async def partitions(self, ledger: Ledger) -> None:
         groups = await positions(self.bootstrap)

@@ -23,7 +23,6 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import load_data
-from bench.common import bench_token
 from bench.load_scenario import HQ_SEARCHES, STAFF_SEARCHES, pick
 from shared.topics import (
     JPASS_REQUESTS,
@@ -33,6 +32,7 @@ from shared.topics import (
     TFC_CONTRACTS,
     TFC_REQUEST_UPDATES,
 )
+from tests.support import sign_token
 
 HQ_APPROVERS = "hq-approvers@dealer.example.jp"
 # Poison goes to every topic the services consume, in turn: bytes no consumer can decode.
@@ -126,7 +126,7 @@ class Tokens:
     def headers(self, user_id: str) -> dict[str, str]:
         minted = self._cache.get(user_id)
         if minted is None or time.monotonic() - minted[0] > self.REFRESH_S:
-            minted = (time.monotonic(), bench_token(self.users[user_id]))
+            minted = (time.monotonic(), sign_token(self.users[user_id]))
             self._cache[user_id] = minted
         return {"Authorization": f"Bearer {minted[1]}"}
 

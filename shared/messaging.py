@@ -74,7 +74,7 @@ def _closed_connection_is_a_connection_error() -> None:
             raise KafkaConnectionError(f"Connection at {self.host}:{self.port} broken: {e}") from e
 
     send.jpass_guarded = True  # type: ignore[attr-defined]
-    AIOKafkaConnection.send = send  # type: ignore[method-assign]
+    AIOKafkaConnection.send = send
 
 
 _closed_connection_is_a_connection_error()
