@@ -46,7 +46,7 @@ async def test_a_consumer_whose_coordination_ended_consumes_again(
     async def handle(note: Note) -> None:
         seen.append(note.text)
 
-    subscribe(runtime.broker, topic, settings=settings, group_id="watchdog", model=Note, handler=handle)
+    subscribe(runtime, topic, model=Note, handler=handle, transaction=False)
     await runtime.start()
     try:
         await publish(kafka_bootstrap, topic, "k", {"text": "before"})
