@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-fast lint bench clean
+.PHONY: install run test test-fast lint bench soak clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,14 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml constraints.txt
 bench: $(BENCH_STAMP)
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk) || echo "no wrk: the returns benchmark falls back to its httpx client"
 	$(BIN)/python -m bench
+
+# A soak under faults (issue 18; bench/soak.py): the month-end rush against the whole local system (the
+# Procfile's processes on free ports, a PostgreSQL server of its own) for JPASS_SOAK_S seconds (default 300)
+# while, at random moments (JPASS_SOAK_SEED, printed), the broker is paused and its connections cut, a service
+# process is SIGKILLed and restarted, PostgreSQL is paused; then every invariant is checked (lost, duplicates,
+# stuck partitions, lag, dead letters). Report: artifacts/soak/report.json; exit status 1 if one fails.
+soak: install
+	$(BIN)/python -m bench.soak
 
 # Forgets the local data: var/postgres (stopped first, should a killed `make run` have left it running).
 clean:

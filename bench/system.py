@@ -1,7 +1,7 @@
 """The whole local system of `make run` (the Procfile's processes) on free ports, each service on its own
 PostgreSQL database. The Procfile stays the one description of the processes: its commands are run
-here with the same `${VAR:-default}` expansion honcho's shell does, but with an environment per process
-(honcho gives every process the same one, and the services all read JPASS_DATABASE_URL)."""
+here with the expansion honcho's shell does (`${VAR:-default}`, `${VAR:?message}`, leading `NAME=value`
+assignments), each process on its own (`start_process`, `kill`: the soak SIGKILLs and restarts them)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from pathlib import Path
 import httpx
 
 from bench.common import ROOT, wait_for_port
+from devtools.local_postgres import service_url_variable
 from tests.support import TEST_JWKS_JSON, free_port
 
 SERVICES = ("search", "selection", "returns", "approvals", "mailer")
-_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
-PROCESS_SERVICE = {"returns1": "returns", "returns2": "returns"}
+_VAR = re.compile(r"\$\{(\w+)(?::([-?])([^}]*))?\}")
+_ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
 
 
 def procfile() -> dict[str, str]:
@@ -33,8 +34,23 @@ def procfile() -> dict[str, str]:
     return out
 
 
-def expand(command: str, env: dict[str, str]) -> list[str]:
-    return shlex.split(_VAR.sub(lambda m: env.get(m[1], m[2] or ""), command))
+def expand(command: str, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """A Procfile command → (argv, the environment it runs with), as `sh -c` would run it."""
+
+    def value(m: re.Match[str]) -> str:
+        name, op, word = m[1], m[2], m[3] or ""
+        if env.get(name):
+            return env[name]
+        if op == "?":
+            raise RuntimeError(f"{name}: {word or 'not set'}")
+        return word if op == "-" else ""
+
+    words = shlex.split(_VAR.sub(value, command))
+    own = dict(env)
+    while words and _ASSIGNMENT.match(words[0]):
+        name, _, assigned = words.pop(0).partition("=")
+        own[name] = assigned
+    return words, own
 
 
 class System:
@@ -75,6 +91,9 @@ class System:
             MAILER_UPSTREAM=f"127.0.0.1:{self.ports['MAILER']}",
             DEVTOOLS_UPSTREAM=f"127.0.0.1:{self.ports['DEVTOOLS']}",
         )
+        # the Procfile hands each service its JPASS_<SERVICE>_DATABASE_URL as JPASS_DATABASE_URL
+        env.update({service_url_variable(name): url for name, url in database_urls.items()})
+        env.pop("JPASS_CONSUMER_GROUP_SUFFIX", None)  # the deployed group names (the test suite sets one)
         env.update(extra_env or {})
         self.env = env
         self.database_urls = database_urls
@@ -93,23 +112,25 @@ class System:
     def pids(self) -> dict[str, int]:
         return {name: p.pid for name, p in self.procs.items()}
 
-    def env_for(self, name: str) -> dict[str, str]:
-        service = PROCESS_SERVICE.get(name, name)
-        if service in self.database_urls:
-            return {**self.env, "JPASS_DATABASE_URL": self.database_urls[service]}
-        return self.env
+    def start_process(self, name: str) -> subprocess.Popen[bytes]:
+        """Start the Procfile's process `name` (again: after `kill`) with the system's environment."""
+        argv, env = expand(procfile()[name], self.env)
+        with open(self.logdir / f"{name}.log", "ab") as log:
+            self.procs[name] = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        if name == "broker":
+            wait_for_port(self.ports["BROKER"])
+        return self.procs[name]
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the process `name` (no shutdown of any kind) and reap it."""
+        proc = self.procs[name]
+        proc.kill()
+        proc.wait()
 
     def start(self, timeout_s: float = 120) -> None:
         commands = procfile()
-        order = ["broker"] + [n for n in commands if n != "broker"]
-        for name in order:
-            env = self.env_for(name)
-            log = open(self.logdir / f"{name}.log", "wb")
-            self.procs[name] = subprocess.Popen(
-                expand(commands[name], env), env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-            )
-            if name == "broker":
-                wait_for_port(self.ports["BROKER"])
+        for name in ["broker"] + [n for n in commands if n != "broker"]:
+            self.start_process(name)
         deadline = time.monotonic() + timeout_s
         pending = set(SERVICES)
         while pending:

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.conn import AIOKafkaConnection, CloseReason
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -49,6 +50,34 @@ M = TypeVar("M", bound=BaseModel)
 # aiokafka's producer logs every message's key and value at DEBUG: personal data (names, addresses,
 # e-mail addresses, plates) must never reach the logs, whatever the log level.
 logging.getLogger("aiokafka.producer.producer").setLevel(logging.INFO)
+
+
+def _closed_connection_is_a_connection_error() -> None:
+    """aiokafka catches only OSError when it writes a request. On uvloop (uvicorn's loop in every service) a
+    write to a connection whose handle is already closed raises RuntimeError ("the handler is closed")
+    instead; raised inside a consumer's group coordination it ends that task for good — every fetch then
+    fails with "Unexpected error during coordination", the consumer never rejoins and its partitions stay
+    where they are (aio-libs/aiokafka#1038; the soak, issue 18). Make it the KafkaConnectionError aiokafka
+    handles everywhere (mark the coordinator dead, reconnect, rejoin)."""
+    original = AIOKafkaConnection.send
+    if getattr(original, "jpass_guarded", False):
+        return
+
+    def send(self: AIOKafkaConnection, request: Any, expect_response: bool = True) -> Any:
+        try:
+            return original(self, request, expect_response)
+        except RuntimeError as e:
+            writer = self._writer
+            if writer is None or not writer.transport.is_closing():
+                raise
+            self.close(reason=CloseReason.CONNECTION_BROKEN)
+            raise KafkaConnectionError(f"Connection at {self.host}:{self.port} broken: {e}") from e
+
+    send.jpass_guarded = True  # type: ignore[attr-defined]
+    AIOKafkaConnection.send = send
+
+
+_closed_connection_is_a_connection_error()
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError,

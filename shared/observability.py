@@ -52,6 +52,12 @@ OUTBOX_PUBLISHED = Counter(
 EMAILS = Counter(
     "jpass_emails_total", "E-mails by outcome (sent, failed, retried)", ["kind", "outcome"], registry=REGISTRY
 )
+CONSUMER_RESTARTS = Counter(
+    "jpass_consumer_restarts_total",
+    "Consumers started again after their group coordination ended",
+    ["service"],
+    registry=REGISTRY,
+)
 CONSUMER_LAG = Gauge(
     "jpass_consumer_lag", "Messages behind the end of the topic", ["service", "topic"], registry=REGISTRY
 )

@@ -1,7 +1,10 @@
 """Transactional outbox and inbox.
 
-Outbox: a service writes the event row in the same transaction as its change; `OutboxRelay`
-publishes rows in id order (per-key order kept) and deletes them once the broker acknowledged.
+Outbox: a service writes the event row in the same transaction as its change; the relay publishes the
+committed rows in id order and deletes exactly those once the broker acknowledged. A row whose transaction
+commits later with a lower id (ids are taken at insert, not at commit) is published in the next round, after
+rows numbered above it: consumers take events in any order (one key's changes are serialised anyway by the
+row they change, so their ids follow their commits).
 A crash between publish and delete re-publishes: consumers dedupe by event id (the inbox).
 
 Inbox: a consumer records each processed event id in the same transaction as its own changes, so a
@@ -121,7 +124,10 @@ class Outbox:
                 )
             await asyncio.gather(*futures)
             OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
-            await session.execute(delete(self.table).where(self.table.c.id <= rows[-1].id))
+            # Exactly the rows sent, not `id <= last`: a transaction that took a lower id but committed
+            # while this batch was in flight (another instance, a slow commit) is visible to this DELETE
+            # (a statement of its own, a new snapshot) and would be deleted unsent. It goes next round.
+            await session.execute(delete(self.table).where(self.table.c.id.in_([row.id for row in rows])))
             return len(rows)
 
     async def run(

@@ -15,6 +15,7 @@ from sqlalchemy import MetaData, text
 
 from shared.db import make_engine, make_sessionmaker
 from shared.messaging import ensure_topics, make_broker, make_producer
+from shared.observability import CONSUMER_RESTARTS
 from shared.outbox import Inbox, Outbox
 from shared.settings import CommonSettings
 
@@ -50,6 +51,18 @@ async def partition_positions(
     finally:
         await consumer.stop()
         await admin.close()
+
+
+def dead_consumers(broker: Any) -> list[Any]:
+    """The subscribers whose aiokafka consumer's group coordination task has ended (aiokafka keeps the
+    consumer object, but it will never fetch again)."""
+    dead = []
+    for subscriber in getattr(broker, "subscribers", []):
+        consumer = getattr(subscriber, "consumer", None)
+        coordination = getattr(getattr(consumer, "_coordinator", None), "_coordination_task", None)
+        if coordination is not None and coordination.done():
+            dead.append(subscriber)
+    return dead
 
 
 class Runtime:
@@ -127,6 +140,7 @@ class Runtime:
             ),
             "outbox-relay",
         )
+        self.spawn(self.watch_consumers(), "consumer-watchdog")
 
     async def _start_broker(self, attempts: int = 3) -> None:
         """Start the consumers. aiokafka waits for its partition assignment without a time limit, and a
@@ -142,6 +156,28 @@ class Runtime:
                     await self.broker.stop()
                 if attempt == attempts:
                     raise
+
+    async def watch_consumers(self) -> None:
+        """Start again any consumer whose group coordination has ended. aiokafka ends it for good on an
+        error it did not expect (the uvloop one in shared.messaging was one): the consumer then never
+        rejoins its group, every fetch fails, and its partitions are stuck while the service looks well."""
+        interval = self.settings.consumer_watchdog_interval_s
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)
+            if self._stopping.is_set():
+                return
+            for subscriber in dead_consumers(self.broker):
+                log.error("a consumer of %s lost its group coordination: starting it again", self.name)
+                try:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(subscriber.stop(), self.settings.broker_start_timeout_s)
+                    await asyncio.wait_for(subscriber.start(), self.settings.broker_start_timeout_s)
+                    CONSUMER_RESTARTS.labels(self.name).inc()
+                except Exception:
+                    log.exception(
+                        "starting a consumer of %s again failed; next try in %s s", self.name, interval
+                    )
 
     async def connect_producer(self) -> AIOKafkaProducer:
         """A fresh, started producer for the outbox relay, after making sure the topics exist."""

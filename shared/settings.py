@@ -31,6 +31,8 @@ class CommonSettings(BaseSettings):
     kafka_request_timeout_ms: int = 5000
     # A consumer group join that takes longer is abandoned and tried again (see Runtime._start_broker).
     broker_start_timeout_s: float = 60.0
+    # How often a service checks that each of its consumers still takes part in its group (Runtime).
+    consumer_watchdog_interval_s: float = 5.0
     # Appended to every consumer group id. Empty in every deployment; the test suite gives each test
     # module its own, so apps of one module never join the groups of another module's apps.
     consumer_group_suffix: str = ""

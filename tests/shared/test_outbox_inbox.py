@@ -61,6 +61,54 @@ async def test_outbox_publishes_committed_rows_in_order_and_drops_rolled_back(
     await engine.dispose()
 
 
+async def test_outbox_keeps_a_row_that_commits_while_the_batch_before_it_is_in_flight(
+    kafka_bootstrap: str, pg_database: Callable[[str], Awaitable[str]]
+) -> None:
+    """Found by the soak (issue 18): a transaction takes its outbox id before another one but commits after
+    it (two instances of returns do that all the time; a paused database or broker widens the window). The
+    relay publishes the rows it saw and, while the broker acknowledges, the lower-numbered row commits: the
+    relay then deleted it unsent (`id <= last id sent`), a 202-accepted return that never became a request.
+    It must delete exactly what it sent and publish the late row next time."""
+    metadata, _, outbox, _ = _tables()
+    engine = make_engine(await pg_database("outbox_late"))
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    sessionmaker = make_sessionmaker(engine)
+    topic = f"test.outbox.{uuid.uuid4().hex[:8]}"
+    settings = CommonSettings(kafka_bootstrap_servers=kafka_bootstrap)
+    await ensure_topics(settings, [topic])
+
+    slow = sessionmaker()
+    await slow.begin()
+    await outbox.stage(slow, topic=topic, key="late", value={"n": "late"})  # takes the lower id, uncommitted
+    await slow.flush()
+    async with sessionmaker() as session, session.begin():
+        await outbox.stage(session, topic=topic, key="early", value={"n": "early"})
+
+    producer = make_producer(settings, "test")
+    await producer.start()
+    send = producer.send
+
+    async def send_while_the_slow_one_commits(*args, **kwargs):  # type: ignore[no-untyped-def]
+        sent = await send(*args, **kwargs)
+        if slow.in_transaction():
+            await slow.commit()  # the lower-numbered row commits while the batch is in flight
+        return sent
+
+    producer.send = send_while_the_slow_one_commits  # type: ignore[method-assign]
+    try:
+        assert await outbox.relay_once(sessionmaker, producer) == 1  # what it saw: "early"
+        assert await outbox.relay_once(sessionmaker, producer) == 1  # then "late", kept meanwhile
+    finally:
+        await producer.stop()
+        await slow.close()
+    records = await read_topic(kafka_bootstrap, topic, expect=2)
+    assert sorted(json.loads(r.value)["n"] for r in records) == ["early", "late"]
+    async with sessionmaker() as session:
+        assert await outbox.backlog(session) == 0
+    await engine.dispose()
+
+
 async def test_outbox_keeps_rows_while_broker_is_unreachable(
     any_database: Callable[[str], Awaitable[str]],
 ) -> None:
