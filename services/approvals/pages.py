@@ -109,7 +109,6 @@ templates.env.globals.update(
     CONFIRMS=CONFIRMS,
     fmt_value=fmt_value,
     change_label=change_label,
-    PROGRAM_LABELS=PROGRAM_LABELS,
 )
 
 
