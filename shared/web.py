@@ -169,10 +169,28 @@ class RequestInputGuard:
         await self.app(scope, replay, send)
 
 
+# SQLSTATEs of a server that cannot take us now: 08 connection exception, 53 insufficient resources
+# (53300 too many connections), 57P01–57P03 shutting down, crashed, cannot connect now.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P01", "57P02", "57P03")
+
+
+def _sqlstate(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    for candidate in (exc, orig, getattr(orig, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(code, str):
+            return code
+    return ""
+
+
 def database_unreachable(exc: BaseException) -> bool:
-    """The database is down or restarting (not a bug): the client should retry later (503)."""
+    """The database is down, restarting or full (not a bug): the client should retry later (503)."""
     if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or type(exc).__name__ in ("OperationalError", "InterfaceError")
+        return (
+            exc.connection_invalidated
+            or type(exc).__name__ in ("OperationalError", "InterfaceError")
+            or _sqlstate(exc).startswith(_UNAVAILABLE_SQLSTATES)
+        )
     return isinstance(exc, PoolTimeoutError | ConnectionError | TimeoutError)
 
 
