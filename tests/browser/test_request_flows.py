@@ -43,6 +43,7 @@ def submit_return(page: Page, system: System, shot: Screens | None, contract_no:
     if shot:
         # refusals: no phone number, and a receipt date after today, each beside its field
         page.locator("#contact1").evaluate("el => el.removeAttribute('required')")
+        page.locator("#contact1").fill("")  # the form may offer this user's last contacts
         page.locator("#returned_on").evaluate("el => el.removeAttribute('max')")
         page.locator("#returned_on").fill(f"{system.today.year + 1}-01-01")
         page.get_by_role("button", name="確認").click()
