@@ -85,7 +85,7 @@ class Runtime:
         outbox.service = name
         self.inbox = inbox
         self.topics = list(topics)
-        self.engine = make_engine(database_url)
+        self.engine = make_engine(database_url, pool_size=settings.db_pool_size)
         self.sessionmaker = make_sessionmaker(self.engine)
         self.broker = make_broker(settings, client_id=f"jpass-{name}")
         self.subscriptions: list[tuple[str, str]] = []  # (topic, consumer group): shared.messaging.subscribe

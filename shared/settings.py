@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The local identity provider (devtools, SPEC §9.3) as the services reach it under `make run`.
@@ -23,6 +23,8 @@ class CommonSettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # Tansu (local broker) refuses InitProducerId; Apache Kafka wants idempotence on.
     kafka_enable_idempotence: bool = False
+    # Connections per service process: a pool of this size plus as many again on demand.
+    db_pool_size: int = Field(default=10, ge=1, le=100)
     topic_partitions: int = 3
     # Consumer-group liveness. Tansu finishes a group join after about half the session timeout,
     # so tests and the local run may shorten it; production keeps Kafka's usual values.

@@ -21,6 +21,9 @@ os.environ.setdefault("JPASS_KAFKA_HEARTBEAT_INTERVAL_MS", "200")
 os.environ.setdefault("JPASS_OUTBOX_POLL_INTERVAL_S", "0.2")
 os.environ.setdefault("JPASS_LOG_JSON", "false")
 os.environ.setdefault("JPASS_BROKER_START_TIMEOUT_S", "20")
+# Two workers each run whole systems of five services on one shared PostgreSQL (max_connections 100):
+# 4 + 4 connections per service process keep a run inside it (20 each ran it out under the race tests).
+os.environ.setdefault("JPASS_DB_POOL_SIZE", "4")
 
 from devtools import staff_directory
 from tests import backends, support
