@@ -45,14 +45,7 @@ from aiokafka import AIOKafkaProducer
 
 from bench import load_data
 from bench.common import ROOT
-from bench.soak_checks import (
-    Checker,
-    behind,
-    incomplete_requests,
-    outbox_backlog,
-    pending_mails,
-    positions,
-)
+from bench.soak_checks import Checker, Watch, behind, incomplete_requests, outbox_backlog, pending_mails
 from bench.soak_faults import KINDS, Fault, Faults, schedule
 from bench.soak_load import HQ_APPROVERS, Plan, Rush, book
 from bench.system import SERVICES, System
@@ -150,6 +143,7 @@ class Soak:
         self.rng = Random(f"{cfg.seed}-schedule")
         self.done: list[Fault] = []
         self.drained_s: float | None = None
+        self.watch = Watch(system.bootstrap)
 
     async def ready(self, http: httpx.AsyncClient, pending: set[str]) -> set[str]:
         """Those of `pending` that answer ready through the gateway now (each needs to once after a fault)."""
@@ -186,45 +180,51 @@ class Soak:
         target: dict[tuple[str, int], int] | None = None
         while target is None and time.monotonic() < deadline:
             with contextlib.suppress(Exception):
-                groups = await positions(self.system.bootstrap)
+                groups = await self.watch.positions()
                 target = {tp: end for parts in groups.values() for tp, (_, end) in parts.items()}
         probe = await self.rush.probe_write(deadline)
         if target is None or probe is None:
             return None
         mark("write_accepted")
         no, seq = probe
-        not_ready, process_back = set(SERVICES), False
-        lagging: list[str] = []
+        state: dict[str, Any] = {"not_ready": set(SERVICES), "process_back": False, "lagging": []}
+
+        async def in_search() -> bool:
+            query = "SELECT seq FROM contracts WHERE contract_no = $1"
+            return bool((await asyncio.wait_for(_fetchval(self.urls["search"], query, no), 10) or 0) >= seq)
+
+        async def caught_up() -> bool:
+            groups = await self.watch.positions()
+            state["lagging"] = [
+                f"{g} {t}[{p}] {c}/{target.get((t, p), 0)}"
+                for g, parts in groups.items()
+                for (t, p), (c, _) in parts.items()
+                if c < target.get((t, p), 0)
+            ]
+            return not state["lagging"]
+
+        async def serving(http: httpx.AsyncClient) -> bool:
+            state["not_ready"] -= await self.ready(http, state["not_ready"])
+            if not state["process_back"]:
+                state["process_back"] = await self.restarted(http, fault)
+            return not state["not_ready"] and bool(state["process_back"])
+
         async with httpx.AsyncClient(base_url=self.system.base_url) as http:
-            while time.monotonic() < deadline:
-                done = []
-                with contextlib.suppress(Exception):
-                    query = "SELECT seq FROM contracts WHERE contract_no = $1"
-                    if (await asyncio.wait_for(_fetchval(self.urls["search"], query, no), 10) or 0) >= seq:
-                        mark("write_in_search")
-                        done.append(True)
-                with contextlib.suppress(Exception):
-                    groups = await positions(self.system.bootstrap)
-                    lagging = [
-                        f"{g} {t}[{p}] {c}/{target.get((t, p), 0)}"
-                        for g, parts in groups.items()
-                        for (t, p), (c, _) in parts.items()
-                        if c < target.get((t, p), 0)
-                    ]
-                    if not lagging:
-                        mark("consumers_caught_up")
-                        done.append(True)
-                not_ready -= await self.ready(http, not_ready)
-                if not not_ready and (process_back or await self.restarted(http, fault)):
-                    process_back = True
-                    mark("services_ready")
-                    done.append(True)
-                if len(done) == 3:
+            while time.monotonic() < deadline:  # the three at once: the soak's own process is busy too
+                results = await asyncio.gather(
+                    in_search(), caught_up(), serving(http), return_exceptions=True
+                )
+                for name, ok in zip(
+                    ("write_in_search", "consumers_caught_up", "services_ready"), results, strict=True
+                ):
+                    if ok is True:
+                        mark(name)
+                if all(r is True for r in results):
                     return round(time.monotonic() - fault_end, 1)
                 await asyncio.sleep(0.5)
-        fault.detail["lagging"] = lagging
-        fault.detail["not_ready"] = sorted(not_ready) + (
-            [] if process_back else [str(fault.detail.get("process"))]
+        fault.detail["lagging"] = state["lagging"]
+        fault.detail["not_ready"] = sorted(state["not_ready"]) + (
+            [] if state["process_back"] else [str(fault.detail.get("process"))]
         )
         return None
 
@@ -279,6 +279,7 @@ class Soak:
             self.rush.users_stop.set()
             self.rush.all_stop.set()
             results += await asyncio.gather(*staff, *others, return_exceptions=True)
+            await self.watch.close()
         for r in results:
             if isinstance(r, BaseException):
                 raise r
@@ -299,7 +300,7 @@ class Soak:
             with contextlib.suppress(Exception):
                 backlog = sum((await outbox_backlog(self.urls)).values())
                 if backlog == 0 and await pending_mails(self.urls) == 0:
-                    if not behind(await positions(self.system.bootstrap)):
+                    if not behind(await self.watch.positions()):
                         self.drained_s = round(time.monotonic() - started, 1)
                         return
             await asyncio.sleep(1)

@@ -58,36 +58,73 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
     return [TopicPartition(topic, p) for p in sorted(partitions)]
 
 
-async def _positions(bootstrap: str) -> dict[str, dict[tuple[str, int], tuple[int, int]]]:
+Positions = dict[str, dict[tuple[str, int], tuple[int, int]]]
+
+
+async def _read_positions(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> Positions:
     """group → {(topic, partition): (committed, end)} for every consumer group of the services (a group
     is `<service group>.<topic>`; no commit yet counts as 0)."""
-    admin, consumer = await _clients(bootstrap)
-    try:
-        out: dict[str, dict[tuple[str, int], tuple[int, int]]] = {}
-        for group, _ in await admin.list_consumer_groups():
-            topic = group.split(".", 1)[1] if "." in group else ""
-            if group == TFC_GROUP or topic not in ALL_TOPICS:
-                continue
-            tps = await _partitions(consumer, topic)
-            ends = await consumer.end_offsets(tps)
-            committed = await admin.list_consumer_group_offsets(group, partitions=tps)
-            out[group] = {
-                (tp.topic, tp.partition): (
-                    committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0,
-                    ends[tp],
-                )
-                for tp in tps
-            }
-        return out
-    finally:
-        await consumer.stop()
-        await admin.close()
+    groups = {}
+    for group, _ in await admin.list_consumer_groups():
+        topic = group.split(".", 1)[1] if "." in group else ""
+        if group != TFC_GROUP and topic in ALL_TOPICS:
+            groups[group] = topic
+    tps = {t: await _partitions(consumer, t) for t in set(groups.values())}
+    ends = await consumer.end_offsets([tp for parts in tps.values() for tp in parts])
+    committed = await asyncio.gather(
+        *(admin.list_consumer_group_offsets(g, partitions=tps[t]) for g, t in groups.items())
+    )
+    out: Positions = {}
+    for (group, topic), done in zip(groups.items(), committed, strict=True):
+        out[group] = {
+            (tp.topic, tp.partition): (
+                done[tp].offset if tp in done and done[tp].offset >= 0 else 0,
+                ends[tp],
+            )
+            for tp in tps[topic]
+        }
+    return out
 
 
-async def positions(
-    bootstrap: str, timeout_s: float = 15
-) -> dict[str, dict[tuple[str, int], tuple[int, int]]]:
-    return await asyncio.wait_for(_positions(bootstrap), timeout_s)
+async def positions(bootstrap: str, timeout_s: float = 15) -> Positions:
+    """The groups' positions, read once with clients of its own."""
+
+    async def once() -> Positions:
+        admin, consumer = await _clients(bootstrap)
+        try:
+            return await _read_positions(admin, consumer)
+        finally:
+            await consumer.stop()
+            await admin.close()
+
+    return await asyncio.wait_for(once(), timeout_s)
+
+
+class Watch:
+    """The groups' positions read again and again (recovery, drain) with clients kept between reads; after
+    a failure (the broker paused, connections cut) the next read connects afresh."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.clients: tuple[AIOKafkaAdminClient, AIOKafkaConsumer] | None = None
+
+    async def positions(self, timeout_s: float = 15) -> Positions:
+        try:
+            if self.clients is None:
+                self.clients = await asyncio.wait_for(_clients(self.bootstrap), timeout_s)
+            return await asyncio.wait_for(_read_positions(*self.clients), timeout_s)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self.clients is not None:
+            admin, consumer = self.clients
+            self.clients = None
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.stop(), 10)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(admin.close(), 10)
 
 
 def behind(groups: dict[str, dict[tuple[str, int], tuple[int, int]]]) -> list[str]:
