@@ -18,18 +18,13 @@ from fastapi import FastAPI
 
 from shared.events import ContractSnapshot
 from shared.topics import TFC_CONTRACTS
+from tests.factories import contract_snapshot
 from tests.mailer.conftest import Smtp
 from tests.support import auth, create_pg_database, drop_pg_database, eventually, publish, running
 
 NOW = datetime(2026, 5, 15, 1, 0, tzinfo=UTC)  # 10:00 in Tokyo
 TODAY = date(2026, 5, 15)
 SERVICES = ("search", "selection", "returns", "approvals", "mailer")
-STORES = {
-    "S0101": ("D001", "品川店"),
-    "S0102": ("D001", "世田谷店"),
-    "S0201": ("D002", "梅田店"),
-    "S0202": ("D002", "難波店"),
-}
 _SELECTION_API = re.compile(
     r"^/api/v1/contracts/[^/]+/(selection|memo|confirmation\.pdf|refinance-simulation|refinance-application|early-payoff-request|assignment)$"
 )
@@ -51,30 +46,7 @@ def service_for(path: str) -> str:
 
 
 def contract(no: str, store: str = "S0101", **kw: Any) -> ContractSnapshot:
-    dealer, store_name = STORES[store]
-    base: dict[str, Any] = dict(
-        contract_no=no,
-        version=1,
-        dealer_code=dealer,
-        dealer_name="東都トヨモビ販売株式会社" if dealer == "D001" else "浪速オートモービル株式会社",
-        store_code=store,
-        store_name=store_name,
-        staff_code=f"{store[1:]}01",
-        contractor_name="山田 太郎",
-        contractor_name_kana="ヤマダ タロウ",
-        contractor_postal_code="140-0001",
-        contractor_address="東京都品川区北品川1-2-3",
-        registration_no="品川 300 あ 12-34",
-        brand="toyota",
-        model="プリウス",
-        first_registration_date="2021-06-10",
-        program="gamma_finance",
-        final_payment_date=date(2026, 6, 30),
-        final_payment_amount=1_200_000,
-        annual_rate=0.049,
-    )
-    base.update(kw)
-    return ContractSnapshot(**base)
+    return contract_snapshot(no, store=store, **kw)
 
 
 def new_no(prefix: str = "F") -> str:

@@ -92,40 +92,39 @@ async def test_fifty_concurrent_approve_send_back_withdraw_one_winner(sys: Syste
     assert after["version"] == 2 and len(after["history"]) == 2
 
 
-async def test_concurrent_submissions_for_one_contract_create_one_request(sys: System) -> None:
-    s = sys
-    snap = contract(new_no("CS"))
-    await s.add_contract(snap)
-    await s.record_selection(snap.contract_no, STAFF)
-    await s.wait_eligible(snap.contract_no, STAFF)
+async def thirty_at_once(s: System, no: str, path: str, body: dict[str, Any], what: str) -> None:
+    """30 submissions for contract `no` by four users at once: one accepted, 29 refused with 409
+    `open_request_exists`, one request listed and one submission event."""
     users = [STAFF, "d1s1-staff2", MANAGER, HQ]
     responses = await asyncio.gather(
         *(
-            s.request(
-                "POST",
-                "/api/v1/returns",
-                json=return_body(snap.contract_no),
-                headers={**auth(users[i % 4]), "Idempotency-Key": f"k{i}"},
-            )
+            s.request("POST", path, json=body, headers={**auth(users[i % 4]), "Idempotency-Key": f"{no}-{i}"})
             for i in range(30)
         )
     )
     codes = Counter(r.status_code for r in responses)
     (rid,) = {r.json()["request_id"] for r in responses if r.status_code == 202}
     await s.wait_request(rid, STAFF)
-    listed = await s.get("/api/v1/requests", HQ, params={"contract_no": snap.contract_no})
+    listed = await s.get("/api/v1/requests", HQ, params={"contract_no": no})
     submissions = [
-        json.loads(r.value)
-        for r in await read_all(s.bootstrap, RETURN_SUBMISSIONS)
-        if r.key == snap.contract_no.encode()
+        json.loads(r.value) for r in await read_all(s.bootstrap, RETURN_SUBMISSIONS) if r.key == no.encode()
     ]
     figure(
-        f"concurrent submissions: 30 returns for one contract at once, {codes[202]} accepted, "
+        f"concurrent submissions: 30 {what} for one contract at once, {codes[202]} accepted, "
         f"{codes[409]} refused with 409, {len(listed.json()['items'])} request, {len(submissions)} event"
     )
-    assert codes == {202: 1, 409: 29}, codes
+    assert codes == {202: 1, 409: 29}, (codes, [r.text for r in responses if r.status_code not in (202, 409)])
     assert {r.json()["code"] for r in responses if r.status_code == 409} == {"open_request_exists"}
     assert len(listed.json()["items"]) == 1 and len(submissions) == 1
+
+
+async def test_concurrent_submissions_for_one_contract_create_one_request(sys: System) -> None:
+    s = sys
+    snap = contract(new_no("CS"))
+    await s.add_contract(snap)
+    await s.record_selection(snap.contract_no, STAFF)
+    await s.wait_eligible(snap.contract_no, STAFF)
+    await thirty_at_once(s, snap.contract_no, "/api/v1/returns", return_body(snap.contract_no), "returns")
 
 
 @pytest.mark.parametrize("request_type", sorted(APPLICATIONS))
@@ -139,34 +138,10 @@ async def test_concurrent_applications_for_one_contract_create_one_request(
     snap = contract(new_no("CA"))
     await s.add_contract(snap)
     await s.record_selection(snap.contract_no, STAFF, category)
-    users = [STAFF, "d1s1-staff2", MANAGER, HQ]
-    responses = await asyncio.gather(
-        *(
-            s.request(
-                "POST",
-                f"/api/v1/contracts/{snap.contract_no}/{path}",
-                json=application_body(request_type),
-                headers={**auth(users[i % 4]), "Idempotency-Key": f"{snap.contract_no}-{i}"},
-            )
-            for i in range(30)
-        )
+    no = snap.contract_no
+    await thirty_at_once(
+        s, no, f"/api/v1/contracts/{no}/{path}", application_body(request_type), request_type
     )
-    codes = Counter(r.status_code for r in responses)
-    (rid,) = {r.json()["request_id"] for r in responses if r.status_code == 202}
-    await s.wait_request(rid, STAFF)
-    listed = await s.get("/api/v1/requests", HQ, params={"contract_no": snap.contract_no})
-    submissions = [
-        json.loads(r.value)
-        for r in await read_all(s.bootstrap, RETURN_SUBMISSIONS)
-        if r.key == snap.contract_no.encode()
-    ]
-    figure(
-        f"concurrent submissions: 30 {request_type} for one contract at once, {codes[202]} accepted, "
-        f"{codes[409]} refused with 409, {len(listed.json()['items'])} request, {len(submissions)} event"
-    )
-    assert codes == {202: 1, 409: 29}, [r.text for r in responses if r.status_code not in (202, 409)]
-    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"open_request_exists"}
-    assert len(listed.json()["items"]) == 1 and len(submissions) == 1
 
 
 async def race_applications_and_changes(s: System, applications_first: bool) -> str:
