@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 from pypdf import PdfReader
 
-from shared.events import RequestUpdate
+from shared.events import ContractSnapshot, RequestUpdate
 from shared.topics import TFC_REQUEST_UPDATES
 from tests.faults.support import figure
 from tests.faults.system import APPLICATIONS, System, application_body, contract, new_no, system
@@ -534,14 +534,18 @@ async def test_personal_data_never_reaches_logs_or_metric_labels(
         "phone": "03-9876-5432",
     }
     caplog.set_level(logging.DEBUG)
-    snap = contract(
-        new_no("PII"),
-        "S0101",
-        contractor_name=personal["name"],
-        contractor_name_kana=personal["kana"],
-        contractor_address=personal["address"],
-        registration_no=personal["plate"],
-    )
+
+    def personal_contract() -> ContractSnapshot:
+        return contract(
+            new_no("PII"),
+            "S0101",
+            contractor_name=personal["name"],
+            contractor_name_kana=personal["kana"],
+            contractor_address=personal["address"],
+            registration_no=personal["plate"],
+        )
+
+    snap = personal_contract()
     await s.add_contract(snap)
     await s.record_selection(snap.contract_no, STAFF)
     await s.wait_eligible(snap.contract_no, STAFF)
@@ -553,14 +557,7 @@ async def test_personal_data_never_reaches_logs_or_metric_labels(
         "/api/v1/contracts", STAFF, params={"mode": "individual", "contractor_name": personal["name"]}
     )
     for request_type, (path, category) in APPLICATIONS.items():  # selection's intake of SPEC §9.2
-        applicant = contract(
-            new_no("PII"),
-            "S0101",
-            contractor_name=personal["name"],
-            contractor_name_kana=personal["kana"],
-            contractor_address=personal["address"],
-            registration_no=personal["plate"],
-        )
+        applicant = personal_contract()
         await s.add_contract(applicant)
         await s.record_selection(applicant.contract_no, STAFF, category)
         no = applicant.contract_no
