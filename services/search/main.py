@@ -80,7 +80,9 @@ def create_app(settings: SearchSettings | None = None, clock: Callable[[], date]
     app = service_app("search", "J-PASS search (最終回対象顧客一覧)", runtime, channels=CHANNELS)
     fixed = settings.today
     app.state.clock = clock or ((lambda: fixed) if fixed else tokyo_today)
-    app.state.export_slots = ExportSlots(settings.csv_export_slots)
+    # an export holds a database connection for its whole stream: at most the pool's own size of them run,
+    # so searches and details always find the overflow's connections (docs/decisions.md)
+    app.state.export_slots = ExportSlots(min(settings.csv_export_slots, settings.db_pool_size))
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(login.router)  # the page login (OpenID client): the gateway's catch-all is search

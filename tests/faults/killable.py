@@ -1,8 +1,9 @@
 """App factories for fault tests that run a real service in a subprocess (uvicorn --factory).
 
 `approvals_killed_after_commit`: the real approvals service, except that after the N-th submission it
-created (`JPASS_FAULT_KILL_AFTER`) the process SIGKILLs itself — its database transaction is committed, the
-Kafka offset is not (the consumer acknowledges only after the handler returns)."""
+created (`JPASS_FAULT_KILL_AFTER`) the process SIGKILLs itself as soon as the consumer's transaction has
+committed (SQLAlchemy's `after_commit` session event) — its database transaction is committed, the Kafka
+offset is not (the consumer acknowledges only after the handler's transaction)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import signal
 
 from fastapi import FastAPI
+from sqlalchemy import event
 
 from services.approvals.handlers import Approvals
 from services.approvals.main import create_app
@@ -21,12 +23,15 @@ def approvals_killed_after_commit() -> FastAPI:
         original = Approvals.submit
         created = 0
 
-        async def submit_then_die(self, envelope_id, event, request_type):  # type: ignore[no-untyped-def]
+        def die(_session: object) -> None:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        async def submit_then_die(self, session, submitted, request_type):  # type: ignore[no-untyped-def]
             nonlocal created
-            result = await original(self, envelope_id, event, request_type)  # committed here
+            result = await original(self, session, submitted, request_type)  # in the consumer's transaction
             created += 1
-            if created >= kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)
+            if created >= kill_after:  # dies the moment that transaction has committed
+                event.listen(session.sync_session, "after_commit", die, once=True)
             return result
 
         Approvals.submit = submit_then_die  # type: ignore[method-assign]

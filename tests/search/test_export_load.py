@@ -124,6 +124,7 @@ async def test_searches_answer_within_a_second_during_eight_exports(
             "JPASS_DATABASE_URL": url,
             "JPASS_LOG_JSON": "false",
             "JPASS_TODAY": TODAY.isoformat(),
+            "JPASS_DB_POOL_SIZE": "10",  # the production default (the suite runs 4): room for eight exports
         },
         tmp_path / "search.log",
     )
