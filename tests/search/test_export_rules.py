@@ -47,4 +47,9 @@ def test_exports_never_take_the_connections_searches_need(tmp_path: Path) -> Non
     url = f"sqlite+aiosqlite:///{tmp_path}/search.db"
     assert create_app(SearchSettings(database_url=url, db_pool_size=3)).state.export_slots.limit == 3
     assert create_app(SearchSettings(database_url=url, db_pool_size=10)).state.export_slots.limit == 8
-    assert create_app(SearchSettings(database_url=url, db_pool_size=10, csv_export_slots=2)).state.export_slots.limit == 2
+    assert (
+        create_app(
+            SearchSettings(database_url=url, db_pool_size=10, csv_export_slots=2)
+        ).state.export_slots.limit
+        == 2
+    )
