@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, EmailStr, Field
 
 from services.approvals import domain, queries
-from services.approvals.handlers import (
+from services.approvals.use_cases import (
     ActResult,
     Approvals,
     FlowView,

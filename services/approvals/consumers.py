@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from services.approvals.handlers import Approvals
+from services.approvals.use_cases import Approvals
 from shared.events import (
     RETURN_SUBMITTED,
     SUBMISSION_EVENT_TYPES,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 from services.approvals import api, consumers, pages
 from services.approvals.config import ApprovalsSettings
 from services.approvals.db import Base, inbox, outbox
-from services.approvals.handlers import Approvals, Clock, system_clock
+from services.approvals.use_cases import Approvals, Clock, system_clock
 from shared.asyncapi import Channel
 from shared.events import (
     REQUEST_STATUS_CHANGED,

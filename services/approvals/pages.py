@@ -18,7 +18,7 @@ from services.approvals.api import (
     STALE_MESSAGE,
     approvals_of,
 )
-from services.approvals.handlers import FlowView, InvalidPayload, NotFound, StaleVersion
+from services.approvals.use_cases import FlowView, InvalidPayload, NotFound, StaleVersion
 from shared.events import PROGRAM_LABELS
 from shared.identity import CurrentUser, User
 from shared.requests import NOT_RETURNED_REASONS, PAYMENT_METHOD_LABELS, REQUEST_TYPE_LABELS

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.approvals import domain
 from services.approvals.db import HistoryEntry, Request
-from services.approvals.handlers import TOKYO, aware, normalise_name, request_flow
+from services.approvals.use_cases import TOKYO, aware, normalise_name, request_flow
 from shared.identity import User
 from shared.requests import REQUEST_TYPE_LABELS
 from shared.rules import REFINANCE_RESULT_LABELS

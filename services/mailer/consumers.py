@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from services.mailer import handlers
+from services.mailer import use_cases
 from services.mailer.config import MailerSettings
 from services.mailer.render import MailRenderer
 from services.mailer.sender import MailSender
@@ -15,8 +15,8 @@ from shared.topics import REQUEST_STATUS, REQUEST_TIMEOUTS
 
 
 def register(runtime: Runtime, settings: MailerSettings, renderer: MailRenderer, sender: MailSender) -> None:
-    status_change = partial(handlers.record_status_change, renderer=renderer, mail_from=settings.mail_from)
-    timeout = partial(handlers.record_timeout, renderer=renderer, mail_from=settings.mail_from)
+    status_change = partial(use_cases.record_status_change, renderer=renderer, mail_from=settings.mail_from)
+    timeout = partial(use_cases.record_timeout, renderer=renderer, mail_from=settings.mail_from)
     events: dict[str, EventTable] = {
         REQUEST_STATUS: {REQUEST_STATUS_CHANGED: (RequestStatusChanged, status_change)},
         REQUEST_TIMEOUTS: {REQUEST_TIMED_OUT: (RequestTimedOut, timeout)},

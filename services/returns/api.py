@@ -8,10 +8,10 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from services.returns import handlers
+from services.returns import use_cases
 from services.returns.domain import ReturnForm, check_eligibility
-from services.returns.handlers import ReturnRefused
 from services.returns.printing import render_input_pdf
+from services.returns.use_cases import ReturnRefused
 from shared.identity import CurrentUser
 from shared.web import ApiError
 
@@ -67,7 +67,7 @@ async def submit(
 ) -> JSONResponse:
     """Submit a result → 202 `{request_id}`; the same `Idempotency-Key` again returns the same id."""
     try:
-        request_id, replayed = await handlers.submit_return(
+        request_id, replayed = await use_cases.submit_return(
             request.app.state.runtime,
             user,
             body.contract_no,
@@ -84,7 +84,7 @@ async def submit(
 async def eligibility(request: Request, user: CurrentUser, contract_no: str) -> dict[str, Any]:
     """May the user submit a return for the contract now? `{eligible, code, detail, contract}`."""
     async with request.app.state.runtime.sessionmaker() as session:
-        view = await handlers.load_contract(session, contract_no)
+        view = await use_cases.load_contract(session, contract_no)
     refusal = check_eligibility(view.facts if view else None, user)
     if refusal is not None and refusal.status == 404:
         raise ApiError(404, refusal.message, refusal.code)
@@ -102,10 +102,10 @@ async def submitted(request: Request, user: CurrentUser, request_id: str) -> dic
     """What was submitted, with the latest status approvals reported (None until it has)."""
     async with request.app.state.runtime.sessionmaker() as session:
         try:
-            s = await handlers.get_submission(session, user, request_id)
+            s = await use_cases.get_submission(session, user, request_id)
         except ReturnRefused as e:
             raise refused(e) from None
-        status = await handlers.request_status(session, request_id)
+        status = await use_cases.request_status(session, request_id)
     return submission_json(s, status)
 
 
@@ -114,10 +114,10 @@ async def print_pdf(request: Request, user: CurrentUser, request_id: str) -> Res
     """入力内容印刷: the input as a PDF (Japanese font embedded)."""
     async with request.app.state.runtime.sessionmaker() as session:
         try:
-            s = await handlers.get_submission(session, user, request_id)
+            s = await use_cases.get_submission(session, user, request_id)
         except ReturnRefused as e:
             raise refused(e) from None
-        status = await handlers.request_status(session, request_id)
+        status = await use_cases.request_status(session, request_id)
     return pdf_response(s, status.reception_no if status else None)
 
 

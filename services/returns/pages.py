@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.returns import handlers
+from services.returns import use_cases
 from services.returns.api import pdf_response
 from services.returns.domain import (
     EXTRA_TFC_PROCEDURE_NOTICE,
@@ -24,8 +24,8 @@ from services.returns.domain import (
     today_in_tokyo,
     validate_form,
 )
-from services.returns.handlers import ContractView, ReturnRefused
 from services.returns.printing import input_sections
+from services.returns.use_cases import ContractView, ReturnRefused
 from shared.identity import CurrentUser, User
 from shared.requests import NOT_RETURNED_REASONS
 from shared.web import make_templates
@@ -64,7 +64,7 @@ def _not_found(request: Request, user: User, refusal: Refusal) -> Response:
 async def _contract(request: Request, user: User, contract_no: str) -> ContractView | Refusal:
     async with request.app.state.runtime.sessionmaker() as session:
         try:
-            return await handlers.contract_in_scope(session, user, contract_no)
+            return await use_cases.contract_in_scope(session, user, contract_no)
         except ReturnRefused as e:
             return e.first
 
@@ -116,7 +116,7 @@ async def new_form(request: Request, user: CurrentUser, contract_no: str) -> Res
     if refusal := check_eligibility(view.facts, user):
         return _render(request, "refused.html", {"user": user, "c": view.summary(), "refusal": refusal})
     async with request.app.state.runtime.sessionmaker() as session:
-        contacts = await handlers.last_contacts(session, user)
+        contacts = await use_cases.last_contacts(session, user)
     values = {
         **dict.fromkeys(FORM_FIELDS, ""),
         **contacts,
@@ -188,7 +188,7 @@ async def submit(request: Request, user: CurrentUser, contract_no: str) -> Respo
     form, values = _form_from(data)
     key = str(data.get("idempotency_key") or "") or None
     try:
-        request_id, _ = await handlers.submit_return(
+        request_id, _ = await use_cases.submit_return(
             request.app.state.runtime,
             user,
             contract_no,
@@ -209,11 +209,11 @@ async def _submitted(request: Request, user: User, request_id: str, *, sent: boo
     runtime = request.app.state.runtime
     async with runtime.sessionmaker() as session:
         try:
-            s = await handlers.get_submission(session, user, request_id)
+            s = await use_cases.get_submission(session, user, request_id)
         except ReturnRefused as e:
             return _not_found(request, user, e.first)
     wait_s = request.app.state.settings.status_wait_s if sent else 0.0
-    status = await handlers.wait_for_status(runtime, request_id, wait_s)
+    status = await use_cases.wait_for_status(runtime, request_id, wait_s)
     return _render(
         request,
         "submitted.html",
@@ -245,8 +245,8 @@ async def submitted_input(request: Request, user: CurrentUser, request_id: str) 
 async def print_pdf(request: Request, user: CurrentUser, request_id: str) -> Response:
     async with request.app.state.runtime.sessionmaker() as session:
         try:
-            s = await handlers.get_submission(session, user, request_id)
+            s = await use_cases.get_submission(session, user, request_id)
         except ReturnRefused as e:
             return _not_found(request, user, e.first)
-        status = await handlers.request_status(session, request_id)
+        status = await use_cases.request_status(session, request_id)
     return pdf_response(s, status.reception_no if status else None)

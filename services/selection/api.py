@@ -10,10 +10,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from services.selection import domain, handlers, views
+from services.selection import domain, use_cases, views
 from services.selection.confirmation_pdf import render_confirmation
 from services.selection.deps import HandlersDep, Today
-from services.selection.handlers import WriteResult
+from services.selection.use_cases import WriteResult
 from shared.identity import CurrentUser
 
 router = APIRouter(prefix="/api/v1/contracts", tags=["selection"])
@@ -59,35 +59,35 @@ async def get_selection(
     request: Request, user: CurrentUser, today: Today, contract_no: str
 ) -> dict[str, Any]:
     async with request.app.state.runtime.sessionmaker() as session:
-        contract = await handlers.get_contract(session, user, contract_no)
-        row = await handlers.get_selection(session, contract_no)
-        lock = await handlers.category_lock(session, contract_no)
+        contract = await use_cases.get_contract(session, user, contract_no)
+        row = await use_cases.get_selection(session, contract_no)
+        lock = await use_cases.category_lock(session, contract_no)
     return {"contract": views.contract_summary(contract, today, lock), "selection": views.selection_view(row)}
 
 
 @router.put("/{contract_no}/selection")
 async def put_selection(
-    user: CurrentUser, today: Today, use_cases: HandlersDep, contract_no: str, body: SelectionBody
+    user: CurrentUser, today: Today, commands: HandlersDep, contract_no: str, body: SelectionBody
 ) -> dict[str, Any]:
     entry = domain.SelectionInput(
         body.category, body.replacement, body.replacement_model, body.confirmation_received_on
     )
-    return written(await use_cases.record_selection(user, contract_no, entry, today))
+    return written(await commands.record_selection(user, contract_no, entry, today))
 
 
 @router.get("/{contract_no}/memo")
 async def get_memo(request: Request, user: CurrentUser, contract_no: str) -> dict[str, Any]:
     async with request.app.state.runtime.sessionmaker() as session:
-        contract = await handlers.get_contract(session, user, contract_no)
-        history = await handlers.memo_history(session, contract_no)
+        contract = await use_cases.get_contract(session, user, contract_no)
+        history = await use_cases.memo_history(session, contract_no)
     return views.memo_view(contract, history)
 
 
 @router.put("/{contract_no}/memo")
 async def put_memo(
-    user: CurrentUser, use_cases: HandlersDep, contract_no: str, body: MemoBody
+    user: CurrentUser, commands: HandlersDep, contract_no: str, body: MemoBody
 ) -> dict[str, Any]:
-    return written(await use_cases.update_memo(user, contract_no, body.text))
+    return written(await commands.update_memo(user, contract_no, body.text))
 
 
 @router.get(
@@ -97,7 +97,7 @@ async def put_memo(
 )
 async def confirmation_pdf(request: Request, user: CurrentUser, today: Today, contract_no: str) -> Response:
     async with request.app.state.runtime.sessionmaker() as session:
-        contract = await handlers.get_contract(session, user, contract_no)
+        contract = await use_cases.get_contract(session, user, contract_no)
     pdf = render_confirmation(views.confirmation_form(contract, today))
     return Response(
         pdf,
@@ -114,7 +114,7 @@ async def refinance_simulation(
     request: Request, user: CurrentUser, today: Today, contract_no: str, body: RefinanceBody
 ) -> dict[str, Any]:
     async with request.app.state.runtime.sessionmaker() as session:
-        _, plan = await handlers.refinance_plan(
+        _, plan = await use_cases.refinance_plan(
             session, user, contract_no, body.months, body.annual_rate, today
         )
     return views.plan_view(contract_no, plan)
@@ -122,13 +122,13 @@ async def refinance_simulation(
 
 @router.get("/{contract_no}/assignment")
 async def get_assignment(
-    request: Request, user: CurrentUser, use_cases: HandlersDep, contract_no: str
+    request: Request, user: CurrentUser, commands: HandlersDep, contract_no: str
 ) -> dict[str, Any]:
     async with request.app.state.runtime.sessionmaker() as session:
-        contract = await handlers.get_contract(session, user, contract_no)
-        stores = await handlers.dealer_stores(session, contract.dealer_code)
+        contract = await use_cases.get_contract(session, user, contract_no)
+        stores = await use_cases.dealer_stores(session, contract.dealer_code)
         staff = views.staff_view(
-            await handlers.dealer_staff(session, contract.dealer_code, use_cases.staff_directory)
+            await use_cases.dealer_staff(session, contract.dealer_code, commands.staff_directory)
         )
     return {
         "contract_no": contract_no,
@@ -144,6 +144,6 @@ async def get_assignment(
 
 @router.put("/{contract_no}/assignment")
 async def put_assignment(
-    user: CurrentUser, use_cases: HandlersDep, contract_no: str, body: AssignmentBody
+    user: CurrentUser, commands: HandlersDep, contract_no: str, body: AssignmentBody
 ) -> dict[str, Any]:
-    return written(await use_cases.change_assignment(user, contract_no, body.store_code, body.staff_code))
+    return written(await commands.change_assignment(user, contract_no, body.store_code, body.staff_code))

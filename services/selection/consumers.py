@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.selection.handlers import apply_contract_snapshot, apply_request_status, apply_request_submitted
+from services.selection.use_cases import (
+    apply_contract_snapshot,
+    apply_request_status,
+    apply_request_submitted,
+)
 from shared.events import (
     REQUEST_STATUS_CHANGED,
     SUBMISSION_EVENT_TYPES,

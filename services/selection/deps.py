@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 
-from services.selection.handlers import Handlers
+from services.selection.use_cases import Handlers
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 

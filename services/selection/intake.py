@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.selection import domain, handlers
+from services.selection import domain, use_cases
 from services.selection import request_forms as forms
 from services.selection.db import Contract, ContractRequest, RequestSubmission, SelectionRecord
 from services.selection.domain import RuleViolation
@@ -82,7 +82,7 @@ def _fingerprint(contract_no: str, request_type: str, body: Any) -> str:
 
 
 def _party(user: User) -> dict[str, Any]:
-    return handlers.party(user).model_dump(mode="json")
+    return use_cases.party(user).model_dump(mode="json")
 
 
 class Intake:
@@ -115,7 +115,7 @@ class Intake:
             )
             if refusal is not None:
                 raise refusal
-            checked_months, rate = domain.validate_refinance(months, annual_rate, handlers.contract_rate(c))
+            checked_months, rate = domain.validate_refinance(months, annual_rate, use_cases.contract_rate(c))
             plan = domain.simulate_refinance(c.final_payment_amount, checked_months, rate)
             return forms.validate_refinance_application(form, plan, role=user.role, today=today)
 
@@ -164,9 +164,9 @@ class Intake:
             async with self.sessionmaker() as session, session.begin():
                 if key and (earlier := await self._replay(session, user, key, fingerprint)):
                     return earlier, True
-                contract = await handlers._locked_contract(session, user, contract_no)
+                contract = await use_cases._locked_contract(session, user, contract_no)
                 row = await session.get(SelectionRecord, contract_no)
-                facts = await handlers.request_facts(session, contract_no)
+                facts = await use_cases.request_facts(session, contract_no)
                 payload = build(contract, row, facts)
                 request_id = str(uuid.uuid4())
                 session.add(
@@ -189,7 +189,7 @@ class Intake:
                         submitted_at=now,
                     )
                 )
-                await handlers.apply_request_submitted(session, request_id, contract_no, request_type)
+                await use_cases.apply_request_submitted(session, request_id, contract_no, request_type)
                 await session.flush()
                 event = RequestSubmitted(
                     request_id=request_id,
@@ -200,7 +200,7 @@ class Intake:
                     contractor_name=contract.contractor_name,
                     contractor_name_kana=contract.contractor_name_kana,
                     program=contract.program,
-                    submitter=handlers.party(user),
+                    submitter=use_cases.party(user),
                     payload=payload,
                     submitted_at=now,
                 )
@@ -280,9 +280,9 @@ class Intake:
     ) -> tuple[Contract, RuleViolation | None]:
         """The contract (404 outside the scope) and why the request cannot be started now, if so."""
         async with self.sessionmaker() as session:
-            contract = await handlers.get_contract(session, user, contract_no)
+            contract = await use_cases.get_contract(session, user, contract_no)
             row = await session.get(SelectionRecord, contract_no)
-            facts = await handlers.request_facts(session, contract_no)
+            facts = await use_cases.request_facts(session, contract_no)
         category = row.category if row else None
         check = (
             forms.refinance_application_refusal

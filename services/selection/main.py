@@ -13,10 +13,10 @@ from services.selection.config import SelectionSettings
 from services.selection.db import Base, inbox, outbox
 from services.selection.deps import make_clock
 from services.selection.domain import RuleViolation
-from services.selection.handlers import Handlers
 from services.selection.intake import Intake
 from services.selection.request_forms import FormRefused
 from services.selection.staff import load_staff_directory
+from services.selection.use_cases import Handlers
 from shared.asyncapi import Channel
 from shared.events import (
     ASSIGNMENT_CHANGED,

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.selection import domain, handlers, labels, views
+from services.selection import domain, labels, use_cases, views
 from services.selection.deps import HandlersDep, Today
 from services.selection.domain import RuleViolation
 from shared.identity import CurrentUser, User, current_user
@@ -56,10 +56,10 @@ def error_page(request: Request, exc: RuleViolation) -> Response:
 
 async def _contract_context(request: Request, user: User, contract_no: str, today: date) -> dict[str, Any]:
     async with request.app.state.runtime.sessionmaker() as session:
-        contract = await handlers.get_contract(session, user, contract_no)
-        row = await handlers.get_selection(session, contract_no)
-        lock = await handlers.category_lock(session, contract_no)
-        freed = await handlers.category_freed(session, contract_no)
+        contract = await use_cases.get_contract(session, user, contract_no)
+        row = await use_cases.get_selection(session, contract_no)
+        lock = await use_cases.category_lock(session, contract_no)
+        freed = await use_cases.category_freed(session, contract_no)
     return {
         "user": user,
         "today": today.isoformat(),
@@ -103,7 +103,7 @@ async def input_form(request: Request, user: CurrentUser, today: Today, contract
 
 @router.post("/contracts/{contract_no}/input", response_class=HTMLResponse)
 async def input_submit(
-    request: Request, user: CurrentUser, today: Today, use_cases: HandlersDep, contract_no: str
+    request: Request, user: CurrentUser, today: Today, commands: HandlersDep, contract_no: str
 ) -> Response:
     raw = await request.form()
     form = {
@@ -130,7 +130,7 @@ async def input_submit(
             model,
             _parse_date(form["confirmation_received_on"]),
         )
-        result = await use_cases.record_selection(user, contract_no, entry, today)
+        result = await commands.record_selection(user, contract_no, entry, today)
     except RuleViolation as e:
         if e.status == 404:
             raise
@@ -182,8 +182,8 @@ async def _memo_page(
     error: RuleViolation | None,
 ) -> Response:
     async with request.app.state.runtime.sessionmaker() as session:
-        contract = await handlers.get_contract(session, user, contract_no)
-        history = await handlers.memo_history(session, contract_no)
+        contract = await use_cases.get_contract(session, user, contract_no)
+        history = await use_cases.memo_history(session, contract_no)
     memo = views.memo_view(contract, history)
     return templates.TemplateResponse(
         request,
@@ -206,11 +206,11 @@ async def memo_form(request: Request, user: CurrentUser, today: Today, contract_
 
 @router.post("/contracts/{contract_no}/memo", response_class=HTMLResponse)
 async def memo_submit(
-    request: Request, user: CurrentUser, today: Today, use_cases: HandlersDep, contract_no: str
+    request: Request, user: CurrentUser, today: Today, commands: HandlersDep, contract_no: str
 ) -> Response:
     text = str((await request.form()).get("text", ""))
     try:
-        result = await use_cases.update_memo(user, contract_no, text)
+        result = await commands.update_memo(user, contract_no, text)
     except RuleViolation as e:
         if e.status == 404:
             raise
@@ -256,7 +256,7 @@ async def refinance_submit(request: Request, user: CurrentUser, today: Today, co
         if rate is not None and not rate.is_finite():
             raise RuleViolation("invalid_number", labels.MSG_INVALID_NUMBER, field="annual_rate")
         async with request.app.state.runtime.sessionmaker() as session:
-            _, result = await handlers.refinance_plan(session, user, contract_no, months, rate, today)
+            _, result = await use_cases.refinance_plan(session, user, contract_no, months, rate, today)
         plan = views.plan_view(contract_no, result)
     except RuleViolation as e:
         if e.status == 404:
@@ -284,9 +284,9 @@ async def _assignment_page(
 ) -> Response:
     directory = request.app.state.handlers.staff_directory
     async with request.app.state.runtime.sessionmaker() as session:
-        contract = await handlers.get_contract(session, user, contract_no)
-        stores = await handlers.dealer_stores(session, contract.dealer_code)
-        staff = await handlers.dealer_staff(session, contract.dealer_code, directory)
+        contract = await use_cases.get_contract(session, user, contract_no)
+        stores = await use_cases.dealer_stores(session, contract.dealer_code)
+        staff = await use_cases.dealer_staff(session, contract.dealer_code, directory)
     allowed = user.role == "hq" or (user.role == "store_manager" and user.store_code == contract.store_code)
     form = form or {"store_code": contract.store_code, "staff_code": contract.staff_code}
     return templates.TemplateResponse(
@@ -313,14 +313,14 @@ async def assignment_form(request: Request, user: CurrentUser, today: Today, con
 
 @router.post("/contracts/{contract_no}/assignment", response_class=HTMLResponse)
 async def assignment_submit(
-    request: Request, user: CurrentUser, today: Today, use_cases: HandlersDep, contract_no: str
+    request: Request, user: CurrentUser, today: Today, commands: HandlersDep, contract_no: str
 ) -> Response:
     raw = await request.form()
     form = {"store_code": str(raw.get("store_code", "")), "staff_code": str(raw.get("staff_code", ""))}
     async with request.app.state.runtime.sessionmaker() as session:
-        from_store = (await handlers.get_contract(session, user, contract_no)).store_name
+        from_store = (await use_cases.get_contract(session, user, contract_no)).store_name
     try:
-        result = await use_cases.change_assignment(user, contract_no, form["store_code"], form["staff_code"])
+        result = await commands.change_assignment(user, contract_no, form["store_code"], form["staff_code"])
     except RuleViolation as e:
         if e.status == 404:
             raise

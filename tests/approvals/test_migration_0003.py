@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from services.approvals.handlers import next_reception_no
+from services.approvals.use_cases import next_reception_no
 from shared.db import make_engine
 from shared.migrations import upgrade
 

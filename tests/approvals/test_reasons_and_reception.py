@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.approvals.db import Base
-from services.approvals.handlers import next_reception_no
+from services.approvals.use_cases import next_reception_no
 from shared.db import make_engine
 from shared.topics import JPASS_REQUESTS, REQUEST_STATUS
 from tests.approvals.conftest import Env

@@ -27,12 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from devtools.demo import USERS_BY_ID
 from services.returns import consumers as returns_consumers
 from services.returns import db as returns_db
-from services.returns import handlers as returns_handlers
+from services.returns import use_cases as returns_handlers
 from services.search import consumers as search_consumers
 from services.search import db as search_db
 from services.selection import db as selection_db
 from services.selection import domain as selection_domain
-from services.selection import handlers as selection_handlers
+from services.selection import use_cases as selection_handlers
 from shared import rules
 from shared.db import make_engine, make_sessionmaker
 from shared.events import (

@@ -13,8 +13,8 @@ import signal
 from fastapi import FastAPI
 from sqlalchemy import event
 
-from services.approvals.handlers import Approvals
 from services.approvals.main import create_app
+from services.approvals.use_cases import Approvals
 
 
 def approvals_killed_after_commit() -> FastAPI:
