@@ -402,6 +402,7 @@ def subscribe(
     too, an event id processed before changes nothing. Without `transaction`: `handler(data)`."""
     if events is not None:
         table, kept = events, runtime.inbox if inbox else None
+        runtime.consumed[topic] = tuple(t for t, entry in table.items() if entry is not None)
 
         async def apply_envelope(session: AsyncSession, envelope: RawEnvelope) -> None:
             await apply_event(session, envelope, table, kept)
@@ -411,6 +412,7 @@ def subscribe(
         raise ValueError("subscribe: the inbox is for enveloped events (their id)")
     if model is None or handler is None:
         raise ValueError("subscribe: give either `events` or `model` and `handler`")
+    runtime.consumed.setdefault(topic, (model.__name__,))
     apply, run = handler, handler
     if transaction:
 

@@ -89,6 +89,7 @@ class Runtime:
         self.sessionmaker = make_sessionmaker(self.engine)
         self.broker = make_broker(settings, client_id=f"jpass-{name}")
         self.subscriptions: list[tuple[str, str]] = []  # (topic, consumer group): shared.messaging.subscribe
+        self.consumed: dict[str, tuple[str, ...]] = {}  # topic → the event types (or model) it handles
         self.broker_ready = False
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []

@@ -647,7 +647,8 @@ def service_app(
     install_request_guards(app, runtime.settings)
     document_error_format(app)
     app.include_router(health_router(runtime))
-    app.include_router(asyncapi_router(name, title, runtime.settings, channels or []))
+    app.state.channels = channels or []
+    app.include_router(asyncapi_router(name, title, runtime.settings, app.state.channels))
     instrument_app(app, name)
     app.add_middleware(UnexpectedErrorResponder)  # the outermost of ours: it sees every exception
     return app

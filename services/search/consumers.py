@@ -305,13 +305,16 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-# Both internal topics (selection events, request statuses): one table, each event applied once (inbox).
-EVENTS: EventTable = {
-    SELECTION_RECORDED: (SelectionRecorded, apply_selection),
-    MEMO_UPDATED: (MemoUpdated, apply_memo),
-    ASSIGNMENT_CHANGED: (AssignmentChanged, apply_assignment),
-    REQUEST_STATUS_CHANGED: (RequestStatusChanged, apply_request_status),
+# The internal topics (selection events, request statuses), each event applied once (inbox).
+TABLES: dict[str, EventTable] = {
+    SELECTION_EVENTS: {
+        SELECTION_RECORDED: (SelectionRecorded, apply_selection),
+        MEMO_UPDATED: (MemoUpdated, apply_memo),
+        ASSIGNMENT_CHANGED: (AssignmentChanged, apply_assignment),
+    },
+    REQUEST_STATUS: {REQUEST_STATUS_CHANGED: (RequestStatusChanged, apply_request_status)},
 }
+EVENTS: EventTable = {**TABLES[SELECTION_EVENTS], **TABLES[REQUEST_STATUS]}
 
 
 async def apply_envelope(session: AsyncSession, envelope: RawEnvelope) -> bool:
@@ -321,5 +324,5 @@ async def apply_envelope(session: AsyncSession, envelope: RawEnvelope) -> bool:
 
 def register(runtime: Runtime) -> None:
     subscribe(runtime, TFC_CONTRACTS, model=ContractSnapshot, handler=apply_contract)
-    for topic in (SELECTION_EVENTS, REQUEST_STATUS):
-        subscribe(runtime, topic, events=EVENTS, inbox=True)
+    for topic, table in TABLES.items():
+        subscribe(runtime, topic, events=table, inbox=True)

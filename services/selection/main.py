@@ -24,8 +24,8 @@ from shared.events import (
     MEMO_UPDATED,
     REFINANCE_APPLICATION_SUBMITTED,
     REQUEST_STATUS_CHANGED,
-    RETURN_SUBMITTED,
     SELECTION_RECORDED,
+    SUBMISSION_EVENT_TYPES,
     AssignmentChanged,
     ContractSnapshot,
     MemoUpdated,
@@ -49,10 +49,10 @@ CHANNELS = [
     Channel(
         REQUEST_SUBMISSIONS,
         "subscribe",
-        ((RETURN_SUBMITTED, typed_submission("vehicle_return")),),
+        tuple((event_type, typed_submission(t)) for event_type, t in SUBMISSION_EVENT_TYPES.items()),
         key="contract_no",
-        description="A submitted vehicle return (returns): its request is open from now on (category stays"
-        " 車両返却). selection's own submissions come back here too and change nothing.",
+        description="Every submission: its request is open from now on (a vehicle return from returns: the"
+        " category stays 車両返却). selection's own submissions come back here too and change nothing.",
     ),
     Channel(
         REQUEST_SUBMISSIONS,
