@@ -22,7 +22,7 @@ run: install
 
 # mypy checks all of services, shared and devtools (pyproject.toml [tool.mypy]), and --strict the pure rules:
 # domains, shared rules, the user.
-MYPY_STRICT := shared/rules.py shared/timefmt.py shared/user.py services/selection/domain.py \
+MYPY_STRICT := shared/rules.py shared/refusal.py shared/timefmt.py shared/user.py services/selection/domain.py \
 	services/approvals/domain.py services/returns/domain.py services/search/rules.py services/mailer/domain.py \
 	services/selection/request_forms.py
 

@@ -33,11 +33,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from shared.events import TFC_MESSAGE_MAX_CHARS, JpassRequest, RequestUpdate, RequestUpdateAction
+from shared.refusal import Refusal
 from shared.requests import PAYMENT_METHOD_LABELS, REQUEST_TYPE_LABELS
 from shared.rules import REFINANCE_RESULT_LABELS
 from shared.settings import CommonSettings
 from shared.topics import JPASS_REQUESTS, TFC_REQUEST_UPDATES
-from shared.web import ApiError, make_templates
+from shared.web import make_templates
 
 log = logging.getLogger("jpass.devtools.tfc")
 templates = make_templates(Path(__file__).parent / "templates")
@@ -216,16 +217,16 @@ async def console_send(
     payoff_amount: Annotated[str, Form()] = "",
 ) -> Response:
     if action not in ACTIONS:
-        raise ApiError(422, "不明な操作です。", "unknown_action")
+        raise Refusal("invalid", "unknown_action", "不明な操作です。")
     if len(message.strip()) > TFC_MESSAGE_MAX_CHARS:  # J-PASS would dead-letter it
-        raise ApiError(
-            422, f"連絡事項は{TFC_MESSAGE_MAX_CHARS}文字以内で入力してください。", "message_too_long"
+        raise Refusal(
+            "invalid", "message_too_long", f"連絡事項は{TFC_MESSAGE_MAX_CHARS}文字以内で入力してください。"
         )
     if result and result not in REFINANCE_RESULT_LABELS:
-        raise ApiError(422, "審査結果は承認または否決を選択してください。", "invalid_result")
+        raise Refusal("invalid", "invalid_result", "審査結果は承認または否決を選択してください。")
     amount_text = unicodedata.normalize("NFKC", payoff_amount).replace(",", "").replace("円", "").strip()
     if amount_text and (not amount_text.isdecimal() or int(amount_text) > 10**12):
-        raise ApiError(422, "早期完済金額は円単位の数字で入力してください。", "invalid_payoff_amount")
+        raise Refusal("invalid", "invalid_payoff_amount", "早期完済金額は円単位の数字で入力してください。")
     update = await send_update(
         bootstrap_of(request),
         request_id,

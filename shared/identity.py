@@ -33,6 +33,7 @@ import jwt
 from fastapi import Depends, FastAPI, HTTPException, Request
 from pydantic import ValidationError
 
+from shared.refusal import Refusal
 from shared.user import ROLE_LABELS as ROLE_LABELS  # re-exported: where the pages take it from
 from shared.user import Role, User
 
@@ -328,10 +329,7 @@ def require_role(*roles: Role):
 
     async def _check(user: CurrentUser) -> User:
         if user.role not in roles:
-            raise HTTPException(
-                status_code=403,
-                detail={"detail": "この操作を行う権限がありません。", "code": "forbidden"},
-            )
+            raise Refusal("forbidden", "forbidden", "この操作を行う権限がありません。")
         return user
 
     return _check

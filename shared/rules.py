@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
+from shared.refusal import Refusal
+
 # --------------------------------------------------------------------------------------------
 # Request statuses (SPEC §5.2): the closed set
 
@@ -233,15 +235,6 @@ MSG_SECOND_OPEN = "このご契約には手続中の{type}の申込がすでに�
 MSG_TYPE_COMPLETED = "このご契約の{type}の手続は完了しています。新たな{type}の申込はできません。"
 MSG_SECOND_RETURN_OPEN = MSG_SECOND_OPEN.format(type="車両返却")
 MSG_RETURN_COMPLETED = MSG_TYPE_COMPLETED.format(type="車両返却")
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """A rule's refusal: a stable code and the Japanese message (no HTTP status: the edges map kinds)."""
-
-    kind: Literal["conflict"]
-    code: str
-    message: str
 
 
 def request_state(requests: Iterable[RequestFact], request_type: str) -> RequestState:

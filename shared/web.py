@@ -7,11 +7,12 @@ import json
 import logging
 import re
 import string
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -22,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.identity import ROLE_LABELS
+from shared.refusal import Refusal, RefusalKind
 from shared.timefmt import jp_date, jp_datetime
 
 log = logging.getLogger(__name__)
@@ -29,13 +31,32 @@ SHARED_TEMPLATES = Path(__file__).parent / "templates"
 SHARED_STATIC = Path(__file__).parent / "static"
 
 
-class ApiError(HTTPException):
-    """A refusal with a Japanese message and a stable machine code (SPEC §7)."""
+# The one mapping of a refusal's kind to HTTP, for the JSON API and pages alike.
+REFUSAL_STATUS: dict[RefusalKind, int] = {
+    "not_found": 404,
+    "forbidden": 403,
+    "conflict": 409,
+    "invalid": 422,
+    "stale": 409,
+    "busy": 429,
+}
+BUSY_RETRY_AFTER_S = 30
 
-    def __init__(self, status_code: int, detail: str, code: str, **extra: Any) -> None:
-        super().__init__(status_code=status_code, detail={"detail": detail, "code": code, **extra})
-        self.message = detail
-        self.code = code
+
+def http_status(refusal: Refusal) -> int:
+    return REFUSAL_STATUS[refusal.kind]
+
+
+def refusal_body(refusal: Refusal) -> dict[str, Any]:
+    """`{"detail", "code", "field"?, "errors"?}` (SPEC §7)."""
+    body: dict[str, Any] = {"detail": refusal.message, "code": refusal.code}
+    if refusal.field:
+        body["field"] = refusal.field
+    if isinstance(refusal.errors, Mapping):
+        body["errors"] = dict(refusal.errors)
+    elif refusal.errors:
+        body["errors"] = [{"field": e.field, "code": e.code, "detail": e.message} for e in refusal.errors]
+    return body
 
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -260,7 +281,21 @@ def error_page(request: Request, status: int, message: str | None = None, code: 
     )
 
 
+async def refusal_response(request: Request, exc: Exception) -> Response:
+    """A Refusal no page caught: JSON for the API, the error page for pages, the same status for both."""
+    assert isinstance(exc, Refusal)
+    status = http_status(exc)
+    headers = {"Retry-After": str(BUSY_RETRY_AFTER_S)} if exc.kind == "busy" else {}
+    if wants_error_page(request):
+        page = error_page(request, status, exc.message, exc.code)
+        page.headers.update(headers)
+        return page
+    return JSONResponse(refusal_body(exc), status_code=status, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Refusal, refusal_response)
+
     @app.exception_handler(StarletteHTTPException)  # the router's own 404/405 too, not only ours
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 401 and is_page_request(request):

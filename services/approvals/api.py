@@ -8,27 +8,16 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, EmailStr, Field
 
 from services.approvals import domain, queries
-from services.approvals.use_cases import (
-    ActResult,
-    Approvals,
-    FlowView,
-    InvalidPayload,
-    NotFound,
-    StaleVersion,
-)
+from services.approvals.use_cases import ActResult, Approvals, FlowView
 from shared.identity import CurrentUser, User, require_role
+from shared.refusal import Refusal
 from shared.requests import REQUEST_TYPE_LABELS
-from shared.web import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["approvals"])
 
 NO_EMAIL_NOTICE = (
     "差戻し先のメールアドレスが登録されていないため、メールは送信されません。別途ご連絡ください。"
 )
-STALE_MESSAGE = "この申込は他の方により更新されています。最新の内容を確認のうえ、再度操作してください。"
-NOT_FOUND_MESSAGE = "指定された申込は見つかりません。"
-WHO_REFUSALS = frozenset({"withdraw_submitter_only", "own_request", "tfc_only_action"})
-INPUT_REFUSALS = frozenset({"send_back_reason_required"})  # what was sent is incomplete: 422
 INVALID_RECEPTION_NO = "受付番号は「2612-000123」の形式（半角数字とハイフン）で入力してください。"
 
 
@@ -55,38 +44,18 @@ class CorrectionBody(ActionBody):
     payload: dict[str, Any]
 
 
-def refusal_error(e: domain.Refused, status: str) -> ApiError:
-    someone_elses_step = e.code == "not_your_step" and status in domain.STEP_OWNER
-    if e.code in INPUT_REFUSALS:
-        return ApiError(422, e.message, e.code)
-    http = 403 if e.code in WHO_REFUSALS or someone_elses_step else 409
-    return ApiError(http, e.message, e.code)
-
-
 async def perform(
     request: Request, user: User, request_id: str, action: str, body: ActionBody
 ) -> dict[str, Any]:
-    approvals = approvals_of(request)
-    try:
-        result = await approvals.act(
-            user,
-            request_id,
-            action,
-            version=body.version,
-            note=body.note,
-            payload=body.payload,
-            dealer_note=body.dealer_note,
-        )
-    except NotFound as e:
-        raise ApiError(404, NOT_FOUND_MESSAGE, "request_not_found") from e
-    except StaleVersion as e:
-        raise ApiError(409, STALE_MESSAGE, "stale_version") from e
-    except InvalidPayload as e:
-        raise ApiError(422, "入力内容に誤りがあります。", "invalid_payload", errors=e.errors) from e
-    except domain.Refused as e:
-        async with approvals.sessionmaker() as session:
-            current = await queries.get_request(session, user, request_id)
-        raise refusal_error(e, current.status if current else "") from e
+    result = await approvals_of(request).act(
+        user,
+        request_id,
+        action,
+        version=body.version,
+        note=body.note,
+        payload=body.payload,
+        dealer_note=body.dealer_note,
+    )
     return await respond(request, user, result)
 
 
@@ -136,12 +105,14 @@ async def list_requests(
 ) -> dict[str, Any]:
     unknown = [s for s in status or [] if s not in domain.STATUS_LABELS]
     if unknown:
-        raise ApiError(422, f"ステータスの指定が正しくありません（{', '.join(unknown)}）。", "invalid_status")
+        raise Refusal(
+            "invalid", "invalid_status", f"ステータスの指定が正しくありません（{', '.join(unknown)}）。"
+        )
     if type and type not in REQUEST_TYPE_LABELS:
-        raise ApiError(422, f"申込内容の指定が正しくありません（{type}）。", "invalid_type")
+        raise Refusal("invalid", "invalid_type", f"申込内容の指定が正しくありません（{type}）。")
     wanted_no = domain.normalise_reception_no(reception_no)
     if wanted_no and not domain.is_reception_no(wanted_no):
-        raise ApiError(422, INVALID_RECEPTION_NO, "invalid_reception_no")
+        raise Refusal("invalid", "invalid_reception_no", INVALID_RECEPTION_NO)
     try:
         filters = queries.ListFilters(
             tab=tab,
@@ -154,11 +125,11 @@ async def list_requests(
             updated_to=queries.parse_moment(updated_to, end=True),
         )
     except ValueError as e:
-        raise ApiError(
-            422, "最終更新日時はYYYY-MM-DD形式で入力してください。", "invalid_updated_range"
+        raise Refusal(
+            "invalid", "invalid_updated_range", "最終更新日時はYYYY-MM-DD形式で入力してください。"
         ) from e
     if queries.reversed_range(filters.updated_from, filters.updated_to):
-        raise ApiError(422, queries.MSG_REVERSED_RANGE, "reversed_updated_range")
+        raise Refusal("invalid", "reversed_updated_range", queries.MSG_REVERSED_RANGE)
     async with approvals_of(request).sessionmaker() as session:
         rows, counts = await queries.list_requests(session, user, filters)
         type_counts = await queries.count_types(session, user, tab)
@@ -170,7 +141,7 @@ async def get_request(request: Request, user: CurrentUser, request_id: str) -> d
     async with approvals_of(request).sessionmaker() as session:
         req = await queries.get_request(session, user, request_id)
         if req is None:
-            raise ApiError(404, NOT_FOUND_MESSAGE, "request_not_found")
+            raise domain.not_found()
         history = await queries.history_of(session, request_id)
     return queries.detail(req, history, user)
 

@@ -1,6 +1,6 @@
 """The request workflow of SPEC §5.2–5.3 as a table: statuses, labels, colours and transitions.
 
-Pure: no framework, no I/O. `decide` either returns the outcome of an action or raises `Refused`
+Pure: no framework, no I/O. `decide` either returns the outcome of an action or raises a `Refusal`
 with a Japanese message; it never changes anything itself.
 """
 
@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ValidationError
 
 from shared import rules
+from shared.refusal import Refusal
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -136,13 +137,22 @@ class Outcome:
     duplicate: bool = False  # a TFC update already applied: change nothing
 
 
-class Refused(Exception):
-    """The action is not allowed; nothing changes. `message` is shown to the user as is."""
+NOT_FOUND_MESSAGE = "指定された申込は見つかりません。"
+STALE_MESSAGE = "この申込は他の方により更新されています。最新の内容を確認のうえ、再度操作してください。"
 
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
+
+def not_found() -> Refusal:
+    return Refusal("not_found", "request_not_found", NOT_FOUND_MESSAGE)
+
+
+def stale() -> Refusal:
+    """Someone else changed the request since the user saw it (its version moved on)."""
+    return Refusal("stale", "stale_version", STALE_MESSAGE)
+
+
+def invalid_payload(errors: dict[str, str]) -> Refusal:
+    """A correction with errors: {field: message} (the API's `errors`, the request page's field messages)."""
+    return Refusal("invalid", "invalid_payload", "入力内容に誤りがあります。", errors=errors)
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,33 +216,39 @@ def decide(
     """The outcome of `action` by `actor` on a request in `status` going through `flow`.
 
     `flow_now` is the flow the dealer's current settings give this request's submitter: a
-    submitter's correction restarts the request on it. Raises `Refused` when not allowed.
+    submitter's correction restarts the request on it. Raises a `Refusal` when not allowed.
     """
     label = STATUS_LABELS.get(status)
     if label is None:
-        raise Refused(f"不明なステータスです（{status}）。", "unknown_status")
+        raise Refusal("conflict", "unknown_status", f"不明なステータスです（{status}）。")
     if actor.role == "tfc":
         return _decide_tfc(status, action, flow, tfc_message, new_tfc_message)
     if action not in USER_ACTIONS:
-        raise Refused("この操作はトヨタファイナンスのみ行えます。", "tfc_only_action")
+        raise Refusal("forbidden", "tfc_only_action", "この操作はトヨタファイナンスのみ行えます。")
     if status in FINAL_STATUSES:
-        raise Refused(f"この申込は「{label}」のため、操作できません。", "request_closed")
+        raise Refusal("conflict", "request_closed", f"この申込は「{label}」のため、操作できません。")
     if actor.is_submitter and action in ("withdraw", "correct"):
         if status not in SUBMITTER_MAY_CHANGE:
-            raise Refused(
-                f"ステータスが「{label}」のため、取下げ・訂正はできません。", "tfc_processing_locked"
+            raise Refusal(
+                "conflict",
+                "tfc_processing_locked",
+                f"ステータスが「{label}」のため、取下げ・訂正はできません。",
             )
         if action == "withdraw":
             return Outcome("withdrawn", flow)
         restart_flow = flow_now or flow
         return Outcome(first_status(restart_flow), restart_flow, restart=True)
     if action == "withdraw":
-        raise Refused("取下げは起票者のみ行えます。", "withdraw_submitter_only")
+        raise Refusal("forbidden", "withdraw_submitter_only", "取下げは起票者のみ行えます。")
     if actor.is_submitter and action in ("approve", "send_back"):
-        raise Refused("ご自身が起票した申込は承認・差戻しできません。", "own_request")
+        raise Refusal("forbidden", "own_request", "ご自身が起票した申込は承認・差戻しできません。")
     next_status = APPROVER_TABLE.get((action, actor.role, status))
     if next_status is None:
-        raise Refused(_approver_refusal(status, action, actor), "not_your_step")
+        raise Refusal(
+            "forbidden" if status in STEP_OWNER else "conflict",
+            "not_your_step",
+            _approver_refusal(status, action, actor),
+        )
     return Outcome(next_status(flow), flow)
 
 
@@ -253,17 +269,18 @@ def _decide_tfc(
 ) -> Outcome:
     label = STATUS_LABELS[status]
     if action not in TFC_ACTIONS:
-        raise Refused("この操作は貴社のみ行えます。", "dealer_only_action")
+        raise Refusal("forbidden", "dealer_only_action", "この操作は貴社のみ行えます。")
     if action == "message" and not (new_tfc_message or "").strip():
-        raise Refused("連絡事項が入力されていません。", "message_required")
+        raise Refusal("invalid", "message_required", "連絡事項が入力されていません。")
     next_status = TFC_TABLE.get((action, status))
     if next_status is None:
         # The same update arriving twice finds the request already where it leads: no effect.
         if _already_applied(status, action, flow):
             return Outcome(status, flow, duplicate=True)
-        raise Refused(
-            f"ステータスが「{label}」のため、TFCの「{ACTION_LABELS.get(action, action)}」は適用できません。",
+        raise Refusal(
+            "conflict",
             "invalid_tfc_transition",
+            f"ステータスが「{label}」のため、TFCの「{ACTION_LABELS.get(action, action)}」は適用できません。",
         )
     if action == "message" and status == "tfc_message" and new_tfc_message == tfc_message:
         return Outcome(status, flow, duplicate=True)
@@ -299,20 +316,23 @@ def tfc_answer(
       complete before an amount is known.
     """
     if result is not None and not (request_type == "refinance_application" and action == "complete"):
-        raise Refused(
-            "審査結果は再分割審査申込の完了（complete）にのみ指定できます。", "result_not_applicable"
+        raise Refusal(
+            "invalid",
+            "result_not_applicable",
+            "審査結果は再分割審査申込の完了（complete）にのみ指定できます。",
         )
     if request_type == "refinance_application" and action == "complete" and result is None:
-        raise Refused(RESULT_REQUIRED, "result_required")
+        raise Refusal("invalid", "result_required", RESULT_REQUIRED)
     amount_fits = request_type == "early_payoff" and action in ("message", "complete")
     if payoff_amount is not None and not amount_fits:
-        raise Refused(
-            "早期完済金額は早期完済受付の連絡事項（message）または完了（complete）にのみ指定できます。",
+        raise Refusal(
+            "invalid",
             "payoff_amount_not_applicable",
+            "早期完済金額は早期完済受付の連絡事項（message）または完了（complete）にのみ指定できます。",
         )
     amount = payoff_amount if payoff_amount is not None else known_payoff_amount
     if request_type == "early_payoff" and action == "complete" and amount is None:
-        raise Refused(PAYOFF_AMOUNT_REQUIRED, "payoff_amount_required")
+        raise Refusal("invalid", "payoff_amount_required", PAYOFF_AMOUNT_REQUIRED)
     text = (message or "").strip() or None
     if action == "message" and text is None and payoff_amount is not None:
         text = f"早期完済金額は{payoff_amount:,}円です。"
@@ -336,7 +356,7 @@ def allowed_actions(status: str, actor: Actor, flow: Flow) -> list[str]:
     for action in USER_ACTIONS:
         try:
             decide(status, action, actor, flow)
-        except Refused:
+        except Refusal:
             continue
         allowed.append(action)
     return allowed
@@ -465,7 +485,7 @@ def approver_send_back_reason(
     after = (dealer_note_after or "").strip()
     if role == "hq" and after and after != (dealer_note_before or "").strip():
         return after
-    raise Refused(SEND_BACK_REASON_REQUIRED, "send_back_reason_required")
+    raise Refusal("invalid", "send_back_reason_required", SEND_BACK_REASON_REQUIRED, field="note")
 
 
 # --------------------------------------------------------------------------------------------

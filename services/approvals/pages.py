@@ -12,19 +12,15 @@ from pydantic import EmailStr as _EmailStr
 from pydantic import TypeAdapter, ValidationError
 
 from services.approvals import domain, queries
-from services.approvals.api import (
-    INVALID_RECEPTION_NO,
-    NOT_FOUND_MESSAGE,
-    STALE_MESSAGE,
-    approvals_of,
-)
-from services.approvals.use_cases import FlowView, InvalidPayload, NotFound, StaleVersion
+from services.approvals.api import INVALID_RECEPTION_NO, approvals_of
+from services.approvals.use_cases import FlowView
 from shared.events import PROGRAM_LABELS
 from shared.identity import CurrentUser, User
+from shared.refusal import Refusal
 from shared.requests import NOT_RETURNED_REASONS, PAYMENT_METHOD_LABELS, REQUEST_TYPE_LABELS
 from shared.rules import REFINANCE_RESULT_LABELS
 from shared.timefmt import jp_date
-from shared.web import flash, make_templates, set_flash
+from shared.web import flash, http_status, make_templates, set_flash
 
 router = APIRouter(include_in_schema=False)
 templates = make_templates(Path(__file__).parent / "templates")
@@ -120,10 +116,6 @@ def typed_over_stored(stored: dict[str, Any], entered: dict[str, Any] | None) ->
     return {**stored, **{k: v for k, v in (entered or {}).items() if k != "dealer_note"}}
 
 
-def error_page(request: Request, user: User, message: str, status_code: int) -> Response:
-    return render(request, "error.html", {"user": user, "message": message}, status_code)
-
-
 # --------------------------------------------------------------------------------------------
 # メニュー and 進捗一覧
 
@@ -215,7 +207,7 @@ async def request_page(
     async with approvals_of(request).sessionmaker() as session:
         req = await queries.get_request(session, user, request_id)
         if req is None:
-            return error_page(request, user, NOT_FOUND_MESSAGE, 404)
+            raise domain.not_found()
         history = await queries.history_of(session, request_id)
     data = queries.detail(req, history, user)
     return render(
@@ -295,7 +287,7 @@ async def request_action(request: Request, user: CurrentUser, request_id: str) -
         version = int(str(form.get("version") or ""))
     except ValueError:
         return await request_page(
-            request, user, request_id, correcting=correcting, status_code=400, error=STALE_MESSAGE
+            request, user, request_id, correcting=correcting, status_code=400, error=domain.STALE_MESSAGE
         )
     request_type = str(form.get("request_type") or "vehicle_return")
     wants_payload = form.get("has_payload") and action != "withdraw"
@@ -313,37 +305,21 @@ async def request_action(request: Request, user: CurrentUser, request_id: str) -
             payload=payload,
             dealer_note=dealer_note,
         )
-    except NotFound:
-        return error_page(request, user, NOT_FOUND_MESSAGE, 404)
-    except StaleVersion:
-        return await request_page(
-            request, user, request_id, correcting=correcting, status_code=409, error=STALE_MESSAGE
-        )
-    except InvalidPayload as e:
+    except Refusal as e:
+        if e.kind == "not_found":
+            raise
+        # Field errors come back beside what was typed; any other refusal over the stored request.
+        field_errors, _ = e.by_field()
         return await request_page(
             request,
             user,
             request_id,
             correcting=correcting,
-            status_code=422,
-            error="入力内容に誤りがあります。",
-            field_errors=e.errors,
-            entered=entered,
-        )
-    except domain.Refused as e:
-        if e.code == "send_back_reason_required":
-            return await request_page(
-                request,
-                user,
-                request_id,
-                correcting=correcting,
-                status_code=422,
-                field_errors={"note": e.message},
-                entered=entered or None,
-                note=str(form.get("note") or ""),
-            )
-        return await request_page(
-            request, user, request_id, correcting=correcting, status_code=409, error=e.message
+            status_code=http_status(e),
+            error=None if e.field else e.message,
+            field_errors=field_errors,
+            entered=entered if field_errors else None,
+            note=str(form.get("note") or "") if field_errors else "",
         )
     done = DONE_FLASH[action]
     if action == "send_back" and result.recipient_unreachable:
@@ -360,7 +336,7 @@ FORBIDDEN_FLOW = "承認フロー設定は本部の方のみ利用できます�
 @router.get("/approval-flow", response_class=HTMLResponse)
 async def approval_flow(request: Request, user: CurrentUser) -> Response:
     if user.role != "hq":
-        return error_page(request, user, FORBIDDEN_FLOW, 403)
+        raise Refusal("forbidden", "forbidden", FORBIDDEN_FLOW)
     flow = await approvals_of(request).get_flow(user.dealer_code)
     return render(
         request,
@@ -372,7 +348,7 @@ async def approval_flow(request: Request, user: CurrentUser) -> Response:
 @router.post("/approval-flow", response_class=HTMLResponse)
 async def save_approval_flow(request: Request, user: CurrentUser) -> Response:
     if user.role != "hq":
-        return error_page(request, user, FORBIDDEN_FLOW, 403)
+        raise Refusal("forbidden", "forbidden", FORBIDDEN_FLOW)
     form = await request.form()
     emails_text = str(form.get("hq_approver_emails") or "")
     emails = [e.strip() for e in emails_text.replace(",", "\n").splitlines() if e.strip()]

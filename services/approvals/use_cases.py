@@ -36,6 +36,7 @@ from shared.events import (
 )
 from shared.identity import User
 from shared.messaging import PoisonMessage
+from shared.refusal import Refusal
 from shared.requests import REQUEST_TYPES
 from shared.runtime import Runtime
 from shared.topics import JPASS_REQUESTS, REQUEST_STATUS, REQUEST_TIMEOUTS
@@ -89,24 +90,6 @@ async def next_reception_no(session: AsyncSession, submitted_at: datetime) -> st
     )
     seq = (await session.execute(counted)).scalar_one()
     return domain.reception_no(period, seq)
-
-
-# --------------------------------------------------------------------------------------------
-# Errors the entry points translate (API: ApiError; pages: a message next to the form)
-
-
-class NotFound(Exception):
-    pass
-
-
-class StaleVersion(Exception):
-    pass
-
-
-class InvalidPayload(Exception):
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("invalid payload")
-        self.errors = errors
 
 
 @dataclass
@@ -272,14 +255,14 @@ class Approvals:
         async with self.sessionmaker() as session, session.begin():
             req = await self._load_in_scope(session, user, request_id)
             if req.version != version:
-                raise StaleVersion()
+                raise domain.stale()
             submitter = Party.model_validate(req.submitter)
             actor = domain.Actor(role=user.role, is_submitter=submitter.user_id == user.user_id)
             settings = await self.flow_settings(session, req.dealer_code)
             flow_now = domain.effective_flow(settings.store_approval, settings.hq_approval, submitter.role)
             outcome = domain.decide(req.status, action, actor, request_flow(req), flow_now=flow_now)
             if action == "correct" and payload is None:
-                raise InvalidPayload({"payload": "訂正内容を入力してください。"})
+                raise domain.invalid_payload({"payload": "訂正内容を入力してください。"})
             changes: dict[str, list[Any]] = {}
             new_payload = req.payload
             if payload is not None and action != "withdraw":
@@ -324,7 +307,7 @@ class Approvals:
             previous=req.payload,
         )
         if data is None:
-            raise InvalidPayload(errors)
+            raise domain.invalid_payload(errors)
         return data
 
     def _send_back_recipient(self, req: Request, new_status: str, submitter: Party) -> Party | None:
@@ -339,7 +322,7 @@ class Approvals:
     async def _load_in_scope(self, session: AsyncSession, user: User, request_id: str) -> Request:
         req = await session.get(Request, request_id)
         if req is None or not user.sees_store(req.dealer_code, req.store_code):
-            raise NotFound()
+            raise domain.not_found()
         return req
 
     # ---------------------------------------------------------------------------------------
@@ -350,7 +333,9 @@ class Approvals:
         for _ in range(5):
             try:
                 return await self._apply_tfc_update_once(update_msg)
-            except StaleVersion:
+            except Refusal as e:
+                if e.kind != "stale":
+                    raise
                 await asyncio.sleep(0.05)  # a dealer action won the row meanwhile: decide again
         raise RuntimeError(f"request {update_msg.request_id} kept changing; TFC update retried")
 
@@ -380,7 +365,7 @@ class Approvals:
                     tfc_message=req.tfc_message,
                     new_tfc_message=answer.message,
                 )
-            except domain.Refused as e:
+            except Refusal as e:
                 raise PoisonMessage(f"{e.code}: {e.message}") from e
             if outcome.duplicate and answer.payoff_amount == req.payoff_amount:
                 return False
@@ -484,7 +469,7 @@ class Approvals:
             .execution_options(synchronize_session=False),
         )
         if moved != 1:
-            raise StaleVersion()
+            raise domain.stale()
         for k, v in values.items():
             set_committed_value(req, k, v)  # already written: no second UPDATE at flush
         session.add(

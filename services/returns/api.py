@@ -11,9 +11,7 @@ from pydantic import BaseModel, Field
 from services.returns import use_cases
 from services.returns.domain import ReturnForm, check_eligibility
 from services.returns.printing import render_input_pdf
-from services.returns.use_cases import ReturnRefused
 from shared.identity import CurrentUser
-from shared.web import ApiError
 
 router = APIRouter(prefix="/api/v1/returns", tags=["returns"])
 
@@ -35,12 +33,6 @@ class ReturnBody(BaseModel):
 
     def form(self) -> ReturnForm:
         return ReturnForm(**self.model_dump(exclude={"contract_no"}))
-
-
-def refused(e: ReturnRefused) -> ApiError:
-    first = e.first
-    errors = [{"field": r.field, "code": r.code, "detail": r.message} for r in e.refusals]
-    return ApiError(first.status, first.message, first.code, errors=errors)
 
 
 def submission_json(s: Any, status: Any) -> dict[str, Any]:
@@ -66,17 +58,14 @@ async def submit(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     """Submit a result → 202 `{request_id}`; the same `Idempotency-Key` again returns the same id."""
-    try:
-        request_id, replayed = await use_cases.submit_return(
-            request.app.state.runtime,
-            user,
-            body.contract_no,
-            body.form(),
-            now=request.app.state.clock(),
-            idempotency_key=idempotency_key,
-        )
-    except ReturnRefused as e:
-        raise refused(e) from None
+    request_id, replayed = await use_cases.submit_return(
+        request.app.state.runtime,
+        user,
+        body.contract_no,
+        body.form(),
+        now=request.app.state.clock(),
+        idempotency_key=idempotency_key,
+    )
     return JSONResponse({"request_id": request_id, "replayed": replayed}, status_code=202)
 
 
@@ -86,8 +75,8 @@ async def eligibility(request: Request, user: CurrentUser, contract_no: str) -> 
     async with request.app.state.runtime.sessionmaker() as session:
         view = await use_cases.load_contract(session, contract_no)
     refusal = check_eligibility(view.facts if view else None, user)
-    if refusal is not None and refusal.status == 404:
-        raise ApiError(404, refusal.message, refusal.code)
+    if refusal is not None and refusal.kind == "not_found":
+        raise refusal
     return {
         "contract_no": contract_no,
         "eligible": refusal is None,
@@ -101,10 +90,7 @@ async def eligibility(request: Request, user: CurrentUser, contract_no: str) -> 
 async def submitted(request: Request, user: CurrentUser, request_id: str) -> dict[str, Any]:
     """What was submitted, with the latest status approvals reported (None until it has)."""
     async with request.app.state.runtime.sessionmaker() as session:
-        try:
-            s = await use_cases.get_submission(session, user, request_id)
-        except ReturnRefused as e:
-            raise refused(e) from None
+        s = await use_cases.get_submission(session, user, request_id)
         status = await use_cases.request_status(session, request_id)
     return submission_json(s, status)
 
@@ -113,10 +99,7 @@ async def submitted(request: Request, user: CurrentUser, request_id: str) -> dic
 async def print_pdf(request: Request, user: CurrentUser, request_id: str) -> Response:
     """入力内容印刷: the input as a PDF (Japanese font embedded)."""
     async with request.app.state.runtime.sessionmaker() as session:
-        try:
-            s = await use_cases.get_submission(session, user, request_id)
-        except ReturnRefused as e:
-            raise refused(e) from None
+        s = await use_cases.get_submission(session, user, request_id)
         status = await use_cases.request_status(session, request_id)
     return pdf_response(s, status.reception_no if status else None)
 

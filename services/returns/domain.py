@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from shared import rules
 from shared.events import EXTRA_TFC_PROCEDURE_PROGRAMS, OPEN_END_PROGRAMS, PROGRAM_LABELS
+from shared.refusal import Refusal
 from shared.requests import NOT_RETURNED_REASONS, VehicleReturnPayload, check_contacts
 from shared.user import User
 
@@ -47,16 +48,6 @@ def today_in_tokyo(now: datetime) -> date:
     return now.astimezone(TOKYO).date()
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """Why something is refused: HTTP status, stable code, Japanese message, the form field if any."""
-
-    status: int
-    code: str
-    message: str
-    field: str | None = None
-
-
 # --------------------------------------------------------------------------------------------
 # Eligibility (前提条件)
 
@@ -78,18 +69,17 @@ class ContractFacts:
         return rules.request_state(self.requests, "vehicle_return") == "open"
 
 
-CONTRACT_NOT_FOUND = Refusal(404, "contract_not_found", "指定された契約は見つかりません。")
-OPEN_REQUEST_EXISTS = Refusal(409, "open_request_exists", rules.MSG_SECOND_RETURN_OPEN)
-RETURN_COMPLETED = Refusal(409, "request_completed", rules.MSG_RETURN_COMPLETED)
+def contract_not_found() -> Refusal:
+    return Refusal("not_found", "contract_not_found", "指定された契約は見つかりません。")
 
 
 def check_eligibility(contract: ContractFacts | None, user: User) -> Refusal | None:
     """The preconditions of SPEC §4 in order; None when the user may submit a return now."""
     if contract is None or not user.sees_store(contract.dealer_code, contract.store_code):
-        return CONTRACT_NOT_FOUND
+        return contract_not_found()
     if contract.program in OPEN_END_PROGRAMS:
         return Refusal(
-            422,
+            "invalid",
             "open_end_program",
             f"{PROGRAM_LABELS[contract.program]}は本機能の対象外です（オープンエンド契約）。"
             "TFCへ必要書類の送付をお願いいたします。",
@@ -97,15 +87,12 @@ def check_eligibility(contract: ContractFacts | None, user: User) -> Refusal | N
     if contract.selection_category != "vehicle_return":
         current = SELECTION_LABELS.get(contract.selection_category or "", "未選択")
         return Refusal(
-            422,
+            "invalid",
             "selection_not_vehicle_return",
             f"最終回選択区分が「車両返却」ではありません（現在: {current}）。"
             "進捗・結果入力で「車両返却」を選択してから入力してください。",
         )
-    refusal = rules.may_submit_request(contract.requests, "vehicle_return")
-    if refusal is None:
-        return None
-    return OPEN_REQUEST_EXISTS if refusal.code == OPEN_REQUEST_EXISTS.code else RETURN_COMPLETED
+    return rules.may_submit_request(contract.requests, "vehicle_return")
 
 
 def needs_extra_tfc_procedure(program: str, receivable_purchased: bool) -> bool:
@@ -142,7 +129,7 @@ def _parse_date(raw: str | date | None) -> date | None:
 
 def _check_returned_on(raw: str | date | None, today: date) -> tuple[date | None, list[Refusal]]:
     def refuse(code: str, message: str) -> list[Refusal]:
-        return [Refusal(422, code, message, "returned_on")]
+        return [Refusal("invalid", code, message, "returned_on")]
 
     try:
         returned_on = _parse_date(raw)
@@ -161,19 +148,23 @@ def _check_not_returned(reason: str | None, reason_text: str | None) -> tuple[st
     """Checks the 未返却理由; returns the free text kept (for 「その他」 only) and the refusals."""
     errors: list[Refusal] = []
     if reason is None:
-        errors.append(Refusal(422, "reason_missing", "未返却理由を選択してください。", "not_returned_reason"))
+        errors.append(
+            Refusal("invalid", "reason_missing", "未返却理由を選択してください。", "not_returned_reason")
+        )
     elif reason not in NOT_RETURNED_REASONS:
         errors.append(
-            Refusal(422, "invalid_reason", "未返却理由を一覧から選択してください。", "not_returned_reason")
+            Refusal(
+                "invalid", "invalid_reason", "未返却理由を一覧から選択してください。", "not_returned_reason"
+            )
         )
     elif reason == "other" and reason_text is None:
         message = "未返却理由が「その他」の場合は理由を入力してください。"
-        errors.append(Refusal(422, "reason_missing", message, "not_returned_reason_text"))
+        errors.append(Refusal("invalid", "reason_missing", message, "not_returned_reason_text"))
     if reason != "other":
         reason_text = None
     if reason_text is not None and len(reason_text) > 200:
         message = "未返却理由は200文字以内で入力してください。"
-        errors.append(Refusal(422, "reason_too_long", message, "not_returned_reason_text"))
+        errors.append(Refusal("invalid", "reason_too_long", message, "not_returned_reason_text"))
     return reason_text, errors
 
 
@@ -184,7 +175,7 @@ def validate_form(
     contacts, contact_errors = check_contacts(
         form.contact1, form.contact2, form.contact3_email, submitter_role=submitter_role
     )
-    errors = [Refusal(422, e.code, e.message, e.field) for e in contact_errors]
+    errors = [Refusal("invalid", e.code, e.message, e.field) for e in contact_errors]
     contact1, contact2, email = contacts["contact1"], contacts["contact2"], contacts["contact3_email"]
 
     result = form.result or "returned"
@@ -200,7 +191,7 @@ def validate_form(
         errors += refused
     else:
         message = "車両返却結果は「返却済み」か「未返却確定」を選択してください。"
-        errors.append(Refusal(422, "invalid_result", message, "result"))
+        errors.append(Refusal("invalid", "invalid_result", message, "result"))
 
     if errors:
         return None, errors
@@ -216,5 +207,7 @@ def validate_form(
             not_returned_reason_text=reason_text,
         )
     except ValidationError as e:  # the shared schema is stricter than the checks above: say so plainly
-        return None, [Refusal(422, "invalid_input", f"入力内容に誤りがあります: {e.errors()[0]['msg']}")]
+        return None, [
+            Refusal("invalid", "invalid_input", f"入力内容に誤りがあります: {e.errors()[0]['msg']}")
+        ]
     return payload, []

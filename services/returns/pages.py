@@ -16,7 +16,6 @@ from services.returns.domain import (
     NOTIFY_LABEL,
     RESULT_LABELS,
     SELECTION_LABELS,
-    Refusal,
     ReturnForm,
     check_eligibility,
     needs_extra_tfc_procedure,
@@ -25,10 +24,11 @@ from services.returns.domain import (
     validate_form,
 )
 from services.returns.printing import input_sections
-from services.returns.use_cases import ContractView, ReturnRefused
+from services.returns.use_cases import ContractView
 from shared.identity import CurrentUser, User
+from shared.refusal import Refusal
 from shared.requests import NOT_RETURNED_REASONS
-from shared.web import make_templates
+from shared.web import http_status, make_templates
 
 router = APIRouter(include_in_schema=False)
 templates = make_templates(Path(__file__).parent / "templates")
@@ -57,16 +57,9 @@ def _render(request: Request, name: str, context: dict[str, Any], status_code: i
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
-def _not_found(request: Request, user: User, refusal: Refusal) -> Response:
-    return _render(request, "error.html", {"user": user, "refusal": refusal}, refusal.status)
-
-
-async def _contract(request: Request, user: User, contract_no: str) -> ContractView | Refusal:
+async def _contract(request: Request, user: User, contract_no: str) -> ContractView:
     async with request.app.state.runtime.sessionmaker() as session:
-        try:
-            return await use_cases.contract_in_scope(session, user, contract_no)
-        except ReturnRefused as e:
-            return e.first
+        return await use_cases.contract_in_scope(session, user, contract_no)
 
 
 def _form_from(data: Any) -> tuple[ReturnForm, dict[str, Any]]:
@@ -82,17 +75,17 @@ def _form_context(
     view: ContractView,
     values: dict[str, Any],
     key: str,
-    refusals: list[Refusal],
+    refusal: Refusal | None,
 ) -> dict[str, Any]:
+    errors, top_errors = refusal.by_field() if refusal else ({}, [])
     return {
         "user": user,
         "c": view.summary(),
         "values": values,
         "idempotency_key": key,
         "today": today_in_tokyo(request.app.state.clock()).isoformat(),
-        "errors": {r.field: r.message for r in refusals if r.field},
-        "top_errors": [r.message for r in refusals if not r.field],
-        "error_count": len(refusals),
+        "errors": errors,
+        "top_errors": top_errors,
         "mail_from": request.app.state.settings.mail_from,  # the manual's 送信元メールアドレス notice
     }
 
@@ -101,8 +94,6 @@ def _form_context(
 async def menu(request: Request, user: CurrentUser, contract_no: str) -> Response:
     """メニュー画面: 車両返却 結果入力 / 進捗一覧."""
     view = await _contract(request, user, contract_no)
-    if isinstance(view, Refusal):
-        return _not_found(request, user, view)
     refusal = check_eligibility(view.facts, user)
     return _render(request, "menu.html", {"user": user, "c": view.summary(), "refusal": refusal})
 
@@ -111,8 +102,6 @@ async def menu(request: Request, user: CurrentUser, contract_no: str) -> Respons
 async def new_form(request: Request, user: CurrentUser, contract_no: str) -> Response:
     """起票画面 (empty, with the user's last contacts filled in)."""
     view = await _contract(request, user, contract_no)
-    if isinstance(view, Refusal):
-        return _not_found(request, user, view)
     if refusal := check_eligibility(view.facts, user):
         return _render(request, "refused.html", {"user": user, "c": view.summary(), "refusal": refusal})
     async with request.app.state.runtime.sessionmaker() as session:
@@ -123,7 +112,7 @@ async def new_form(request: Request, user: CurrentUser, contract_no: str) -> Res
         "result": "returned",
         "notify_on_completion": True,
     }
-    context = _form_context(request, user, view, values, str(uuid.uuid4()), [])
+    context = _form_context(request, user, view, values, str(uuid.uuid4()), None)
     return _render(request, "form.html", context)
 
 
@@ -131,31 +120,26 @@ async def new_form(request: Request, user: CurrentUser, contract_no: str) -> Res
 async def back_to_form(request: Request, user: CurrentUser, contract_no: str) -> Response:
     """From the confirmation back to the form, keeping what was typed."""
     view = await _contract(request, user, contract_no)
-    if isinstance(view, Refusal):
-        return _not_found(request, user, view)
     data = await request.form()
     _, values = _form_from(data)
     key = str(data.get("idempotency_key") or uuid.uuid4())
-    return _render(request, "form.html", _form_context(request, user, view, values, key, []))
+    return _render(request, "form.html", _form_context(request, user, view, values, key, None))
 
 
 @router.post("/returns/contracts/{contract_no}/confirm", response_class=HTMLResponse)
 async def confirm(request: Request, user: CurrentUser, contract_no: str) -> Response:
     """確認: check everything; the confirmation page, or the form with the messages."""
     view = await _contract(request, user, contract_no)
-    if isinstance(view, Refusal):
-        return _not_found(request, user, view)
     data = await request.form()
     form, values = _form_from(data)
     key = str(data.get("idempotency_key") or uuid.uuid4())
-    payload, refusals = validate_form(
+    payload, errors = validate_form(
         form, submitter_role=user.role, today=today_in_tokyo(request.app.state.clock())
     )
-    if refusal := check_eligibility(view.facts, user):
-        refusals = [refusal]
-    if refusals or payload is None:
-        context = _form_context(request, user, view, values, key, refusals)
-        return _render(request, "form.html", context, refusals[0].status)
+    refusal = check_eligibility(view.facts, user) or (Refusal.invalid(errors) if errors else None)
+    if refusal is not None or payload is None:
+        context = _form_context(request, user, view, values, key, refusal)
+        return _render(request, "form.html", context, http_status(refusal) if refusal else 422)
     preview = _Preview(view, user, payload.model_dump(mode="json"))
     return _render(
         request,
@@ -196,22 +180,19 @@ async def submit(request: Request, user: CurrentUser, contract_no: str) -> Respo
             now=request.app.state.clock(),
             idempotency_key=key,
         )
-    except ReturnRefused as e:
+    except Refusal as e:
+        if e.kind == "not_found":
+            raise
         view = await _contract(request, user, contract_no)
-        if isinstance(view, Refusal):
-            return _not_found(request, user, view)
-        context = _form_context(request, user, view, values, key or str(uuid.uuid4()), e.refusals)
-        return _render(request, "form.html", context, e.first.status)
+        context = _form_context(request, user, view, values, key or str(uuid.uuid4()), e)
+        return _render(request, "form.html", context, http_status(e))
     return RedirectResponse(f"/returns/{request_id}/done", status_code=303)
 
 
 async def _submitted(request: Request, user: User, request_id: str, *, sent: bool) -> Response:
     runtime = request.app.state.runtime
     async with runtime.sessionmaker() as session:
-        try:
-            s = await use_cases.get_submission(session, user, request_id)
-        except ReturnRefused as e:
-            return _not_found(request, user, e.first)
+        s = await use_cases.get_submission(session, user, request_id)
     wait_s = request.app.state.settings.status_wait_s if sent else 0.0
     status = await use_cases.wait_for_status(runtime, request_id, wait_s)
     return _render(
@@ -244,9 +225,6 @@ async def submitted_input(request: Request, user: CurrentUser, request_id: str) 
 @router.get("/returns/{request_id}/print.pdf", response_class=Response)
 async def print_pdf(request: Request, user: CurrentUser, request_id: str) -> Response:
     async with request.app.state.runtime.sessionmaker() as session:
-        try:
-            s = await use_cases.get_submission(session, user, request_id)
-        except ReturnRefused as e:
-            return _not_found(request, user, e.first)
+        s = await use_cases.get_submission(session, user, request_id)
         status = await use_cases.request_status(session, request_id)
     return pdf_response(s, status.reception_no if status else None)

@@ -23,12 +23,10 @@ from services.returns.db import (
     outbox,
 )
 from services.returns.domain import (
-    CONTRACT_NOT_FOUND,
-    OPEN_REQUEST_EXISTS,
     ContractFacts,
-    Refusal,
     ReturnForm,
     check_eligibility,
+    contract_not_found,
     needs_extra_tfc_procedure,
     today_in_tokyo,
     validate_form,
@@ -36,18 +34,9 @@ from services.returns.domain import (
 from shared import rules
 from shared.events import PROGRAM_LABELS, RETURN_SUBMITTED, Envelope, Party, ReturnSubmitted
 from shared.identity import User
+from shared.refusal import Refusal
 from shared.runtime import Runtime
 from shared.topics import RETURN_SUBMISSIONS
-
-
-class ReturnRefused(Exception):
-    def __init__(self, refusals: list[Refusal]) -> None:
-        super().__init__(refusals[0].message)
-        self.refusals = refusals
-
-    @property
-    def first(self) -> Refusal:
-        return self.refusals[0]
 
 
 @dataclass(frozen=True)
@@ -131,7 +120,7 @@ async def contract_in_scope(session: AsyncSession, user: User, contract_no: str)
     """The contract if the user may see it; else the 404 refusal (another store's looks like none)."""
     view = await load_contract(session, contract_no)
     if view is None or not user.sees_store(view.facts.dealer_code, view.store_code):
-        raise ReturnRefused([CONTRACT_NOT_FOUND])
+        raise contract_not_found()
     return view
 
 
@@ -150,14 +139,10 @@ async def _replay(session: AsyncSession, user: User, key: str, fingerprint: str)
     if done is None:
         return None
     if done.body_fingerprint != fingerprint:
-        raise ReturnRefused(
-            [
-                Refusal(
-                    422,
-                    "idempotency_key_reused",
-                    "同じ送信キーで異なる内容が送信されました。画面を開き直して入力してください。",
-                )
-            ]
+        raise Refusal(
+            "invalid",
+            "idempotency_key_reused",
+            "同じ送信キーで異なる内容が送信されました。画面を開き直して入力してください。",
         )
     return done.request_id
 
@@ -175,7 +160,7 @@ async def submit_return(
     now: datetime,
     idempotency_key: str | None = None,
 ) -> tuple[str, bool]:
-    """Submit a vehicle-return result; returns (request_id, replayed). Raises ReturnRefused."""
+    """Submit a vehicle-return result; returns (request_id, replayed). Raises a Refusal."""
     key = (idempotency_key or "").strip()[:200] or None
     fingerprint = _fingerprint(contract_no, form)
     try:
@@ -184,15 +169,15 @@ async def submit_return(
                 return earlier, True
             view = await load_contract(session, contract_no)
             if refusal := check_eligibility(view.facts if view else None, user):
-                if key and refusal is OPEN_REQUEST_EXISTS:
+                if key and refusal.code == "open_request_exists":
                     # The same click may have committed between our key lookup and this read.
                     if earlier := await _replay(session, user, key, fingerprint):
                         return earlier, True
-                raise ReturnRefused([refusal])
+                raise refusal
             assert view is not None
             payload, errors = validate_form(form, submitter_role=user.role, today=today_in_tokyo(now))
             if errors:
-                raise ReturnRefused(errors)
+                raise Refusal.invalid(errors)
             assert payload is not None
             request_id = str(uuid.uuid4())
             payload_json = payload.model_dump(mode="json")
@@ -248,7 +233,7 @@ async def submit_return(
                 return earlier, True
             view = await load_contract(session, contract_no)
             refusal = check_eligibility(view.facts if view else None, user)
-        raise ReturnRefused([refusal or OPEN_REQUEST_EXISTS]) from None
+        raise refusal or Refusal("conflict", "open_request_exists", rules.MSG_SECOND_RETURN_OPEN) from None
     runtime.outbox.notify()
     return request_id, False
 
@@ -256,9 +241,7 @@ async def submit_return(
 async def get_submission(session: AsyncSession, user: User, request_id: str) -> Submission:
     submission = await session.get(Submission, request_id)
     if submission is None or not user.sees_store(submission.dealer_code, submission.store_code):
-        raise ReturnRefused(
-            [Refusal(404, "return_not_found", "指定された車両返却の入力内容は見つかりません。")]
-        )
+        raise Refusal("not_found", "return_not_found", "指定された車両返却の入力内容は見つかりません。")
     return submission
 
 

@@ -7,14 +7,14 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from services.search import queries, rules, saved, views
 from services.search.deps import Today, read_your_writes
 from services.search.export import ENCODINGS, ExportSlots, SlotStreamingResponse, csv_chunks
 from shared.identity import CurrentUser
-from shared.web import ApiError
+from shared.refusal import Refusal
 
 router = APIRouter(prefix="/api/v1", tags=["contracts"])
 
@@ -25,13 +25,7 @@ def validated(request: Request) -> rules.Criteria:
     """Criteria from the query string, or 422 with the first error's message and code (all in `errors`)."""
     result = rules.validate_search({k: request.query_params.get(k, "") for k in SEARCH_PARAMS})
     if result.criteria is None:
-        first = result.errors[0]
-        raise ApiError(
-            422,
-            first.message,
-            first.code,
-            errors=[{"field": e.field, "code": e.code, "detail": e.message} for e in result.errors],
-        )
+        raise Refusal.invalid(result.errors)
     return result.criteria
 
 
@@ -75,10 +69,7 @@ def too_many_message() -> str:
     )
 
 
-EXPORT_BUSY = {
-    "detail": "ただいま顧客リスト（CSV）出力が混み合っています。しばらくしてから再度お試しください。",
-    "code": "export_busy",
-}
+EXPORT_BUSY = "ただいま顧客リスト（CSV）出力が混み合っています。しばらくしてから再度お試しください。"
 
 
 @router.get(
@@ -94,13 +85,15 @@ async def export_csv(
     encoding: str = Query("cp932", description="cp932 (default, Excel) | utf-8-sig"),
 ) -> Response:
     if user.role not in ("hq", "store_manager"):
-        raise ApiError(403, "顧客リスト（csv）出力は本部または店長のみ利用できます。", "csv_forbidden")
+        raise Refusal("forbidden", "csv_forbidden", "顧客リスト（csv）出力は本部または店長のみ利用できます。")
     if encoding not in ENCODINGS:
-        raise ApiError(422, "文字コードは cp932 または utf-8-sig を指定してください。", "invalid_encoding")
+        raise Refusal(
+            "invalid", "invalid_encoding", "文字コードは cp932 または utf-8-sig を指定してください。"
+        )
     criteria = validated(request)
     slots: ExportSlots = request.app.state.export_slots
     if not slots.take():
-        return JSONResponse(EXPORT_BUSY, status_code=429, headers={"Retry-After": "30"})
+        raise Refusal("busy", "export_busy", EXPORT_BUSY)
     filename = f"顧客リスト_{today:%Y%m%d}.csv"
     charset = "Shift_JIS" if encoding == "cp932" else "UTF-8"
     return SlotStreamingResponse(
@@ -131,7 +124,7 @@ async def load_detail(request: Request, user: Any, contract_no: str, today: date
     async with request.app.state.runtime.sessionmaker() as session:
         c = await queries.get_contract(session, user, contract_no)
         if c is None:
-            raise ApiError(404, "指定された契約は見つかりません。", "contract_not_found")
+            raise Refusal("not_found", "contract_not_found", views.CONTRACT_NOT_FOUND)
         history = await queries.memo_history(session, contract_no)
         requests = await queries.contract_requests(session, contract_no)
     return views.detail(c, today, user.role, history, requests)
@@ -146,7 +139,7 @@ async def load_detail(request: Request, user: Any, contract_no: str, today: date
 )
 async def dashboard(request: Request, user: CurrentUser, today: Today) -> dict[str, Any]:
     if user.role not in views.DASHBOARD_ROLES:
-        raise ApiError(403, views.DASHBOARD_FORBIDDEN, "dashboard_forbidden")
+        raise Refusal("forbidden", "dashboard_forbidden", views.DASHBOARD_FORBIDDEN)
     async with request.app.state.runtime.sessionmaker() as session:
         return await views.load_dashboard(session, user, today)
 
@@ -154,10 +147,6 @@ async def dashboard(request: Request, user: CurrentUser, today: Today) -> dict[s
 class SavedSearchIn(BaseModel):
     name: str = Field(description="保存名（50文字以内）")
     params: dict[str, Any] = Field(description="最終回対象顧客一覧の検索条件（mode, model, final_from …）")
-
-
-def _saved_error(e: saved.SavedSearchError) -> ApiError:
-    return ApiError(e.status, e.message, e.code, field=e.field)
 
 
 @router.get("/saved-searches", summary="保存した検索条件の一覧（本人のみ）", tags=["saved-searches"])
@@ -170,11 +159,8 @@ async def list_saved_searches(request: Request, user: CurrentUser) -> dict[str, 
     "/saved-searches", status_code=201, summary="検索条件を名前を付けて保存", tags=["saved-searches"]
 )
 async def create_saved_search(request: Request, user: CurrentUser, body: SavedSearchIn) -> dict[str, Any]:
-    try:
-        async with request.app.state.runtime.sessionmaker() as session, session.begin():
-            return (await saved.save(session, user, body.name, body.params)).as_json()
-    except saved.SavedSearchError as e:
-        raise _saved_error(e) from e
+    async with request.app.state.runtime.sessionmaker() as session, session.begin():
+        return (await saved.save(session, user, body.name, body.params)).as_json()
 
 
 @router.delete(
@@ -183,9 +169,6 @@ async def create_saved_search(request: Request, user: CurrentUser, body: SavedSe
 async def delete_saved_search(
     request: Request, user: CurrentUser, saved_id: int = Path(ge=1, le=saved.ID_MAX)
 ) -> Response:
-    try:
-        async with request.app.state.runtime.sessionmaker() as session, session.begin():
-            await saved.delete(session, user, saved_id)
-    except saved.SavedSearchError as e:
-        raise _saved_error(e) from e
+    async with request.app.state.runtime.sessionmaker() as session, session.begin():
+        await saved.delete(session, user, saved_id)
     return Response(status_code=204)

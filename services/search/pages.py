@@ -14,7 +14,8 @@ from services.search.api import SEARCH_PARAMS, too_many_message
 from services.search.deps import Today, read_your_writes
 from shared.events import PROGRAM_LABELS
 from shared.identity import CurrentUser
-from shared.web import make_templates, set_flash
+from shared.refusal import Refusal
+from shared.web import http_status, make_templates, set_flash
 
 router = APIRouter(include_in_schema=False)
 templates = make_templates(Path(__file__).parent / "templates")
@@ -78,9 +79,7 @@ async def contract_detail(request: Request, user: CurrentUser, today: Today, con
     async with request.app.state.runtime.sessionmaker() as session:
         c = await queries.get_contract(session, user, contract_no)
         if c is None:
-            return templates.TemplateResponse(
-                request, "not_found.html", {"user": user, "contract_no": contract_no}, status_code=404
-            )
+            raise Refusal("not_found", "contract_not_found", views.CONTRACT_NOT_FOUND)
         history = await queries.memo_history(session, contract_no)
         requests = await queries.contract_requests(session, contract_no)
     return templates.TemplateResponse(
@@ -99,9 +98,7 @@ async def contract_detail(request: Request, user: CurrentUser, today: Today, con
 @router.get("/dashboard", response_class=HTMLResponse)
 async def dashboard_page(request: Request, user: CurrentUser, today: Today) -> Response:
     if user.role not in views.DASHBOARD_ROLES:
-        return templates.TemplateResponse(
-            request, "forbidden.html", {"user": user, "message": views.DASHBOARD_FORBIDDEN}, status_code=403
-        )
+        raise Refusal("forbidden", "dashboard_forbidden", views.DASHBOARD_FORBIDDEN)
     async with request.app.state.runtime.sessionmaker() as session:
         d = await views.load_dashboard(session, user, today)
     selections = d["selections"]
@@ -144,7 +141,7 @@ async def dashboard_page(request: Request, user: CurrentUser, today: Today) -> R
 
 
 async def _saved_page(
-    request: Request, user: Any, *, error: saved.SavedSearchError | None = None, status_code: int = 200
+    request: Request, user: Any, *, error: Refusal | None = None, status_code: int = 200
 ) -> Response:
     async with request.app.state.runtime.sessionmaker() as session:
         items = await saved.list_for(session, user)
@@ -172,14 +169,14 @@ async def save_search(request: Request, user: CurrentUser) -> Response:
     try:
         async with request.app.state.runtime.sessionmaker() as session, session.begin():
             item = await saved.save(session, user, str(form.get("name") or ""), raw)
-    except saved.SavedSearchError as e:
+    except Refusal as e:
         return await _contracts_with_save_error(request, user, raw, str(form.get("name") or ""), e)
     response = RedirectResponse("/saved-searches", status_code=303)
     return set_flash(response, "saved_search_saved", fallback="saved_search_saved_unnamed", name=item.name)
 
 
 async def _contracts_with_save_error(
-    request: Request, user: Any, raw: dict[str, str], name: str, error: saved.SavedSearchError
+    request: Request, user: Any, raw: dict[str, str], name: str, error: Refusal
 ) -> Response:
     """Back to the list page with the message beside the 保存名 field (nothing saved)."""
     query = urlencode({k: v for k, v in saved.normalise_params(raw).items()})
@@ -191,9 +188,9 @@ async def _contracts_with_save_error(
 async def delete_saved_search(request: Request, user: CurrentUser, saved_id: int) -> Response:
     try:
         if not 1 <= saved_id <= saved.ID_MAX:
-            raise saved.SavedSearchError(404, "id", saved.NOT_FOUND, "saved_search_not_found")
+            raise saved.not_found()
         async with request.app.state.runtime.sessionmaker() as session, session.begin():
             await saved.delete(session, user, saved_id)
-    except saved.SavedSearchError as e:
-        return await _saved_page(request, user, error=e, status_code=e.status)
+    except Refusal as e:
+        return await _saved_page(request, user, error=e, status_code=http_status(e))
     return set_flash(RedirectResponse("/saved-searches", status_code=303), "saved_search_deleted")

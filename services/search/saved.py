@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.search import rules
 from services.search.db import SavedSearch
 from shared.identity import User
+from shared.refusal import Refusal
 
 SEARCH_PARAMS = (
     "mode",
@@ -40,6 +41,10 @@ ID_MAX = 2_147_483_647  # the id column is a 32-bit integer
 NOT_FOUND = "指定された検索条件は見つかりません。"
 
 
+def not_found() -> Refusal:
+    return Refusal("not_found", "saved_search_not_found", NOT_FOUND, "id")
+
+
 MESSAGES = {
     "saved_search_name_required": "保存名を入力してください。",
     "saved_search_name_too_long": f"保存名は{NAME_MAX}文字以内で入力してください。",
@@ -50,12 +55,6 @@ MESSAGES = {
 def message_for(code: str) -> str:
     """The page's message for a refusal code carried over a redirect (never text from the URL)."""
     return MESSAGES.get(code, "検索条件を保存できませんでした。検索条件をご確認ください。") if code else ""
-
-
-class SavedSearchError(Exception):
-    def __init__(self, status: int, field: str, message: str, code: str) -> None:
-        super().__init__(message)
-        self.status, self.field, self.message, self.code = status, field, message, code
 
 
 def normalise_params(raw: Mapping[str, Any]) -> dict[str, str]:
@@ -72,19 +71,19 @@ def normalise_params(raw: Mapping[str, Any]) -> dict[str, str]:
 
 
 def validate(name: str, raw_params: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
-    """(name, params) to store, or SavedSearchError with the message for the field at fault."""
+    """(name, params) to store, or a Refusal with the message for the field at fault."""
     name = " ".join((name or "").split())
     if not name:
         code = "saved_search_name_required"
-        raise SavedSearchError(422, "name", MESSAGES[code], code)
+        raise Refusal("invalid", code, MESSAGES[code], "name")
     if len(name) > NAME_MAX:
         code = "saved_search_name_too_long"
-        raise SavedSearchError(422, "name", MESSAGES[code], code)
+        raise Refusal("invalid", code, MESSAGES[code], "name")
     params = normalise_params(raw_params)
     result = rules.validate_search(params)
     if result.criteria is None:
         first = result.errors[0]
-        raise SavedSearchError(422, "params", first.message, first.code)
+        raise Refusal("invalid", first.code, first.message, "params")
     return name, params
 
 
@@ -176,7 +175,7 @@ async def save(session: AsyncSession, user: User, name: str, raw_params: Mapping
         ).scalar_one()
         if count >= PER_USER_MAX:
             code = "saved_search_limit"
-            raise SavedSearchError(422, "name", MESSAGES[code], code)
+            raise Refusal("invalid", code, MESSAGES[code], "name")
         existing = SavedSearch(user_id=user.user_id, dealer_code=user.dealer_code, name=name, created_at=now)
         session.add(existing)
     existing.params = json.dumps(params, ensure_ascii=False, sort_keys=True)
@@ -188,5 +187,5 @@ async def save(session: AsyncSession, user: User, name: str, raw_params: Mapping
 async def delete(session: AsyncSession, user: User, saved_id: int) -> None:
     saved = await session.get(SavedSearch, saved_id)
     if saved is None or saved.user_id != user.user_id:
-        raise SavedSearchError(404, "id", NOT_FOUND, "saved_search_not_found")
+        raise not_found()
     await session.delete(saved)

@@ -14,6 +14,8 @@ from shared import rules as shared_rules
 from shared.events import PROGRAM_LABELS
 from shared.identity import User
 
+CONTRACT_NOT_FOUND = "指定された契約は見つかりません。"  # outside the user's scope too: it looks like none
+
 
 def _ym(year_month: tuple[int, int, int] | None) -> str | None:
     return f"{year_month[0]:04d}-{year_month[1]:02d}" if year_month else None

@@ -13,6 +13,7 @@ from typing import Literal
 
 from services.selection import labels
 from shared import rules
+from shared.refusal import Refusal
 from shared.timefmt import jp_date
 
 Category = rules.Category
@@ -30,17 +31,6 @@ REFINANCE_MONTHS_MAX = 84
 REFINANCE_RATE_MAX = Decimal("0.3")
 RATE_STEP = Decimal("0.000001")
 INSTALMENT_UNIT = 100  # yen: instalments are rounded down to 100 yen
-
-
-class RuleViolation(Exception):
-    """A refusal: the Japanese message for the user, a stable code, the field it concerns, an HTTP status."""
-
-    def __init__(self, code: str, message: str, *, field: str | None = None, status: int = 422) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
-        self.status = status
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,39 +98,51 @@ def validate_selection(entry: SelectionInput, today: date) -> tuple[Category, Re
     """Shape rules of one entry, each with the message shown next to its field."""
     category = next((c for c in CATEGORIES if c == entry.category), None)
     if category is None:
-        raise RuleViolation("category_required", labels.MSG_CATEGORY_REQUIRED, field="category")
+        raise Refusal("invalid", "category_required", labels.MSG_CATEGORY_REQUIRED, field="category")
     replacement = next((r for r in REPLACEMENTS if r == entry.replacement), None)
     if replacement is None:
-        raise RuleViolation("replacement_required", labels.MSG_REPLACEMENT_REQUIRED, field="replacement")
+        raise Refusal("invalid", "replacement_required", labels.MSG_REPLACEMENT_REQUIRED, field="replacement")
     model = (entry.replacement_model or "").strip() or None
     if entry.replacement == "yes":
         if model is None:
-            raise RuleViolation(
-                "replacement_model_required", labels.MSG_REPLACEMENT_MODEL_REQUIRED, field="replacement_model"
+            raise Refusal(
+                "invalid",
+                "replacement_model_required",
+                labels.MSG_REPLACEMENT_MODEL_REQUIRED,
+                field="replacement_model",
             )
         if len(model) > REPLACEMENT_MODEL_MAX:
-            raise RuleViolation(
+            raise Refusal(
+                "invalid",
                 "replacement_model_too_long",
                 labels.MSG_REPLACEMENT_MODEL_TOO_LONG.format(max=REPLACEMENT_MODEL_MAX),
                 field="replacement_model",
             )
     elif model is not None:
-        raise RuleViolation(
+        raise Refusal(
+            "invalid",
             "replacement_model_not_allowed",
             labels.MSG_REPLACEMENT_MODEL_NOT_ALLOWED,
             field="replacement_model",
         )
     received = entry.confirmation_received_on
     if received is None:
-        raise RuleViolation(
-            "confirmation_required", labels.MSG_CONFIRMATION_REQUIRED, field="confirmation_received_on"
+        raise Refusal(
+            "invalid",
+            "confirmation_required",
+            labels.MSG_CONFIRMATION_REQUIRED,
+            field="confirmation_received_on",
         )
     if received > today:
-        raise RuleViolation(
-            "confirmation_in_future", labels.MSG_CONFIRMATION_IN_FUTURE, field="confirmation_received_on"
+        raise Refusal(
+            "invalid",
+            "confirmation_in_future",
+            labels.MSG_CONFIRMATION_IN_FUTURE,
+            field="confirmation_received_on",
         )
     if received < today - CONFIRMATION_MAX_AGE:
-        raise RuleViolation(
+        raise Refusal(
+            "invalid",
             "confirmation_too_old",
             labels.MSG_CONFIRMATION_TOO_OLD.format(since=jp_date(today - CONFIRMATION_MAX_AGE)),
             field="confirmation_received_on",
@@ -172,15 +174,15 @@ def decide_selection(
         return SelectionDecision(current, changed=False)
     refusal = rules.may_change_category(requests, current.category if current else None, category)
     if refusal is not None:
-        raise RuleViolation(refusal.code, refusal.message, field="category", status=409)
+        raise Refusal("conflict", refusal.code, refusal.message, field="category")
     if (
         current is not None
         and category_changes
         and not can_change_category(final_payment_date, today)
         and not rules.declined_frees_category(requests, current.category)
     ):
-        raise RuleViolation(
-            "category_change_locked", labels.MSG_CATEGORY_CHANGE_LOCKED, field="category", status=409
+        raise Refusal(
+            "conflict", "category_change_locked", labels.MSG_CATEGORY_CHANGE_LOCKED, field="category"
         )
     return SelectionDecision(proposed, changed=True)
 
@@ -193,7 +195,8 @@ def validate_memo(text: str) -> str:
     """The memo as stored: line breaks normalised, trailing blanks removed; at most MEMO_MAX_CHARS."""
     normalised = text.replace("\r\n", "\n").replace("\r", "\n").rstrip()
     if len(normalised) > MEMO_MAX_CHARS:
-        raise RuleViolation(
+        raise Refusal(
+            "invalid",
             "memo_too_long",
             labels.MSG_MEMO_TOO_LONG.format(max=MEMO_MAX_CHARS, n=len(normalised)),
             field="text",
@@ -252,20 +255,23 @@ def validate_assignment(
     of the dealer). Staff may not. The staff code must be one of the target store's staff (the staff
     directory: `store_staff`). Returns the cleaned (store_code, staff_code)."""
     if role not in ("hq", "store_manager"):
-        raise RuleViolation("forbidden", labels.MSG_ASSIGNMENT_FORBIDDEN, status=403)
+        raise Refusal("forbidden", "forbidden", labels.MSG_ASSIGNMENT_FORBIDDEN)
     if role == "store_manager" and contract_store_code != user_store_code:
-        raise RuleViolation("forbidden", labels.MSG_ASSIGNMENT_FORBIDDEN, status=403)
+        raise Refusal("forbidden", "forbidden", labels.MSG_ASSIGNMENT_FORBIDDEN)
     store = (new_store_code or "").strip()
     staff = (new_staff_code or "").strip()
     if store not in dealer_store_codes:
-        raise RuleViolation("unknown_store", labels.MSG_UNKNOWN_STORE, field="store_code")
+        raise Refusal("invalid", "unknown_store", labels.MSG_UNKNOWN_STORE, field="store_code")
     if not staff:
-        raise RuleViolation("staff_code_required", labels.MSG_STAFF_CODE_REQUIRED, field="staff_code")
+        raise Refusal("invalid", "staff_code_required", labels.MSG_STAFF_CODE_REQUIRED, field="staff_code")
     if len(staff) > 32 or not staff.isascii() or not staff.isalnum():
-        raise RuleViolation("staff_code_invalid", labels.MSG_STAFF_CODE_INVALID, field="staff_code")
+        raise Refusal("invalid", "staff_code_invalid", labels.MSG_STAFF_CODE_INVALID, field="staff_code")
     if staff not in store_staff_codes.get(store, ()):
-        raise RuleViolation(
-            "unknown_staff_code", labels.MSG_UNKNOWN_STAFF.format(staff_code=staff), field="staff_code"
+        raise Refusal(
+            "invalid",
+            "unknown_staff_code",
+            labels.MSG_UNKNOWN_STAFF.format(staff_code=staff),
+            field="staff_code",
         )
     return store, staff
 
@@ -299,14 +305,16 @@ def validate_refinance(
     months: int | None, annual_rate: Decimal | None, contract_rate: Decimal
 ) -> tuple[int, Decimal]:
     if months is None or not (REFINANCE_MONTHS_MIN <= months <= REFINANCE_MONTHS_MAX):
-        raise RuleViolation(
+        raise Refusal(
+            "invalid",
             "months_out_of_range",
             labels.MSG_MONTHS_OUT_OF_RANGE.format(min=REFINANCE_MONTHS_MIN, max=REFINANCE_MONTHS_MAX),
             field="months",
         )
     rate = contract_rate if annual_rate is None else annual_rate
     if not rate.is_finite() or not (Decimal(0) <= rate <= REFINANCE_RATE_MAX):
-        raise RuleViolation(
+        raise Refusal(
+            "invalid",
             "rate_out_of_range",
             labels.MSG_RATE_OUT_OF_RANGE.format(max=REFINANCE_RATE_MAX * 100),
             field="annual_rate",
@@ -318,13 +326,13 @@ def validate_refinance(
 
 def check_refinance_window(final_payment_date: date, today: date) -> None:
     if not refinance_available(final_payment_date, today):
-        raise RuleViolation(
+        raise Refusal(
+            "conflict",
             "refinance_not_available",
             labels.MSG_REFINANCE_WINDOW.format(
                 opens=jp_date(refinance_opens_on(final_payment_date)),
                 closes=jp_date(final_payment_date),
             ),
-            status=409,
         )
 
 
@@ -342,9 +350,10 @@ def simulate_refinance(principal: int, months: int, annual_rate: Decimal) -> Ref
     and the balance ends at 0.
     """
     if principal <= 0:
-        raise RuleViolation("no_principal", labels.MSG_NO_PRINCIPAL)
+        raise Refusal("invalid", "no_principal", labels.MSG_NO_PRINCIPAL)
     if not (REFINANCE_MONTHS_MIN <= months <= REFINANCE_MONTHS_MAX):
-        raise RuleViolation(
+        raise Refusal(
+            "invalid",
             "months_out_of_range",
             labels.MSG_MONTHS_OUT_OF_RANGE.format(min=REFINANCE_MONTHS_MIN, max=REFINANCE_MONTHS_MAX),
             field="months",
@@ -400,4 +409,4 @@ def check_early_payoff_recorded(category: str | None) -> None:
         if category
         else labels.MSG_NO_CATEGORY_FOR_EARLY_PAYOFF
     )
-    raise RuleViolation("not_early_payoff", message, status=409)
+    raise Refusal("conflict", "not_early_payoff", message)

@@ -27,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.selection import domain, use_cases
 from services.selection import request_forms as forms
 from services.selection.db import Contract, ContractRequest, RequestSubmission, SelectionRecord
-from services.selection.domain import RuleViolation
 from shared import rules
 from shared.events import (
     EARLY_PAYOFF_SUBMITTED,
@@ -38,6 +37,7 @@ from shared.events import (
 )
 from shared.identity import User
 from shared.outbox import Outbox
+from shared.refusal import Refusal
 from shared.topics import REQUEST_SUBMISSIONS
 
 SOURCE = "jpass.selection"
@@ -227,7 +227,7 @@ class Intake:
         if done is None:
             return None
         if done.body_fingerprint != fingerprint:
-            raise RuleViolation("idempotency_key_reused", MSG_KEY_REUSED, status=422)
+            raise Refusal("invalid", "idempotency_key_reused", MSG_KEY_REUSED)
         return done.request_id
 
     # -----------------------------------------------------------------------------------------
@@ -248,7 +248,7 @@ class Intake:
             and user.sees_store(contract.dealer_code, contract.store_code)
         ):
             return known
-        raise RuleViolation("submission_not_found", MSG_SUBMISSION_NOT_FOUND, status=404)
+        raise Refusal("not_found", "submission_not_found", MSG_SUBMISSION_NOT_FOUND)
 
     async def status(self, request_id: str, wait_s: float = 0.0) -> ContractRequest | None:
         """Where approvals says the request stands (None until its first report), waiting up to `wait_s`."""
@@ -277,7 +277,7 @@ class Intake:
 
     async def start(
         self, user: User, contract_no: str, request_type: str, today: date
-    ) -> tuple[Contract, RuleViolation | None]:
+    ) -> tuple[Contract, Refusal | None]:
         """The contract (404 outside the scope) and why the request cannot be started now, if so."""
         async with self.sessionmaker() as session:
             contract = await use_cases.get_contract(session, user, contract_no)

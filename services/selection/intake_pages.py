@@ -19,13 +19,13 @@ from services.selection import labels, use_cases, views
 from services.selection import request_forms as forms
 from services.selection.db import ContractRequest
 from services.selection.deps import Today
-from services.selection.domain import RuleViolation
 from services.selection.intake import IntakeDep, contract_facts
 from services.selection.request_print import render_pdf, sections
 from shared.identity import CurrentUser, User
+from shared.refusal import Refusal
 from shared.requests import PAYMENT_METHOD_LABELS, REQUEST_TYPE_LABELS
 from shared.rules import REQUEST_STATUS_LABELS
-from shared.web import make_templates
+from shared.web import http_status, make_templates
 
 router = APIRouter(prefix="/selection", include_in_schema=False)
 templates = make_templates(Path(__file__).parent / "templates")
@@ -65,25 +65,14 @@ def _months_and_rate(values: dict[str, Any]) -> tuple[int | None, Decimal | None
     try:
         months = int(values["months"]) if values["months"] else None
     except ValueError as e:
-        raise RuleViolation("invalid_number", labels.MSG_INVALID_NUMBER, field="months") from e
+        raise Refusal("invalid", "invalid_number", labels.MSG_INVALID_NUMBER, field="months") from e
     try:
         rate = Decimal(values["rate_percent"]) / 100 if values["rate_percent"] else None
     except InvalidOperation as e:
-        raise RuleViolation("invalid_number", labels.MSG_INVALID_NUMBER, field="annual_rate") from e
+        raise Refusal("invalid", "invalid_number", labels.MSG_INVALID_NUMBER, field="annual_rate") from e
     if rate is not None and not rate.is_finite():
-        raise RuleViolation("invalid_number", labels.MSG_INVALID_NUMBER, field="annual_rate")
+        raise Refusal("invalid", "invalid_number", labels.MSG_INVALID_NUMBER, field="annual_rate")
     return months, rate
-
-
-def _errors(refusal: RuleViolation | None) -> tuple[dict[str, str], list[str]]:
-    """Field messages and the messages not tied to a field."""
-    if refusal is None:
-        return {}, []
-    if isinstance(refusal, forms.FormRefused):
-        return {e.field: e.message for e in refusal.errors}, []
-    if refusal.field:
-        return {refusal.field: refusal.message}, []
-    return {}, [refusal.message]
 
 
 async def _form_page(
@@ -94,7 +83,7 @@ async def _form_page(
     request_type: str,
     values: dict[str, Any],
     key: str,
-    refusal: RuleViolation | None = None,
+    refusal: Refusal | None = None,
 ) -> Response:
     intake = request.app.state.intake
     contract, blocked = await intake.start(user, contract_no, request_type, today)
@@ -102,7 +91,7 @@ async def _form_page(
     if blocked is not None:
         context = {"user": user, "c": summary, "type": request_type, "refusal": blocked}
         return templates.TemplateResponse(
-            request, "request_refused.html", context, status_code=blocked.status
+            request, "request_refused.html", context, status_code=http_status(blocked)
         )
     plan, plan_error = None, None
     if request_type == forms.REFINANCE_APPLICATION:
@@ -111,9 +100,10 @@ async def _form_page(
             async with request.app.state.runtime.sessionmaker() as session:
                 _, simulated = await use_cases.refinance_plan(session, user, contract_no, months, rate, today)
             plan = views.plan_view(contract_no, simulated)
-        except RuleViolation as e:
+        except Refusal as e:
             plan_error = e
-    field_errors, top_errors = _errors(refusal or plan_error)
+    shown = refusal or plan_error
+    field_errors, top_errors = shown.by_field() if shown else ({}, [])
     return templates.TemplateResponse(
         request,
         "request_form.html",
@@ -129,7 +119,7 @@ async def _form_page(
             "errors": field_errors,
             "top_errors": top_errors,
         },
-        status_code=refusal.status if refusal else (plan_error.status if plan_error else 200),
+        status_code=http_status(shown) if shown else 200,
     )
 
 
@@ -169,8 +159,8 @@ async def _confirm(request: Request, user: User, today: Any, contract_no: str, r
             payload = forms.validate_early_payoff(
                 _form(values, request_type), contract.final_payment_date, role=user.role, today=today
             )
-    except RuleViolation as e:
-        if e.status == 404:
+    except Refusal as e:
+        if e.kind == "not_found":
             raise
         return await _form_page(request, user, today, contract_no, request_type, values, key, e)
     preview = sections(request_type, payload, contract_facts(contract), {"name": user.name})
@@ -221,8 +211,8 @@ async def _submit(
             request_id, _ = await intake.early_payoff(
                 user, contract_no, _form(values, request_type), today=today, now=now, idempotency_key=key
             )
-    except RuleViolation as e:
-        if e.status == 404:
+    except Refusal as e:
+        if e.kind == "not_found":
             raise
         return await _form_page(
             request, user, today, contract_no, request_type, values, key or str(uuid.uuid4()), e

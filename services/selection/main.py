@@ -5,16 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI
 
 from services.selection import api, consumers, intake_api, intake_pages, pages
 from services.selection.config import SelectionSettings
 from services.selection.db import Base, inbox, outbox
 from services.selection.deps import make_clock
-from services.selection.domain import RuleViolation
 from services.selection.intake import Intake
-from services.selection.request_forms import FormRefused
 from services.selection.staff import load_staff_directory
 from services.selection.use_cases import Handlers
 from shared.asyncapi import Channel
@@ -35,7 +32,7 @@ from shared.events import (
 from shared.requests import typed_submission
 from shared.runtime import Runtime
 from shared.topics import REQUEST_STATUS, REQUEST_SUBMISSIONS, SELECTION_EVENTS, TFC_CONTRACTS
-from shared.web import is_page_request, service_app
+from shared.web import service_app
 
 CHANNELS = [
     Channel(
@@ -108,17 +105,6 @@ def create_app(settings: SelectionSettings | None = None, clock: Callable[[], da
     app.state.intake = Intake(runtime.sessionmaker, outbox)
     app.state.now = lambda: datetime.now(UTC)
     app.state.request_status_wait_s = settings.request_status_wait_s
-
-    @app.exception_handler(RuleViolation)
-    async def _refused(request: Request, exc: RuleViolation) -> Response:
-        if is_page_request(request):
-            return pages.error_page(request, exc)
-        body: dict[str, object] = {"detail": exc.message, "code": exc.code}
-        if exc.field:
-            body["field"] = exc.field
-        if isinstance(exc, FormRefused):
-            body["errors"] = [{"field": e.field, "code": e.code, "detail": e.message} for e in exc.errors]
-        return JSONResponse(body, status_code=exc.status)
 
     app.include_router(api.router)
     app.include_router(intake_api.router)

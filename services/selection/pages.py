@@ -17,9 +17,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.selection import domain, labels, use_cases, views
 from services.selection.deps import HandlersDep, Today
-from services.selection.domain import RuleViolation
-from shared.identity import CurrentUser, User, current_user
-from shared.web import make_templates, set_flash
+from shared.identity import CurrentUser, User
+from shared.refusal import Refusal
+from shared.web import http_status, make_templates, set_flash
 
 router = APIRouter(prefix="/selection", include_in_schema=False)
 templates = make_templates(Path(__file__).parent / "templates")
@@ -39,19 +39,6 @@ OTHER_MODEL = "__other__"
 
 def detail_url(contract_no: str, token: str) -> str:
     return f"/contracts/{quote(contract_no)}?after={quote(token)}"
-
-
-def error_page(request: Request, exc: RuleViolation) -> Response:
-    try:
-        user: User | None = current_user(request)
-    except Exception:
-        user = None
-    return templates.TemplateResponse(
-        request,
-        "error.html",
-        {"user": user, "message": exc.message, "code": exc.code},
-        status_code=exc.status,
-    )
 
 
 async def _contract_context(request: Request, user: User, contract_no: str, today: date) -> dict[str, Any]:
@@ -74,7 +61,9 @@ def _parse_date(raw: str | None) -> date | None:
     try:
         return date.fromisoformat(raw.strip())
     except ValueError as e:
-        raise RuleViolation("invalid_date", labels.MSG_INVALID_DATE, field="confirmation_received_on") from e
+        raise Refusal(
+            "invalid", "invalid_date", labels.MSG_INVALID_DATE, field="confirmation_received_on"
+        ) from e
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,12 +120,12 @@ async def input_submit(
             _parse_date(form["confirmation_received_on"]),
         )
         result = await commands.record_selection(user, contract_no, entry, today)
-    except RuleViolation as e:
-        if e.status == 404:
+    except Refusal as e:
+        if e.kind == "not_found":
             raise
         ctx = await _contract_context(request, user, contract_no, today)
         return templates.TemplateResponse(
-            request, "input.html", {**ctx, "form": form, "error": e}, status_code=e.status
+            request, "input.html", {**ctx, "form": form, "error": e}, status_code=http_status(e)
         )
     if form["category"] == "early_payoff":  # 早期完済確認 says what was recorded itself: no second message
         return RedirectResponse(
@@ -156,16 +145,16 @@ async def early_payoff(
     contract whose recorded category is 早期完済; any other gets what is recorded and where to change it."""
     ctx = await _contract_context(request, user, contract_no, today)
     token = after or f"{contract_no}@{ctx['c']['seq']}"
-    refusal: RuleViolation | None = None
+    refusal: Refusal | None = None
     try:
         domain.check_early_payoff_recorded(ctx["selection"]["category"] if ctx["selection"] else None)
-    except RuleViolation as e:
+    except Refusal as e:
         refusal = e
     return templates.TemplateResponse(
         request,
         "early_payoff.html",
         {**ctx, "token": token, "refusal": refusal},
-        status_code=refusal.status if refusal else 200,
+        status_code=http_status(refusal) if refusal else 200,
     )
 
 
@@ -179,7 +168,7 @@ async def _memo_page(
     today: date,
     contract_no: str,
     draft: str | None,
-    error: RuleViolation | None,
+    error: Refusal | None,
 ) -> Response:
     async with request.app.state.runtime.sessionmaker() as session:
         contract = await use_cases.get_contract(session, user, contract_no)
@@ -195,7 +184,7 @@ async def _memo_page(
             "draft": memo["text"] if draft is None else draft,
             "error": error,
         },
-        status_code=error.status if error else 200,
+        status_code=http_status(error) if error else 200,
     )
 
 
@@ -211,8 +200,8 @@ async def memo_submit(
     text = str((await request.form()).get("text", ""))
     try:
         result = await commands.update_memo(user, contract_no, text)
-    except RuleViolation as e:
-        if e.status == 404:
+    except Refusal as e:
+        if e.kind == "not_found":
             raise
         return await _memo_page(request, user, today, contract_no, text, e)
     return set_flash(RedirectResponse(detail_url(contract_no, result.token), status_code=303), "memo_saved")
@@ -248,25 +237,25 @@ async def refinance_submit(request: Request, user: CurrentUser, today: Today, co
         try:
             months = int(form["months"])
         except ValueError as e:
-            raise RuleViolation("invalid_number", labels.MSG_INVALID_NUMBER, field="months") from e
+            raise Refusal("invalid", "invalid_number", labels.MSG_INVALID_NUMBER, field="months") from e
         try:
             rate = Decimal(form["rate_percent"]) / 100 if form["rate_percent"] else None
         except ArithmeticError as e:  # not a number (InvalidOperation), or beyond Decimal's exponents
-            raise RuleViolation("invalid_number", labels.MSG_INVALID_NUMBER, field="annual_rate") from e
+            raise Refusal("invalid", "invalid_number", labels.MSG_INVALID_NUMBER, field="annual_rate") from e
         if rate is not None and not rate.is_finite():
-            raise RuleViolation("invalid_number", labels.MSG_INVALID_NUMBER, field="annual_rate")
+            raise Refusal("invalid", "invalid_number", labels.MSG_INVALID_NUMBER, field="annual_rate")
         async with request.app.state.runtime.sessionmaker() as session:
             _, result = await use_cases.refinance_plan(session, user, contract_no, months, rate, today)
         plan = views.plan_view(contract_no, result)
-    except RuleViolation as e:
-        if e.status == 404:
+    except Refusal as e:
+        if e.kind == "not_found":
             raise
         error = e
     return templates.TemplateResponse(
         request,
         "refinance.html",
         {**ctx, "form": form, "plan": plan, "error": error},
-        status_code=error.status if error else 200,
+        status_code=http_status(error) if error else 200,
     )
 
 
@@ -280,7 +269,7 @@ async def _assignment_page(
     today: date,
     contract_no: str,
     form: dict[str, str] | None,
-    error: RuleViolation | None,
+    error: Refusal | None,
 ) -> Response:
     directory = request.app.state.handlers.staff_directory
     async with request.app.state.runtime.sessionmaker() as session:
@@ -302,7 +291,7 @@ async def _assignment_page(
             "forbidden_message": labels.MSG_ASSIGNMENT_FORBIDDEN,
             "error": error,
         },
-        status_code=error.status if error else (200 if allowed else 403),
+        status_code=http_status(error) if error else (200 if allowed else 403),
     )
 
 
@@ -321,8 +310,8 @@ async def assignment_submit(
         from_store = (await use_cases.get_contract(session, user, contract_no)).store_name
     try:
         result = await commands.change_assignment(user, contract_no, form["store_code"], form["staff_code"])
-    except RuleViolation as e:
-        if e.status == 404:
+    except Refusal as e:
+        if e.kind == "not_found":
             raise
         return await _assignment_page(request, user, today, contract_no, form, e)
     moved = {

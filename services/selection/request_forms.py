@@ -7,7 +7,7 @@
 
 Each question has its own function: may the user start this request now (`*_refusal`), and is the form
 acceptable (`validate_*`, which builds the payload of shared.requests). Refusals carry a stable code, the
-Japanese message and the HTTP status the edges use; form errors name their field.
+Japanese message and a kind (shared.refusal); form errors name their field.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from datetime import date
 from typing import Any
 
 from services.selection import domain
-from services.selection.domain import RuleViolation
 from shared import rules
+from shared.refusal import Refusal
 from shared.requests import (
     PAYMENT_METHOD_LABELS,
     EarlyPayoffPayload,
@@ -42,15 +42,6 @@ MSG_NOT_REFINANCE = (
 MSG_EARLY_PAYOFF_CLOSED = "最終回期日（{final}）を過ぎているため、早期完済受付はできません。"
 
 
-class FormRefused(RuleViolation):
-    """The form has errors (422): every field's message, the first one as the refusal's own."""
-
-    def __init__(self, errors: list[FieldError]) -> None:
-        first = errors[0]
-        super().__init__(first.code, first.message, field=first.field, status=422)
-        self.errors = errors
-
-
 # ---------------------------------------------------------------------------------------------
 # May the user start the request now?
 
@@ -59,27 +50,22 @@ def _current(category: str | None) -> str:
     return rules.CATEGORY_LABELS.get(category or "", "未選択")
 
 
-def _one_per_type(requests: Iterable[rules.RequestFact], request_type: str) -> RuleViolation | None:
-    refusal = rules.may_submit_request(requests, request_type)
-    return RuleViolation(refusal.code, refusal.message, status=409) if refusal else None
-
-
 def refinance_application_refusal(
     final_payment_date: date,
     today: date,
     category: str | None,
     requests: Iterable[rules.RequestFact],
-) -> RuleViolation | None:
+) -> Refusal | None:
     """Inside the refinance window, 再分割 recorded, no open or final 再分割審査申込."""
     try:
         domain.check_refinance_window(final_payment_date, today)
-    except RuleViolation as refused:
+    except Refusal as refused:
         return refused
     if category != "refinance":
-        return RuleViolation(
-            "selection_not_refinance", MSG_NOT_REFINANCE.format(current=_current(category)), status=409
+        return Refusal(
+            "conflict", "selection_not_refinance", MSG_NOT_REFINANCE.format(current=_current(category))
         )
-    return _one_per_type(requests, REFINANCE_APPLICATION)
+    return rules.may_submit_request(requests, REFINANCE_APPLICATION)
 
 
 def early_payoff_refusal(
@@ -87,19 +73,19 @@ def early_payoff_refusal(
     today: date,
     category: str | None,
     requests: Iterable[rules.RequestFact],
-) -> RuleViolation | None:
+) -> Refusal | None:
     """早期完済 recorded, the final date not passed, no open or final 早期完済受付."""
     try:
         domain.check_early_payoff_recorded(category)  # the same rule as 早期完済確認's
-    except RuleViolation as refused:
+    except Refusal as refused:
         return refused
     if today > final_payment_date:
-        return RuleViolation(
+        return Refusal(
+            "conflict",
             "early_payoff_closed",
             MSG_EARLY_PAYOFF_CLOSED.format(final=jp_date(final_payment_date)),
-            status=409,
         )
-    return _one_per_type(requests, EARLY_PAYOFF)
+    return rules.may_submit_request(requests, EARLY_PAYOFF)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,7 +146,7 @@ def plan_payload(plan: domain.RefinancePlan) -> dict[str, Any]:
 def validate_refinance_application(
     form: RefinanceApplicationForm, plan: domain.RefinancePlan, *, role: str, today: date
 ) -> dict[str, Any]:
-    """The payload (shared.requests.RefinanceApplicationPayload as JSON), or FormRefused with every error."""
+    """The payload (shared.requests.RefinanceApplicationPayload as JSON), or refused with every error."""
     errors: list[FieldError] = []
     contacts = _contacts(form.contacts, role, errors)
     consent: date | None = None
@@ -186,7 +172,7 @@ def validate_refinance_application(
                 )
             )
     if errors or consent is None:
-        raise FormRefused(errors)
+        raise Refusal.invalid(errors)
     payload = RefinanceApplicationPayload.model_validate(
         {**contacts, "consent_obtained_on": consent, "plan": plan_payload(plan)}
     )
@@ -196,7 +182,7 @@ def validate_refinance_application(
 def validate_early_payoff(
     form: EarlyPayoffForm, final_payment_date: date, *, role: str, today: date
 ) -> dict[str, Any]:
-    """The payload (shared.requests.EarlyPayoffPayload as JSON), or FormRefused with every error."""
+    """The payload (shared.requests.EarlyPayoffPayload as JSON), or refused with every error."""
     errors: list[FieldError] = []
     contacts = _contacts(form.contacts, role, errors)
     desired: date | None = None
@@ -236,7 +222,7 @@ def validate_early_payoff(
             )
         )
     if errors:
-        raise FormRefused(errors)
+        raise Refusal.invalid(errors)
     payload = EarlyPayoffPayload.model_validate(
         {
             **contacts,

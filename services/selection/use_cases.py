@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.selection import domain, labels, views
 from services.selection.db import ChangeLog, Contract, ContractRequest, MemoEntry, SelectionRecord
-from services.selection.domain import RuleViolation
 from shared import rules
 from shared.db import is_postgresql
 from shared.events import (
@@ -38,6 +37,7 @@ from shared.events import (
 from shared.identity import User
 from shared.messaging import PoisonMessage
 from shared.outbox import Outbox
+from shared.refusal import Refusal
 from shared.topics import SELECTION_EVENTS
 
 SOURCE = "jpass.selection"
@@ -63,8 +63,8 @@ class WriteResult:
         return consistency_token(self.contract_no, self.seq)
 
 
-def not_found() -> RuleViolation:
-    return RuleViolation("contract_not_found", labels.MSG_CONTRACT_NOT_FOUND, status=404)
+def not_found() -> Refusal:
+    return Refusal("not_found", "contract_not_found", labels.MSG_CONTRACT_NOT_FOUND)
 
 
 # ---------------------------------------------------------------------------------------------

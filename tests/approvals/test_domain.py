@@ -12,7 +12,8 @@ from datetime import date
 import pytest
 
 from services.approvals import domain
-from services.approvals.domain import Actor, Flow, Refused, decide, effective_flow
+from services.approvals.domain import Actor, Flow, decide, effective_flow
+from shared.refusal import Refusal
 from shared.requests import VehicleReturnPayload
 
 ALL_ACTIONS = (
@@ -102,7 +103,7 @@ def test_every_combination_matches_the_spec() -> None:
         case = (status, action, role, is_submitter, store_on, hq_on, submitter_role)
         walked += 1
         if expected is None:
-            with pytest.raises(Refused) as refused:
+            with pytest.raises(Refusal) as refused:
                 decide(status, action, actor, flow, flow_now=flow, new_tfc_message="連絡")
             assert re.search(r"[ぁ-んァ-ン一-龥]", refused.value.message), case
             assert refused.value.code, case
@@ -145,18 +146,18 @@ def test_submitter_correction_restarts_on_the_current_settings() -> None:
 
 def test_refusal_messages_are_specific() -> None:
     flow = Flow(True, True)
-    with pytest.raises(Refused, match="取下げ・訂正はできません") as e:
+    with pytest.raises(Refusal, match="取下げ・訂正はできません") as e:
         decide("tfc_processing", "withdraw", Actor("staff", True), flow)
     assert e.value.code == "tfc_processing_locked"
-    with pytest.raises(Refused, match="本部承認者のみ"):
+    with pytest.raises(Refusal, match="本部承認者のみ"):
         decide("hq_pending", "approve", Actor("store_manager"), flow)
-    with pytest.raises(Refused, match="店舗承認者（店長）のみ"):
+    with pytest.raises(Refusal, match="店舗承認者（店長）のみ"):
         decide("store_pending", "approve", Actor("staff"), flow)
-    with pytest.raises(Refused, match="「完了」のため"):
+    with pytest.raises(Refusal, match="「完了」のため"):
         decide("completed", "correct", Actor("staff", True), flow)
-    with pytest.raises(Refused, match="起票者のみ"):
+    with pytest.raises(Refusal, match="起票者のみ"):
         decide("store_pending", "withdraw", Actor("store_manager"), flow)
-    with pytest.raises(Refused, match="連絡事項が入力されていません"):
+    with pytest.raises(Refusal, match="連絡事項が入力されていません"):
         decide("tfc_processing", "message", domain.TFC, flow, new_tfc_message=" ")
 
 

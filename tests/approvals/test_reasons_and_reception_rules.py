@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.approvals import domain
+from shared.refusal import Refusal
 
 # --------------------------------------------------------------------------------------------
 # Send-back reasons
@@ -43,7 +44,7 @@ def test_hq_may_give_the_reason_in_the_dealer_note_written_with_the_send_back() 
 def test_a_send_back_without_a_reason_is_refused(
     role: str, note: str | None, before: str | None, after: str | None
 ) -> None:
-    with pytest.raises(domain.Refused) as refused:
+    with pytest.raises(Refusal) as refused:
         domain.approver_send_back_reason(role, note, before, after)
     assert refused.value.code == "send_back_reason_required"
     assert refused.value.message == "差戻し理由を入力してください。"

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from services.approvals import domain
-from services.approvals.domain import Refused, tfc_answer
+from services.approvals.domain import tfc_answer
+from shared.refusal import Refusal
 from shared.requests import REQUEST_TYPES
 
 TODAY = date(2026, 5, 15)
@@ -57,13 +58,13 @@ def test_a_result_belongs_only_to_a_refinance_applications_complete(request_type
         if request_type == "refinance_application" and action == "complete":
             assert answer(request_type, action, result=result).result == result
         else:
-            with pytest.raises(Refused) as refused:
+            with pytest.raises(Refusal) as refused:
                 answer(request_type, action, result=result)
             assert refused.value.code == "result_not_applicable"
 
 
 def test_a_refinance_application_completes_only_with_its_result() -> None:
-    with pytest.raises(Refused) as refused:
+    with pytest.raises(Refusal) as refused:
         answer("refinance_application", "complete", message="承認しました")
     assert refused.value.code == "result_required"
     for action in ("accept", "hold", "message", "resume", "send_back"):
@@ -80,13 +81,13 @@ def test_a_payoff_amount_belongs_to_an_early_payoffs_message_or_complete(
         assert answer(request_type, action, payoff_amount=1_234_567).payoff_amount == 1_234_567
     else:
         result = "approved" if (request_type, action) == ("refinance_application", "complete") else None
-        with pytest.raises(Refused) as refused:
+        with pytest.raises(Refusal) as refused:
             answer(request_type, action, payoff_amount=1_234_567, result=result)
         assert refused.value.code == "payoff_amount_not_applicable"
 
 
 def test_an_early_payoff_completes_only_once_the_amount_is_known() -> None:
-    with pytest.raises(Refused) as refused:
+    with pytest.raises(Refusal) as refused:
         answer("early_payoff", "complete")
     assert refused.value.code == "payoff_amount_required"
     assert answer("early_payoff", "complete", known_payoff_amount=900_000).payoff_amount == 900_000

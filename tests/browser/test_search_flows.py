@@ -137,7 +137,7 @@ def test_saved_searches(page: Page, system: System, shot: Screens) -> None:
 
 def test_dashboard(page: Page, system: System, shot: Screens) -> None:
     login(page, "d1s1-staff1", "/dashboard")
-    expect(page.locator("#forbidden")).to_contain_text("本部または店長のみ")
+    expect(page.locator("#error-page")).to_contain_text("本部または店長のみ")
     expect(page.locator(".main-nav").get_by_role("link", name="ダッシュボード")).to_have_count(0)
     # a selection with replacement, so the figures are not empty whatever ran before
     login(page, "d1s1-staff2")

@@ -45,6 +45,7 @@ from shared.events import (
     ReturnSubmitted,
 )
 from shared.messaging import apply_event
+from shared.refusal import Refusal
 from shared.topics import REQUEST_STATUS, SELECTION_EVENTS
 from tests.factories import contract_snapshot
 
@@ -166,7 +167,7 @@ async def run_selection(sessions: Maker, history: list[Step]) -> Streams:
                 else:
                     entry = selection_domain.SelectionInput(arg, "no", None, TODAY)
                     await handlers.record_selection(HQ, NO, entry, TODAY)
-            except selection_domain.RuleViolation:
+            except Refusal:
                 pass  # refused by the rules: nothing published
             streams.selection.extend(await drain_outbox(sessions))
         elif kind == "submit":

@@ -52,7 +52,7 @@ def test_an_eligible_contract_passes_for_its_store_and_its_dealers_hq() -> None:
 @pytest.mark.parametrize("user", [OTHER_STORE_STAFF, USERS_BY_ID["d1s2-manager"], OTHER_DEALER_HQ])
 def test_outside_the_users_scope_looks_like_no_contract(user) -> None:
     refusal = check_eligibility(ELIGIBLE, user)
-    assert refusal is not None and (refusal.status, refusal.code) == (404, "contract_not_found")
+    assert refusal is not None and (refusal.kind, refusal.code) == ("not_found", "contract_not_found")
 
 
 def test_an_unknown_contract_is_not_found() -> None:
@@ -63,7 +63,7 @@ def test_an_unknown_contract_is_not_found() -> None:
 def test_only_open_end_programs_are_refused(program: str) -> None:
     refusal = check_eligibility(replace(ELIGIBLE, program=program), STAFF)
     if program in OPEN_END_PROGRAMS:
-        assert refusal is not None and (refusal.status, refusal.code) == (422, "open_end_program")
+        assert refusal is not None and (refusal.kind, refusal.code) == ("invalid", "open_end_program")
         assert "対象外" in refusal.message and "TFCへ必要書類の送付" in refusal.message
         assert PROGRAM_LABELS[program] in refusal.message
     else:
@@ -73,14 +73,14 @@ def test_only_open_end_programs_are_refused(program: str) -> None:
 @pytest.mark.parametrize("category", [None, "early_payoff", "cash", "refinance"])
 def test_the_selection_must_be_vehicle_return(category: str | None) -> None:
     refusal = check_eligibility(replace(ELIGIBLE, selection_category=category), STAFF)
-    assert refusal is not None and (refusal.status, refusal.code) == (422, "selection_not_vehicle_return")
+    assert refusal is not None and (refusal.kind, refusal.code) == ("invalid", "selection_not_vehicle_return")
     assert "「車両返却」" in refusal.message
     assert ("未選択" if category is None else "（現在: ") in refusal.message
 
 
 def test_an_open_request_refuses_with_409() -> None:
     refusal = check_eligibility(replace(ELIGIBLE, requests=OPEN), STAFF)
-    assert refusal is not None and (refusal.status, refusal.code) == (409, "open_request_exists")
+    assert refusal is not None and (refusal.kind, refusal.code) == ("conflict", "open_request_exists")
 
 
 def test_a_completed_return_is_final_and_a_withdrawn_one_is_not() -> None:
@@ -89,7 +89,7 @@ def test_a_completed_return_is_final_and_a_withdrawn_one_is_not() -> None:
         RequestFact("r1", "vehicle_return", "completed"),
     )
     refusal = check_eligibility(replace(ELIGIBLE, requests=done), STAFF)
-    assert refusal is not None and (refusal.status, refusal.code) == (409, "request_completed")
+    assert refusal is not None and (refusal.kind, refusal.code) == ("conflict", "request_completed")
     assert check_eligibility(replace(ELIGIBLE, requests=done[:1]), STAFF) is None
 
 
@@ -293,7 +293,7 @@ def test_every_problem_is_reported_in_screen_order() -> None:
         ("contact3_email", "contact3_required_for_hq"),
         ("returned_on", "returned_on_in_future"),
     ]
-    assert all(r.status == 422 and r.message for r in check(form, "hq")[1])
+    assert all(r.kind == "invalid" and r.message for r in check(form, "hq")[1])
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import pytest
 from services.search import dashboard as d
 from services.search import saved
 from services.search.rules import month_index
+from shared.refusal import Refusal
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -217,7 +218,7 @@ def test_saved_params_keep_only_the_modes_own_fields() -> None:
     ],
 )
 def test_saved_name_refusals(name: str, code: str) -> None:
-    with pytest.raises(saved.SavedSearchError) as e:
+    with pytest.raises(Refusal) as e:
         saved.validate(name, {"mode": "general"})
     assert e.value.code == code and e.value.field == "name" and e.value.message == saved.message_for(code)
 
@@ -225,7 +226,7 @@ def test_saved_name_refusals(name: str, code: str) -> None:
 def test_saved_name_is_trimmed_and_params_validated() -> None:
     assert saved.validate("  今月の  最終回 ", {"mode": "general"}) == ("今月の 最終回", {"mode": "general"})
     assert saved.validate("あ" * 50, {})[0] == "あ" * 50
-    with pytest.raises(saved.SavedSearchError) as e:
+    with pytest.raises(Refusal) as e:
         saved.validate(
             "範囲外", {"mode": "inspection", "inspection": "2", "months_from": "0", "months_to": "30"}
         )

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.selection import domain, labels
-from services.selection.domain import RuleViolation, Selection, SelectionInput
+from services.selection.domain import Selection, SelectionInput
+from shared.refusal import Refusal
 
 FINAL = date(2026, 4, 30)  # deadline 2026-02-28, change lock after 2026-03-30, refinance from 2025-07-30
 DAY = timedelta(days=1)
@@ -77,9 +78,9 @@ def test_refinance_window_both_ends_inclusive() -> None:
 
 
 def test_refinance_window_refusal_states_the_rule_and_dates() -> None:
-    with pytest.raises(RuleViolation) as e:
+    with pytest.raises(Refusal) as e:
         domain.check_refinance_window(FINAL, date(2025, 7, 29))
-    assert e.value.code == "refinance_not_available" and e.value.status == 409
+    assert e.value.code == "refinance_not_available" and e.value.kind == "conflict"
     assert (
         "9ヶ月前" in e.value.message and "2025/07/30" in e.value.message and "2026/04/30" in e.value.message
     )
@@ -94,8 +95,8 @@ def entry(category="cash", replacement="no", model=None, received=date(2026, 1, 
     return SelectionInput(category, replacement, model, received)
 
 
-def refused(current, e, today, final=FINAL) -> RuleViolation:
-    with pytest.raises(RuleViolation) as info:
+def refused(current, e, today, final=FINAL) -> Refusal:
+    with pytest.raises(Refusal) as info:
         domain.decide_selection(current, e, final, today)
     return info.value
 
@@ -129,7 +130,7 @@ def test_category_change_until_the_lock_day_then_refused_with_the_manuals_words(
     current = Selection("cash", "no", None, date(2026, 1, 10), late=False)
     assert domain.decide_selection(current, entry("vehicle_return"), FINAL, date(2026, 3, 30)).changed
     err = refused(current, entry("vehicle_return"), date(2026, 3, 31))
-    assert err.code == "category_change_locked" and err.status == 409 and err.field == "category"
+    assert err.code == "category_change_locked" and err.kind == "conflict" and err.field == "category"
     assert "最終回選択区分の入力変更は、最終回期日の1ヶ月前まで可能です" in err.message
 
 
@@ -204,7 +205,7 @@ def test_a_refused_entry_reports_shape_errors_before_the_lock() -> None:
 def test_memo_limit_and_normalisation() -> None:
     assert domain.validate_memo("a\r\nb\rc  \n") == "a\nb\nc"
     assert domain.validate_memo("あ" * 2000) == "あ" * 2000
-    with pytest.raises(RuleViolation) as e:
+    with pytest.raises(Refusal) as e:
         domain.validate_memo("あ" * 2001)
     assert e.value.code == "memo_too_long" and "2000文字以内" in e.value.message
 
@@ -224,9 +225,9 @@ def test_assignment_roles_and_scope() -> None:
     assert _assign("hq", None, " S0102 ", " 010201 ") == ("S0102", "010201")
     assert _assign("store_manager", "S0101", "S0102", "010290")
     for role, store in (("staff", "S0101"), ("store_manager", "S0102")):
-        with pytest.raises(RuleViolation) as e:
+        with pytest.raises(Refusal) as e:
             _assign(role, store, "S0102", "010201")
-        assert e.value.status == 403 and e.value.message == labels.MSG_ASSIGNMENT_FORBIDDEN
+        assert e.value.kind == "forbidden" and e.value.message == labels.MSG_ASSIGNMENT_FORBIDDEN
 
 
 @pytest.mark.parametrize(
@@ -243,16 +244,16 @@ def test_assignment_roles_and_scope() -> None:
     ],
 )
 def test_assignment_input_errors(store: str, staff: str, code: str) -> None:
-    with pytest.raises(RuleViolation) as e:
+    with pytest.raises(Refusal) as e:
         _assign("hq", None, store, staff)
-    assert e.value.code == code and e.value.status == 422
+    assert e.value.code == code and e.value.kind == "invalid"
     if code == "unknown_staff_code":
         assert e.value.field == "staff_code"
         assert f"スタッフコード「{staff}」は変更先の店舗のスタッフに登録されていません" in e.value.message
 
 
 def test_a_store_without_known_staff_takes_nobody() -> None:
-    with pytest.raises(RuleViolation) as e:
+    with pytest.raises(Refusal) as e:
         domain.validate_assignment("hq", None, "S0101", "S0102", "010201", STORES, store_staff_codes={})
     assert e.value.code == "unknown_staff_code"
 
@@ -306,9 +307,9 @@ def test_store_staff_knows_exactly_the_directory_and_the_feed(
 )
 def test_early_payoff_confirmation_only_for_early_payoff(category: str | None, says: str) -> None:
     domain.check_early_payoff_recorded("early_payoff")
-    with pytest.raises(RuleViolation) as e:
+    with pytest.raises(Refusal) as e:
         domain.check_early_payoff_recorded(category)
-    assert e.value.code == "not_early_payoff" and e.value.status == 409
+    assert e.value.code == "not_early_payoff" and e.value.kind == "conflict"
     assert says in e.value.message and "進捗・結果入力" in e.value.message
 
 
@@ -322,7 +323,7 @@ def test_refinance_validation_boundaries() -> None:
     assert domain.validate_refinance(84, Decimal("0"), rate) == (84, Decimal("0"))
     assert domain.validate_refinance(60, Decimal("0.3"), rate)[1] == Decimal("0.3")
     for months in (None, 11, 85, 0, -12):
-        with pytest.raises(RuleViolation) as e:
+        with pytest.raises(Refusal) as e:
             domain.validate_refinance(months, None, rate)
         assert e.value.code == "months_out_of_range" and "12回から84回" in e.value.message
     for bad in (
@@ -332,7 +333,7 @@ def test_refinance_validation_boundaries() -> None:
         Decimal("Infinity"),
         Decimal("1e999999999"),
     ):
-        with pytest.raises(RuleViolation) as e:
+        with pytest.raises(Refusal) as e:
             domain.validate_refinance(60, bad, rate)
         assert e.value.code == "rate_out_of_range"
 
@@ -365,7 +366,7 @@ def test_zero_rate_repays_exactly_the_principal() -> None:
 
 
 def test_nothing_to_refinance() -> None:
-    with pytest.raises(RuleViolation) as e:
+    with pytest.raises(Refusal) as e:
         domain.simulate_refinance(0, 12, Decimal("0.05"))
     assert e.value.code == "no_principal"
 

@@ -9,7 +9,8 @@ import pytest
 
 from services.selection import domain
 from services.selection import request_forms as forms
-from services.selection.request_forms import Contacts, EarlyPayoffForm, FormRefused, RefinanceApplicationForm
+from services.selection.request_forms import Contacts, EarlyPayoffForm, RefinanceApplicationForm
+from shared.refusal import Refusal
 from shared.requests import EarlyPayoffPayload, RefinanceApplicationPayload
 from shared.rules import RequestFact
 
@@ -19,7 +20,7 @@ PLAN = domain.simulate_refinance(1_200_000, 36, Decimal("0.049"))
 GOOD = Contacts("０３ー１２３４ー５６７８", None, "tanto@example.com", True)
 
 
-def codes(e: pytest.ExceptionInfo[FormRefused]) -> dict[str, str]:
+def codes(e: pytest.ExceptionInfo[Refusal]) -> dict[str, str]:
     return {x.field: x.code for x in e.value.errors}
 
 
@@ -57,7 +58,7 @@ def test_when_a_refinance_application_may_start(
     refusal = forms.refinance_application_refusal(FINAL, today, category, requests)
     assert (refusal.code if refusal else None) == code
     if refusal is not None:
-        assert refusal.status == 409 and refusal.message
+        assert refusal.kind == "conflict" and refusal.message
 
 
 @pytest.mark.parametrize(
@@ -116,12 +117,12 @@ def test_a_refinance_application_payload_carries_the_simulated_plan() -> None:
 def test_refinance_application_form_errors(
     contacts: Contacts, consent: str, role: str, expected: dict[str, str]
 ) -> None:
-    with pytest.raises(FormRefused) as refused:
+    with pytest.raises(Refusal) as refused:
         forms.validate_refinance_application(
             RefinanceApplicationForm(contacts, consent), PLAN, role=role, today=TODAY
         )
     assert codes(refused) == expected
-    assert refused.value.status == 422
+    assert refused.value.kind == "invalid"
 
 
 @pytest.mark.parametrize(
@@ -144,7 +145,7 @@ def test_early_payoff_form(desired: str, method: str, expected: dict[str, str]) 
         )
         assert payload.final_payment_date == FINAL and payload.payment_method == method
         return
-    with pytest.raises(FormRefused) as refused:
+    with pytest.raises(Refusal) as refused:
         forms.validate_early_payoff(form, FINAL, role="staff", today=TODAY)
     assert codes(refused) == expected
 
@@ -153,18 +154,18 @@ def test_a_declined_application_frees_the_category_inside_the_last_month() -> No
     final = date(2026, 6, 10)  # category change deadline 2026-05-10, behind TODAY
     current = domain.Selection("refinance", "no", None, TODAY, False)
     to_cash = domain.SelectionInput("cash", "no", None, TODAY)
-    with pytest.raises(domain.RuleViolation) as locked:
+    with pytest.raises(Refusal) as locked:
         domain.decide_selection(current, to_cash, final, TODAY, [])
     assert locked.value.code == "category_change_locked"
     declined = [RequestFact("r", "refinance_application", "completed", "declined")]
     assert domain.decide_selection(current, to_cash, final, TODAY, declined).selection.category == "cash"
     approved = [RequestFact("r", "refinance_application", "completed", "approved")]
-    with pytest.raises(domain.RuleViolation) as final_:
+    with pytest.raises(Refusal) as final_:
         domain.decide_selection(current, to_cash, final, TODAY, approved)
     assert final_.value.code == "request_completed"
     # Once moved away from 再分割, the calendar holds again.
     cash = domain.Selection("cash", "no", None, TODAY, True)
-    with pytest.raises(domain.RuleViolation):
+    with pytest.raises(Refusal):
         domain.decide_selection(
             cash, domain.SelectionInput("vehicle_return", "no", None, TODAY), final, TODAY, declined
         )

@@ -293,8 +293,12 @@ def test_a_declined_refinance_application_is_not_final_and_frees_the_category() 
 
 
 def test_the_vehicle_return_messages_are_unchanged() -> None:
-    assert rules.may_submit_request([fact("requested")], "vehicle_return") == rules.Refusal(
-        "conflict", "open_request_exists", rules.MSG_SECOND_RETURN_OPEN
+    refusal = rules.may_submit_request([fact("requested")], "vehicle_return")
+    assert refusal is not None
+    assert (refusal.kind, refusal.code, refusal.message) == (
+        "conflict",
+        "open_request_exists",
+        rules.MSG_SECOND_RETURN_OPEN,
     )
     assert (
         rules.MSG_SECOND_RETURN_OPEN
