@@ -42,7 +42,11 @@ async def test_every_send_back_records_its_reason_and_sender(env: Env) -> None:
     # the store manager: a note is required; without one nothing changes
     refused = await act(c, MANAGER, rid, "send_back", 1)
     assert refused.status_code == 422, refused.text
-    assert refused.json() == {"detail": "差戻し理由を入力してください。", "code": "send_back_reason_required"}
+    assert refused.json() == {
+        "detail": "差戻し理由を入力してください。",
+        "code": "send_back_reason_required",
+        "field": "note",
+    }
     refused = await act(c, MANAGER, rid, "send_back", 1, note="  \n ")
     assert refused.status_code == 422
     r = await wait_request(c, rid, STAFF)
