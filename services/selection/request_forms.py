@@ -39,7 +39,6 @@ MSG_NOT_REFINANCE = (
     "最終回選択区分が「再分割」ではありません（現在: {current}）。"
     "進捗・結果入力で「再分割」を選択してから審査申込してください。"
 )
-MSG_EARLY_PAYOFF_CLOSED = "最終回期日（{final}）を過ぎているため、早期完済受付はできません。"
 
 
 class FormRefused(RuleViolation):
@@ -93,13 +92,8 @@ def early_payoff_refusal(
         domain.check_early_payoff_recorded(category)  # the same rule as 早期完済確認's
     except RuleViolation as refused:
         return refused
-    if today > final_payment_date:
-        return RuleViolation(
-            "early_payoff_closed",
-            MSG_EARLY_PAYOFF_CLOSED.format(final=jp_date(final_payment_date)),
-            status=409,
-        )
-    return _one_per_type(requests, EARLY_PAYOFF)
+    refusal = rules.may_accept_early_payoff(final_payment_date, today, requests)
+    return RuleViolation(refusal.code, refusal.message, status=409) if refusal else None
 
 
 # ---------------------------------------------------------------------------------------------
