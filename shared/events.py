@@ -222,6 +222,21 @@ class AssignmentChanged(BaseModel):
     tfc_version: int | None = None
 
 
+class SubmittedContract(BaseModel):
+    """The contract as the intake held it at submission: what an approver checks beside the request (SPEC §4
+    契約者情報; the manual: 「入力内容が正しいか確認し」). Limits as ContractSnapshot's."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    contractor_postal_code: str = Field("", max_length=16)
+    contractor_address: str = Field("", max_length=500)
+    model: str = Field("", max_length=100, description="車種")
+    registration_no: str = Field("", max_length=64, description="登録番号")
+    contract_kind: Literal["installment", "lease"] = "installment"
+    final_payment_date: date = Field(description="最終回年月日 (a lease: リース満了年月日)")
+    final_payment_amount: int | None = Field(None, ge=0, le=10**12, description="最終回金額 (yen)")
+
+
 class RequestSubmitted(BaseModel):
     """An intake submitted a request (topic jpass.returns.v1, the submissions topic): approvals creates it.
     The event type says the request type; `payload` is validated by that type's schema
@@ -238,6 +253,8 @@ class RequestSubmitted(BaseModel):
     submitted_at: datetime
     store_name: str = ""  # the contract's store (after any reassignment); "" from older producers
     contractor_name_kana: str = ""  # a search by reading finds it (はしもと: 橋本); "" from older producers
+    # the contract's facts for the approver's review (additive); None from older producers
+    contract: SubmittedContract | None = None
 
 
 class ReturnSubmitted(RequestSubmitted):

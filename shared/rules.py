@@ -259,6 +259,21 @@ def may_submit_request(requests: Iterable[RequestFact], request_type: str) -> Re
     return None
 
 
+MSG_EARLY_PAYOFF_CLOSED = "最終回期日（{final:%Y/%m/%d}）を過ぎているため、早期完済受付はできません。"
+
+
+def may_accept_early_payoff(
+    final_payment_date: date, today: date, requests: Iterable[RequestFact]
+) -> Refusal | None:
+    """With 早期完済 recorded, an 早期完済受付 may start until the final date (SPEC §9.2), one open at a
+    time and none after a completed one: what the intake refuses (selection) and 顧客詳細 offers (search)."""
+    if today > final_payment_date:
+        return Refusal(
+            "conflict", "early_payoff_closed", MSG_EARLY_PAYOFF_CLOSED.format(final=final_payment_date)
+        )
+    return may_submit_request(requests, "early_payoff")
+
+
 def may_change_category(
     requests: Iterable[RequestFact], current_category: str | None, new_category: str
 ) -> Refusal | None:

@@ -33,6 +33,9 @@ class Request(Base):
     dealer_code: Mapped[str] = mapped_column(String(16))
     store_code: Mapped[str] = mapped_column(String(16))
     store_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # The contract's facts at submission (shared.events.SubmittedContract as JSON, with the kana), shown
+    # read-only beside the request; None for submissions of older producers
+    contract_facts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     submitter: Mapped[dict[str, Any]] = mapped_column(JSON)  # Party
     # The request's own flow (dealer settings at submit/restart, minus self-approval)
     store_step: Mapped[bool] = mapped_column(Boolean)

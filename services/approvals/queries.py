@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.approvals import domain
 from services.approvals.db import HistoryEntry, Request
 from services.approvals.use_cases import TOKYO, aware, normalise_name, request_flow
+from shared.events import SubmittedContract
 from shared.identity import User
 from shared.requests import REQUEST_TYPE_LABELS
 from shared.rules import REFINANCE_RESULT_LABELS
@@ -192,10 +193,21 @@ def send_back_item(stored: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def contract_item(req: Request) -> dict[str, Any]:
+    """The contract beside the request: the facts its submission carried; for a request submitted before
+    submissions carried them, the 最終回年月日 an 早期完済受付's payload holds (else None: not known)."""
+    facts: dict[str, Any] = {key: None for key in ("contractor_name_kana", *SubmittedContract.model_fields)}
+    facts.update(req.contract_facts or {})
+    facts["final_payment_date"] = facts["final_payment_date"] or (req.payload or {}).get("final_payment_date")
+    facts["recorded"] = req.contract_facts is not None
+    return facts
+
+
 def detail(req: Request, history: list[HistoryEntry], user: User) -> dict[str, Any]:
     return {
         **list_item(req),
         "program": req.program,
+        "contract": contract_item(req),
         "payload": req.payload,
         "result": req.result,
         "result_label": REFINANCE_RESULT_LABELS.get(req.result or "", None),

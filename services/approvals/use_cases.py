@@ -69,6 +69,14 @@ def searchable_name(name: str, kana: str) -> str:
     return "\x1f".join(part for part in (normalise_name(name), normalise_name(kana)) if part)
 
 
+def contract_facts(event: RequestSubmitted) -> dict[str, Any] | None:
+    """What the submission says of the contract, kept read-only beside the request (None: an older producer
+    sent nothing)."""
+    if event.contract is None:
+        return None
+    return {"contractor_name_kana": event.contractor_name_kana, **event.contract.model_dump(mode="json")}
+
+
 def party_of(user: User) -> Party:
     return Party(user_id=user.user_id, name=user.name, role=user.role, email=user.email or None)
 
@@ -200,6 +208,7 @@ class Approvals:
             dealer_code=event.dealer_code,
             store_code=event.store_code,
             store_name=event.store_name,
+            contract_facts=contract_facts(event),
             submitter=event.submitter.model_dump(mode="json"),
             store_step=flow.store_step,
             hq_step=flow.hq_step,

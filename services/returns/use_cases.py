@@ -32,7 +32,14 @@ from services.returns.domain import (
     validate_form,
 )
 from shared import rules
-from shared.events import PROGRAM_LABELS, RETURN_SUBMITTED, Envelope, Party, ReturnSubmitted
+from shared.events import (
+    PROGRAM_LABELS,
+    RETURN_SUBMITTED,
+    Envelope,
+    Party,
+    ReturnSubmitted,
+    SubmittedContract,
+)
 from shared.identity import User
 from shared.refusal import Refusal
 from shared.runtime import Runtime
@@ -68,6 +75,19 @@ class ContractView:
             "contract_kind": c.contract_kind,
             "final_payment_date": c.final_payment_date.isoformat(),
         }
+
+
+def submitted_contract(contract: Contract) -> SubmittedContract:
+    """The contract's facts the approver reviews beside the request (carried in the submission)."""
+    return SubmittedContract(
+        contractor_postal_code=contract.contractor_postal_code,
+        contractor_address=contract.contractor_address,
+        model=contract.model,
+        registration_no=contract.registration_no,
+        contract_kind=contract.contract_kind,
+        final_payment_date=contract.final_payment_date,
+        final_payment_amount=contract.final_payment_amount,
+    )
 
 
 async def request_facts(session: AsyncSession, contract_no: str) -> tuple[rules.RequestFact, ...]:
@@ -220,6 +240,7 @@ async def submit_return(
                     contractor_name=contract.contractor_name,
                     contractor_name_kana=contract.contractor_name_kana,
                     program=contract.program,
+                    contract=submitted_contract(contract),
                     submitter=_party(user),
                     payload=payload_json,
                     submitted_at=now,

@@ -232,13 +232,17 @@ def bar_chart(
     max_value: float | None = None,
     bar_area: int = 240,
     row_height: int = 26,
+    panel: Sequence[tuple[str, float | None, str]] | None = None,
 ) -> BarChart:
     """Horizontal bars for (label, value, value_label); the longest bar is `max_value` (default the
     largest value; 1.0 for rates). The label column is as wide as the widest label (within 60–220 units),
-    so no label is clipped; a longer one is shortened with 「…」."""
+    so no label is clipped; a longer one is shortened with 「…」. `panel`: the items of every chart shown
+    with this one (one panel): they share the label and figure columns, so their bars start at the same
+    place and the charts scale alike (代替率 店舗別 above スタッフ別)."""
     values = [v for _, v, _ in items if v is not None]
     top = max_value if max_value is not None else max(values, default=0.0)
-    widest = max((text_width(label) for label, _, _ in items), default=0.0)
+    columns = items if panel is None else panel
+    widest = max((text_width(label) for label, _, _ in columns), default=0.0)
     label_width = round(min(max(widest + 12, LABEL_WIDTH_MIN), LABEL_WIDTH_MAX))
     bars = [
         Bar(
@@ -250,6 +254,6 @@ def bar_chart(
         )
         for i, (label, value, value_label) in enumerate(items)
     ]
-    figures = max((text_width(value_label) for _, _, value_label in items), default=0.0)
+    figures = max((text_width(value_label) for _, _, value_label in columns), default=0.0)
     value_width = round(max(figures * 1.1 + 10, 70))  # the figures are bold
     return BarChart(bars, max(len(bars), 1) * row_height, label_width, bar_area, row_height, value_width)

@@ -105,14 +105,14 @@ async def dashboard_page(request: Request, user: CurrentUser, today: Today) -> R
     groups = selections["by_store"] if user.role == "hq" else selections["by_staff"]
     staff_groups = selections["by_staff"]
     returns_by_status = d["returns_in_progress"]["by_status"]
+    replacement = [(g["label"], g["replacement_rate"], g["replacement_rate_label"]) for g in groups]
+    replacement_staff = [
+        (g["label"], g["replacement_rate"], g["replacement_rate_label"]) for g in staff_groups
+    ]
+    replacement_panel = replacement + replacement_staff  # the two charts of one panel line up
     charts = {
-        "replacement": dashboard.bar_chart(
-            [(g["label"], g["replacement_rate"], g["replacement_rate_label"]) for g in groups], max_value=1.0
-        ),
-        "replacement_staff": dashboard.bar_chart(
-            [(g["label"], g["replacement_rate"], g["replacement_rate_label"]) for g in staff_groups],
-            max_value=1.0,
-        ),
+        "replacement": dashboard.bar_chart(replacement, max_value=1.0, panel=replacement_panel),
+        "replacement_staff": dashboard.bar_chart(replacement_staff, max_value=1.0, panel=replacement_panel),
         "on_time": dashboard.bar_chart(
             [(g["label"], g["on_time_rate"], g["on_time_rate_label"]) for g in groups], max_value=1.0
         ),

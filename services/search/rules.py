@@ -559,9 +559,11 @@ def detail_actions(
     selection_category: str | None,
     return_request_id: str | None,
     program: str,
+    requests: Iterable[shared_rules.RequestFact] = (),
 ) -> list[Action]:
     """The buttons of 顧客詳細 and whether each is enabled for this user today. `return_request_id`: the
-    contract's 車両返却 request, if any (a 再分割審査申込 or 早期完済受付 does not open the returns menu)."""
+    contract's 車両返却 request, if any (a 再分割審査申込 or 早期完済受付 does not open the returns menu).
+    With 早期完済 recorded, 早期完済受付 follows 進捗・結果入力: the manual's 「後日」 starts it from here."""
     start, _ = refinance_window(final_payment_date)
     refinance_ok = refinance_available(final_payment_date, today)
     if program in OPEN_END_PROGRAMS:
@@ -573,8 +575,21 @@ def detail_actions(
         returns_ok = selection_category == "vehicle_return" or return_request_id is not None
         returns_reason = "" if returns_ok else "最終回選択が「車両返却」の場合に利用できます。"
     manager = role in ("hq", "store_manager")
+    early_payoff = []
+    if selection_category == "early_payoff":
+        refused = shared_rules.may_accept_early_payoff(final_payment_date, today, requests)
+        early_payoff.append(
+            Action(
+                "early-payoff",
+                "早期完済受付",
+                f"/selection/contracts/{contract_no}/early-payoff/acceptance",
+                refused is None,
+                refused.message if refused else "",
+            )
+        )
     return [
         Action("selection", "進捗・結果入力", f"/selection/contracts/{contract_no}/input", True),
+        *early_payoff,
         Action(
             "returns",
             "車両返却 結果入力・進捗確認",

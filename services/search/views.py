@@ -174,6 +174,9 @@ def detail(
                 selection_category=c.selection_category,
                 return_request_id=return_request_id(c, requests),
                 program=c.program,
+                requests=[
+                    shared_rules.RequestFact(r.request_id, r.type, r.status, r.result) for r in requests
+                ],
             )
         ],
     }

@@ -34,6 +34,7 @@ from shared.events import (
     REFINANCE_APPLICATION_SUBMITTED,
     Envelope,
     RequestSubmitted,
+    SubmittedContract,
 )
 from shared.identity import User
 from shared.outbox import Outbox
@@ -72,6 +73,19 @@ def contract_facts(c: Contract) -> dict[str, Any]:
         "final_payment_date": c.final_payment_date.isoformat(),
         "final_payment_amount": c.final_payment_amount,
     }
+
+
+def submitted_contract(c: Contract) -> SubmittedContract:
+    """The contract's facts the approver reviews beside the request (carried in the submission)."""
+    return SubmittedContract(
+        contractor_postal_code=c.contractor_postal_code,
+        contractor_address=c.contractor_address,
+        model=c.model,
+        registration_no=c.registration_no,
+        contract_kind=c.contract_kind,
+        final_payment_date=c.final_payment_date,
+        final_payment_amount=c.final_payment_amount,
+    )
 
 
 def _fingerprint(contract_no: str, request_type: str, body: Any) -> str:
@@ -200,6 +214,7 @@ class Intake:
                     contractor_name=contract.contractor_name,
                     contractor_name_kana=contract.contractor_name_kana,
                     program=contract.program,
+                    contract=submitted_contract(contract),
                     submitter=use_cases.party(user),
                     payload=payload,
                     submitted_at=now,

@@ -39,7 +39,6 @@ MSG_NOT_REFINANCE = (
     "最終回選択区分が「再分割」ではありません（現在: {current}）。"
     "進捗・結果入力で「再分割」を選択してから審査申込してください。"
 )
-MSG_EARLY_PAYOFF_CLOSED = "最終回期日（{final}）を過ぎているため、早期完済受付はできません。"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -79,13 +78,7 @@ def early_payoff_refusal(
         domain.check_early_payoff_recorded(category)  # the same rule as 早期完済確認's
     except Refusal as refused:
         return refused
-    if today > final_payment_date:
-        return Refusal(
-            "conflict",
-            "early_payoff_closed",
-            MSG_EARLY_PAYOFF_CLOSED.format(final=jp_date(final_payment_date)),
-        )
-    return rules.may_submit_request(requests, EARLY_PAYOFF)
+    return rules.may_accept_early_payoff(final_payment_date, today, requests)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,11 +22,12 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from shared.events import ContractSnapshot
 from shared.pdf import japanese_font_path
 from shared.topics import TFC_CONTRACTS
+from tests.factories import contract_snapshot
 from tests.support import LocalSystem
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,33 +93,21 @@ CONTRACTS = {
 
 
 def snapshot(c: TestContract, today: date) -> ContractSnapshot:
+    """The contract's snapshot from the one factory (tests.factories), its dates relative to `today`."""
     final = add_months(today, c.months_to_final)
-    first_reg = add_months(final, -c.first_reg_months_before_final)
-    return ContractSnapshot(
-        contract_no=c.contract_no,
-        version=1,
-        dealer_code="D001",
-        dealer_name="東都トヨモビ販売株式会社",
-        store_code=c.store[0],
+    return contract_snapshot(
+        c.contract_no,
+        store=c.store[0],
         store_name=c.store[1],
         staff_code=c.staff_code,
         contractor_name=c.name,
         contractor_name_kana=c.kana,
-        contractor_postal_code="140-0001",
-        contractor_address="東京都品川区北品川1-1-1",
         registration_no=f"品川 300 {c.plate}",
-        brand="toyota",
         model=c.model,
-        vehicle_use="passenger",
-        first_registration_date=first_reg.isoformat(),
+        first_registration_date=add_months(final, -c.first_reg_months_before_final).isoformat(),
         program=c.program,
-        contract_kind="installment",
         final_payment_date=final,
         final_payment_amount=1_234_000,
-        annual_rate=0.049,
-        tfc_handling=None,
-        receivable_purchased=False,
-        status="active",
     )
 
 
@@ -277,6 +266,13 @@ class Screens:
         self.n += 1
         path = self.dir / f"{self.n:02d}-{step}.png"
         page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+    def part(self, element: Locator, step: str) -> Path:
+        """A screenshot of one element (a panel) only."""
+        self.n += 1
+        path = self.dir / f"{self.n:02d}-{step}.png"
+        element.screenshot(path=str(path))
         return path
 
 

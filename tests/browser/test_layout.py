@@ -1,7 +1,9 @@
 """Layout at a small laptop (1024×768) and the usual office screen (1366×900), issue 16: the list's rows
 are one line of buttons and nothing is cut off at 1024 px; results start above the fold at 1366×900;
-no dashboard label is clipped; label columns line up between panels; 未返却確定 hides 受領日 and
-「その他の理由」 appears only with その他; the 車両返却 form's notices. Screenshots of each at both widths."""
+no dashboard label is clipped; the 代替率 panel's charts share one label column and one scale; label
+columns line up between panels; the approver's review shows the contract's facts beside the request;
+未返却確定 hides 受領日 and 「その他の理由」 appears only with その他; the 車両返却 form's notices.
+Screenshots of each at both widths."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from tests.browser.conftest import (
     BROWSER_SUITE,
     Screens,
     System,
+    add_months,
     login,
     open_detail,
     record_selection,
@@ -26,11 +29,12 @@ OFFICE = {"width": 1366, "height": 900}
 RETURNING = Contract("T9160201", "配置 一子", "ハイチ イチコ", 3, plate="あ 16-11")
 ALIGNED = Contract("T9160202", "配置 二郎", "ハイチ ジロウ", 7, model="アクア", plate="あ 16-12")
 SHOWN = Contract("T9160203", "見本 花子", "ミホン ハナコ", 3, model="ハリアー", plate="あ 16-13")
+CHARTED = Contract("T9160204", "図表 三太", "ズヒョウ サンタ", 7, model="ヤリス", plate="あ 16-14")
 
 
 @pytest.fixture(scope="module")
 def contracts(system: System) -> None:
-    system.add_contracts(RETURNING, ALIGNED, SHOWN)
+    system.add_contracts(RETURNING, ALIGNED, SHOWN, CHARTED)
 
 
 # how many lines each element's text takes (one client rect per line box of its text)
@@ -88,6 +92,37 @@ def test_dashboard_labels_are_not_clipped(
         "#kpis li span", "ss => ss.filter(s => s.scrollWidth > s.clientWidth + 1).map(s => s.textContent)"
     )
     assert overflowing == []
+
+
+# where each chart of a panel draws its bar track (the grey full-length rect) and its figures, in page pixels
+CHART_GEOMETRY = """svgs => svgs.map(svg => {
+  const track = svg.querySelector('rect').getBoundingClientRect();
+  const figure = svg.querySelector('text[font-weight]').getBoundingClientRect();
+  return {track_left: track.left, track_width: track.width, figure_left: figure.left,
+          font_px: svg.querySelector('text').getBoundingClientRect().height};
+})"""
+
+
+@pytest.mark.parametrize("size", [LAPTOP, OFFICE], ids=["1024", "1366"])
+def test_the_replacement_panels_charts_line_up(
+    page: Page, system: System, shot: Screens, contracts: None, size: dict[str, int]
+) -> None:
+    """代替率（店舗別） and 代替率（スタッフ別） are one panel: their bars start at the same place, are as
+    long for the same rate, and their figures and text are the same size."""
+    login(page, "d1s1-staff1")
+    open_detail(page, CHARTED.contract_no)  # at least one selection: every chart of the panel has a bar
+    record_selection(page, "現金決済（口座振替）", "有", "アルファード", system.today.isoformat())
+    page.get_by_role("button", name="決定").click()
+    expect(page.locator("#selection dl.kv")).to_be_visible()
+    page.set_viewport_size(size)
+    login(page, "d1-hq", "/dashboard")
+    charts = page.locator("#replacement svg.chart")
+    expect(charts).to_have_count(2)
+    shot(page, f"replacement-{size['width']}", full_page=False)
+    shot.part(page.locator("#replacement"), f"replacement-panel-{size['width']}")
+    stores, staff = charts.evaluate_all(CHART_GEOMETRY)
+    for key in ("track_left", "track_width", "figure_left", "font_px"):
+        assert abs(stores[key] - staff[key]) < 0.5, (key, stores, staff)
 
 
 def test_label_columns_line_up_between_panels(
@@ -181,6 +216,12 @@ def test_readme_screenshots(page: Page, system: System, shot: Screens, contracts
     expect(page.get_by_role("button", name="承認")).to_be_visible()
     expect(page.locator("#contact1")).to_have_count(0)  # a review, not a form
     shot(page, "review", full_page=False)
+    # the contract's facts the approver checks (SPEC §4 契約者情報), beside the request
+    facts = page.locator("#contract-facts")
+    expect(facts.locator("#contract-address")).to_have_text("〒140-0001 東京都品川区北品川1-2-3")
+    expect(facts.locator("#contract-vehicle")).to_have_text("ハリアー 品川 300 あ 16-13")
+    expect(facts.locator("#program")).to_have_text("ガンマファイナンス")
+    expect(facts.locator("#final-date")).to_have_text(add_months(system.today, 3).strftime("%Y/%m/%d"))
     login(page, "d1-hq", "/dashboard")
     expect(page.locator("#kpis")).to_be_visible()
     shot(page, "dashboard", full_page=False)

@@ -94,6 +94,14 @@ def test_selection_early_payoff_follow_up(page: Page, system: System, shot: Scre
     expect(page.get_by_role("heading", name="最終回対象顧客一覧")).to_be_visible()
     page.goto("/contracts?mode=individual&contract_no=T9000007")
     expect(page.locator("#contracts tr[data-contract='T9000007']")).to_contain_text("早期完済")
+    # 後日 (the manual): the acceptance is started later from 顧客詳細
+    open_detail(page, "T9000007")
+    shot(page, "detail-early-payoff-later")
+    later = page.locator("a#action-early-payoff")
+    expect(later).to_have_text("早期完済受付")
+    later.click()
+    expect(page.get_by_role("heading", name="早期完済受付", exact=True)).to_be_visible()
+    shot(page, "early-payoff-acceptance-from-detail")
 
 
 def test_confirmation_pdf(page: Page, system: System, shot: Screens) -> None:

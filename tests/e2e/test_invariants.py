@@ -37,7 +37,15 @@ async def test_a_completed_return_is_final_everywhere(kafka_bootstrap: str) -> N
     async with system(kafka_bootstrap, INTAKE) as s:
         no = new_no("INV")
         request_id = await s.request_for(contract(no), STAFF)
-        await s.wait_request(request_id, STAFF, "requested")
+        requested = await s.wait_request(request_id, STAFF, "requested")
+        # the contract's facts travelled with the submission: the approver reviews them beside the request
+        facts = requested["contract"]
+        assert (facts["contractor_address"], facts["model"], facts["registration_no"]) == (
+            "東京都品川区北品川1-2-3",
+            "プリウス",
+            "品川 300 あ 12-34",
+        )
+        assert (facts["final_payment_date"], facts["contractor_name_kana"]) == ("2026-06-30", "ヤマダ タロウ")
         for action in ("accept", "complete"):
             await tfc(kafka_bootstrap, request_id, action)
         done = await s.wait_request(request_id, STAFF, "completed")

@@ -108,13 +108,19 @@ async def test_refinance_application_through_both_approvals_to_an_approved_plan(
 
         req = await s.wait_request(request_id, STAFF, "store_pending")
         assert req["type"] == "refinance_application" and req["type_label"] == "再分割審査申込"
+        facts = req["contract"]  # the contract beside the request, as selection held it at submission
+        assert (facts["final_payment_date"], facts["final_payment_amount"]) == ("2026-06-10", 1_200_000)
+        assert (facts["contractor_address"], facts["model"]) == ("東京都品川区北品川1-2-3", "プリウス")
         plan = req["payload"]["plan"]
         assert plan["months"] == 24 and plan["principal"] == 1_200_000
         assert plan["first_payment"] + plan["monthly_payment"] * 23 == plan["total_payment"]
         listed = await s.get("/api/v1/requests", STAFF, params={"type": "refinance_application"})
         assert [i["request_id"] for i in listed.json()["items"]] == [request_id]
         assert listed.json()["type_counts"]["refinance_application"] == 1
-        assert listed.json()["type_counts"]["vehicle_return"] == 0
+        # every type is counted; not how many returns: this system's approvals also reads the returns another
+        # test submits on the shared broker at the same time (6 of them once, under -n 2)
+        every_type = {"vehicle_return", "refinance_application", "early_payoff"}
+        assert set(listed.json()["type_counts"]) == every_type
 
         req = await act(s, MANAGER, request_id, "approve", req["version"])
         assert req["status"] == "hq_pending"
@@ -232,6 +238,8 @@ async def test_early_payoff_with_the_amount_tfc_answers(kafka_bootstrap: str) ->
         req = await s.wait_request(request_id, STAFF, "requested")
         assert req["payload"]["payment_method"] == "bank_transfer"
         assert req["payload"]["final_payment_date"] == "2026-06-30"
+        facts = req["contract"]
+        assert (facts["final_payment_date"], facts["registration_no"]) == ("2026-06-30", "品川 300 あ 12-34")
 
         await tfc(s.bootstrap, request_id, "accept")
         await s.wait_request(request_id, STAFF, "tfc_processing")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import date
 
-from shared.events import RETURN_SUBMITTED, RawEnvelope, ReturnSubmitted
+from shared.events import RETURN_SUBMITTED, RawEnvelope, ReturnSubmitted, SubmittedContract
 from shared.requests import VehicleReturnPayload
 from shared.timefmt import jp_datetime
 from shared.topics import RETURN_SUBMISSIONS, SELECTION_EVENTS, TFC_CONTRACTS, dead_letter
@@ -128,6 +129,38 @@ async def test_a_submission_enters_the_workflow_once_and_blocks_a_second_until_c
     )
     assert (r.status_code, r.json()["code"]) == (409, "request_completed") and "完了" in r.json()["detail"]
     assert len(await submitted_events(env, {no}, 1)) == 1
+
+
+async def test_the_submission_carries_the_contracts_facts_for_the_approver(env: Env) -> None:
+    """The approver reviews the request beside the contract (issue 16): the address, the vehicle, the final
+    date (a lease's リース満了年月日) and amount travel with the submission, as returns holds them."""
+    no = new_contract_no()
+    await seed(
+        env.bootstrap,
+        no,
+        contract_kind="lease",
+        contractor_postal_code="150-0002",
+        contractor_address="東京都渋谷区渋谷2-2-2 渋谷ハイツ101",
+        model="アルファード",
+        registration_no="品川 330 さ 77-01",
+        final_payment_date=date(2026, 7, 31),
+        final_payment_amount=2_345_000,
+    )
+    await env.wait_eligibility(no)
+    r = await env.client.post("/api/v1/returns", json=body(no), headers=STAFF)
+    assert r.status_code == 202, r.text
+    [event] = await eventually(lambda: submitted_events(env, {no}, 1))
+    data = ReturnSubmitted.model_validate(RawEnvelope.model_validate(event).data)
+    assert data.contract == SubmittedContract(
+        contractor_postal_code="150-0002",
+        contractor_address="東京都渋谷区渋谷2-2-2 渋谷ハイツ101",
+        model="アルファード",
+        registration_no="品川 330 さ 77-01",
+        contract_kind="lease",
+        final_payment_date=date(2026, 7, 31),
+        final_payment_amount=2_345_000,
+    )
+    assert (data.contractor_name_kana, data.program) == ("ヤマダ タロウ", "gamma_finance")
 
 
 async def test_withdrawn_also_closes_the_request(env: Env) -> None:

@@ -188,6 +188,20 @@ def test_bar_chart_labels_and_figures_fit_their_columns() -> None:
     assert d.text_width(long.bars[0].label) <= long.label_width - 8
 
 
+def test_the_charts_of_one_panel_share_their_columns() -> None:
+    """代替率（店舗別） and 代替率（スタッフ別） are one panel: one label column, one figure column, one
+    width, so their bars start at the same place and scale alike (their columns followed their own labels)."""
+    stores = [("品川店", 0.4, "40.0%"), ("世田谷店", 0.571, "57.1%")]
+    staff = [("010101", 1.0, "100.0%"), ("010102", 0.0, "0.0%")]
+    alone = d.bar_chart(stores, max_value=1.0), d.bar_chart(staff, max_value=1.0)
+    assert alone[0].label_width != alone[1].label_width  # what was misaligned
+    together = [d.bar_chart(items, max_value=1.0, panel=stores + staff) for items in (stores, staff)]
+    assert len({(c.label_width, c.value_width, c.total_width) for c in together}) == 1
+    assert together[0].label_width == max(c.label_width for c in alone)
+    assert [b.width for b in together[1].bars] == [b.width for b in alone[1].bars]  # the same scale
+    assert [b.label for b in together[0].bars] == ["品川店", "世田谷店"]  # its own bars only
+
+
 # saved searches -------------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from services.search.rules import (
     transferred_in,
     validate_search,
 )
+from shared.rules import RequestFact
 
 # --------------------------------------------------------------------------------------------
 # month arithmetic
@@ -291,6 +292,30 @@ def test_detail_actions_follow_the_rules() -> None:
     for role in ("hq", "store_manager"):
         assigned = _actions(role=role)["assignment"]
         assert assigned.enabled and assigned.href == "/selection/contracts/C1/assignment"
+
+
+def test_early_payoff_acceptance_is_offered_after_early_payoff_until_the_final_date() -> None:
+    """Issue 17: who chose 「後日」 on 早期完済確認 starts the 早期完済受付 from 顧客詳細, beside
+    進捗・結果入力."""
+    for category in (None, "cash", "vehicle_return", "refinance"):
+        assert "early-payoff" not in _actions(selection_category=category)
+    actions = _actions(selection_category="early_payoff")
+    assert list(actions)[:2] == ["selection", "early-payoff"]
+    offered = actions["early-payoff"]
+    assert (offered.label, offered.enabled) == ("早期完済受付", True)
+    assert offered.href == "/selection/contracts/C1/early-payoff/acceptance"
+    assert _actions(selection_category="early_payoff", today=FINAL)["early-payoff"].enabled
+    closed = _actions(selection_category="early_payoff", today=FINAL + timedelta(days=1))["early-payoff"]
+    assert not closed.enabled and f"{FINAL:%Y/%m/%d}" in closed.reason and "過ぎている" in closed.reason
+
+    def with_request(status: str, request_type: str = "early_payoff") -> rules.Action:
+        fact = RequestFact("R1", request_type, status)
+        return _actions(selection_category="early_payoff", requests=[fact])["early-payoff"]
+
+    assert not with_request("hq_pending").enabled and "手続中" in with_request("hq_pending").reason
+    assert not with_request("completed").enabled and "完了" in with_request("completed").reason
+    assert with_request("withdrawn").enabled  # after 取下げ it may start again
+    assert with_request("hq_pending", "vehicle_return").enabled  # another type's request does not hold it
 
 
 # --------------------------------------------------------------------------------------------
