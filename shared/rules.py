@@ -22,6 +22,7 @@ from datetime import date
 from typing import Literal
 
 from shared.refusal import Refusal
+from shared.timefmt import jp_date
 
 # --------------------------------------------------------------------------------------------
 # Request statuses (SPEC §5.2): the closed set
@@ -259,7 +260,7 @@ def may_submit_request(requests: Iterable[RequestFact], request_type: str) -> Re
     return None
 
 
-MSG_EARLY_PAYOFF_CLOSED = "最終回期日（{final:%Y/%m/%d}）を過ぎているため、早期完済受付はできません。"
+MSG_EARLY_PAYOFF_CLOSED = "最終回期日（{final}）を過ぎているため、早期完済受付はできません。"
 
 
 def may_accept_early_payoff(
@@ -269,7 +270,9 @@ def may_accept_early_payoff(
     time and none after a completed one: what the intake refuses (selection) and 顧客詳細 offers (search)."""
     if today > final_payment_date:
         return Refusal(
-            "conflict", "early_payoff_closed", MSG_EARLY_PAYOFF_CLOSED.format(final=final_payment_date)
+            "conflict",
+            "early_payoff_closed",
+            MSG_EARLY_PAYOFF_CLOSED.format(final=jp_date(final_payment_date)),
         )
     return may_submit_request(requests, "early_payoff")
 
