@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -39,7 +40,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import is_postgresql, rows_changed, upsert
+from shared.events import Envelope
 from shared.observability import OUTBOX_PUBLISHED, current_trace_headers
+from shared.topics import EVENT_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,17 @@ def _encode(value: BaseModel | Mapping[str, Any] | bytes) -> bytes:
     if isinstance(value, BaseModel):
         return value.model_dump_json().encode()
     return json.dumps(value, ensure_ascii=False, default=str).encode()
+
+
+@asynccontextmanager
+async def unit_of_work(
+    sessionmaker: async_sessionmaker[AsyncSession], outbox: Outbox
+) -> AsyncIterator[AsyncSession]:
+    """One use case's transaction: what it changes and the events it stages commit together; after the
+    commit the relay is woken to send them now (nothing staged: the relay finds nothing)."""
+    async with sessionmaker() as session, session.begin():
+        yield session
+    outbox.notify()
 
 
 class Outbox:
@@ -90,6 +104,14 @@ class Outbox:
                 headers=json.dumps(all_headers) if all_headers else None,
             )
         )
+
+    async def stage_event(self, session: AsyncSession, topic: str, event_type: str, data: BaseModel) -> None:
+        """Stage one of our events on an enveloped topic: the envelope's source is this service, its subject
+        (also the Kafka key, so one contract's or request's events stay in order) the data's field the topic
+        is keyed by (shared.topics.EVENT_KEYS)."""
+        subject = str(getattr(data, EVENT_KEYS[topic]))
+        envelope = Envelope[Any](source=f"jpass/{self.service}", type=event_type, subject=subject, data=data)
+        await self.stage(session, topic=topic, key=subject, value=envelope)
 
     def notify(self) -> None:
         """Call after a commit that staged messages: the relay sends them now instead of at its next poll."""

@@ -12,11 +12,12 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import make_engine, make_sessionmaker
 from shared.messaging import ensure_topics, make_broker, make_producer
 from shared.observability import CONSUMER_RESTARTS
-from shared.outbox import Inbox, Outbox
+from shared.outbox import Inbox, Outbox, unit_of_work
 from shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,10 @@ class Runtime:
                     ) from e
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+
+    def unit_of_work(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A use case's transaction, waking the outbox relay after its commit (shared.outbox.unit_of_work)."""
+        return unit_of_work(self.sessionmaker, self.outbox)
 
     def spawn(self, coro: Any, name: str) -> None:
         """Run a background loop for the service's lifetime (cancelled on shutdown)."""

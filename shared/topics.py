@@ -14,6 +14,14 @@ RETURN_SUBMISSIONS = REQUEST_SUBMISSIONS
 REQUEST_STATUS = "jpass.request-status.v1"  # request status changed; key request_id
 REQUEST_TIMEOUTS = "jpass.request-timeouts.v1"  # reminder timeouts; key request_id
 
+# Our enveloped topics: the data field each event's subject (= its Kafka key) is taken from.
+EVENT_KEYS = {
+    SELECTION_EVENTS: "contract_no",
+    REQUEST_SUBMISSIONS: "contract_no",
+    REQUEST_STATUS: "request_id",
+    REQUEST_TIMEOUTS: "request_id",
+}
+
 ALL_TOPICS = (
     TFC_CONTRACTS,
     TFC_REQUEST_UPDATES,

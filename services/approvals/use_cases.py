@@ -25,7 +25,6 @@ from shared.db import rows_changed, upsert
 from shared.events import (
     REQUEST_STATUS_CHANGED,
     REQUEST_TIMED_OUT,
-    Envelope,
     JpassRequest,
     Party,
     RequestStatusChanged,
@@ -43,7 +42,6 @@ from shared.topics import JPASS_REQUESTS, REQUEST_STATUS, REQUEST_TIMEOUTS
 
 log = logging.getLogger(__name__)
 TOKYO = ZoneInfo("Asia/Tokyo")
-SOURCE = "jpass/approvals"
 Clock = Callable[[], datetime]
 
 
@@ -261,7 +259,7 @@ class Approvals:
         payload: dict[str, Any] | None = None,
         dealer_note: str | None = None,
     ) -> ActResult:
-        async with self.sessionmaker() as session, session.begin():
+        async with self.runtime.unit_of_work() as session:
             req = await self._load_in_scope(session, user, request_id)
             if req.version != version:
                 raise domain.stale()
@@ -303,7 +301,6 @@ class Approvals:
                 hq_emails=settings.hq_approver_emails,
                 send_back=send_back,
             )
-        self.runtime.outbox.notify()
         return ActResult(req, recipient)
 
     def _validated(self, req: Request, payload: dict[str, Any], submitter_role: str) -> dict[str, Any]:
@@ -349,7 +346,7 @@ class Approvals:
         raise RuntimeError(f"request {update_msg.request_id} kept changing; TFC update retried")
 
     async def _apply_tfc_update_once(self, msg: RequestUpdate) -> bool:
-        async with self.sessionmaker() as session, session.begin():
+        async with self.runtime.unit_of_work() as session:
             if msg.update_id and not await self.runtime.inbox.first_time(
                 session, f"tfc-update:{msg.update_id}"
             ):
@@ -416,7 +413,6 @@ class Approvals:
                 result=answer.result or req.result,
                 payoff_amount=answer.payoff_amount,
             )
-        self.runtime.outbox.notify()
         return True
 
     # ---------------------------------------------------------------------------------------
@@ -558,10 +554,7 @@ class Approvals:
             result=req.result,
             payoff_amount=req.payoff_amount,
         )
-        envelope = Envelope[RequestStatusChanged](
-            source=SOURCE, type=REQUEST_STATUS_CHANGED, subject=req.request_id, data=changed
-        )
-        await self.runtime.outbox.stage(session, topic=REQUEST_STATUS, key=req.request_id, value=envelope)
+        await self.runtime.outbox.stage_event(session, REQUEST_STATUS, REQUEST_STATUS_CHANGED, changed)
         for event in jpass_events:
             message = JpassRequest(
                 event=event,
@@ -614,14 +607,12 @@ class Approvals:
                 )
             for request_id in due:
                 published += await self._remind(request_id, kind, statuses, period_s, now)
-        if published:
-            self.runtime.outbox.notify()
         return published
 
     async def _remind(
         self, request_id: str, kind: str, statuses: frozenset[str], period_s: float, now: datetime
     ) -> int:
-        async with self.sessionmaker() as session, session.begin():
+        async with self.runtime.unit_of_work() as session:
             req = await session.get(Request, request_id, with_for_update=True)
             if req is None or req.status not in statuses:
                 return 0
@@ -671,12 +662,7 @@ class Approvals:
                     at=now,
                     reception_no=req.reception_no,
                 )
-                envelope = Envelope[RequestTimedOut](
-                    source=SOURCE, type=REQUEST_TIMED_OUT, subject=req.request_id, data=event
-                )
-                await self.runtime.outbox.stage(
-                    session, topic=REQUEST_TIMEOUTS, key=req.request_id, value=envelope
-                )
+                await self.runtime.outbox.stage_event(session, REQUEST_TIMEOUTS, REQUEST_TIMED_OUT, event)
             return len(missing)
 
     async def run_sweep(self) -> None:

@@ -20,7 +20,6 @@ from services.returns.db import (
     OpenReturn,
     RequestStatus,
     Submission,
-    outbox,
 )
 from services.returns.domain import (
     ContractFacts,
@@ -35,7 +34,6 @@ from shared import rules
 from shared.events import (
     PROGRAM_LABELS,
     RETURN_SUBMITTED,
-    Envelope,
     Party,
     ReturnSubmitted,
     SubmittedContract,
@@ -184,7 +182,7 @@ async def submit_return(
     key = (idempotency_key or "").strip()[:200] or None
     fingerprint = _fingerprint(contract_no, form)
     try:
-        async with runtime.sessionmaker() as session, session.begin():
+        async with runtime.unit_of_work() as session:
             if key and (earlier := await _replay(session, user, key, fingerprint)):
                 return earlier, True
             view = await load_contract(session, contract_no)
@@ -227,26 +225,21 @@ async def submit_return(
             # The primary key of open_returns is what refuses a second open request across instances.
             session.add(OpenReturn(contract_no=contract_no, request_id=request_id, opened_at=now))
             await session.flush()
-            event = Envelope[ReturnSubmitted](
-                source="jpass/returns",
-                type=RETURN_SUBMITTED,
-                subject=contract_no,
-                data=ReturnSubmitted(
-                    request_id=request_id,
-                    contract_no=contract_no,
-                    dealer_code=contract.dealer_code,
-                    store_code=view.store_code,
-                    store_name=view.store_name,
-                    contractor_name=contract.contractor_name,
-                    contractor_name_kana=contract.contractor_name_kana,
-                    program=contract.program,
-                    contract=submitted_contract(contract),
-                    submitter=_party(user),
-                    payload=payload_json,
-                    submitted_at=now,
-                ),
+            submitted = ReturnSubmitted(
+                request_id=request_id,
+                contract_no=contract_no,
+                dealer_code=contract.dealer_code,
+                store_code=view.store_code,
+                store_name=view.store_name,
+                contractor_name=contract.contractor_name,
+                contractor_name_kana=contract.contractor_name_kana,
+                program=contract.program,
+                contract=submitted_contract(contract),
+                submitter=_party(user),
+                payload=payload_json,
+                submitted_at=now,
             )
-            await outbox.stage(session, topic=RETURN_SUBMISSIONS, key=contract_no, value=event)
+            await runtime.outbox.stage_event(session, RETURN_SUBMISSIONS, RETURN_SUBMITTED, submitted)
     except IntegrityError:
         # Another submission won the race: the same click twice (same key) or the same contract.
         async with runtime.sessionmaker() as session:
@@ -255,7 +248,6 @@ async def submit_return(
             view = await load_contract(session, contract_no)
             refusal = check_eligibility(view.facts if view else None, user)
         raise refusal or Refusal("conflict", "open_request_exists", rules.MSG_SECOND_RETURN_OPEN) from None
-    runtime.outbox.notify()
     return request_id, False
 
 

@@ -32,16 +32,14 @@ from shared.events import (
     EARLY_PAYOFF_SUBMITTED,
     PROGRAM_LABELS,
     REFINANCE_APPLICATION_SUBMITTED,
-    Envelope,
     RequestSubmitted,
     SubmittedContract,
 )
 from shared.identity import User
-from shared.outbox import Outbox
+from shared.outbox import Outbox, unit_of_work
 from shared.refusal import Refusal
 from shared.topics import REQUEST_SUBMISSIONS
 
-SOURCE = "jpass.selection"
 EVENT_TYPES = {
     forms.REFINANCE_APPLICATION: REFINANCE_APPLICATION_SUBMITTED,
     forms.EARLY_PAYOFF: EARLY_PAYOFF_SUBMITTED,
@@ -175,7 +173,7 @@ class Intake:
         key = (idempotency_key or "").strip()[:200] or None
         fingerprint = _fingerprint(contract_no, request_type, body)
         try:
-            async with self.sessionmaker() as session, session.begin():
+            async with unit_of_work(self.sessionmaker, self.outbox) as session:
                 if key and (earlier := await self._replay(session, user, key, fingerprint)):
                     return earlier, True
                 contract = await use_cases._locked_contract(session, user, contract_no)
@@ -219,17 +217,13 @@ class Intake:
                     payload=payload,
                     submitted_at=now,
                 )
-                envelope = Envelope[RequestSubmitted](
-                    source=SOURCE, type=EVENT_TYPES[request_type], subject=contract_no, data=event
-                )
-                await self.outbox.stage(session, topic=REQUEST_SUBMISSIONS, key=contract_no, value=envelope)
+                await self.outbox.stage_event(session, REQUEST_SUBMISSIONS, EVENT_TYPES[request_type], event)
         except IntegrityError:
             # The same click twice (same key) committed first: answer with that request.
             async with self.sessionmaker() as session:
                 if key and (earlier := await self._replay(session, user, key, fingerprint)):
                     return earlier, True
             raise
-        self.outbox.notify()
         return request_id, False
 
     async def _replay(self, session: AsyncSession, user: User, key: str, fingerprint: str) -> str | None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,7 +29,6 @@ from shared.events import (
     SELECTION_RECORDED,
     AssignmentChanged,
     ContractSnapshot,
-    Envelope,
     MemoUpdated,
     Party,
     RequestStatusChanged,
@@ -36,11 +37,9 @@ from shared.events import (
 )
 from shared.identity import User
 from shared.messaging import PoisonMessage
-from shared.outbox import Outbox
+from shared.outbox import Outbox, unit_of_work
 from shared.refusal import Refusal
 from shared.topics import SELECTION_EVENTS
-
-SOURCE = "jpass.selection"
 
 
 def party(user: User) -> Party:
@@ -343,15 +342,17 @@ class Handlers:
         self.outbox = outbox
         self.staff_directory = tuple(staff_directory)
 
-    async def _stage(self, session: AsyncSession, contract_no: str, type_: str, data: Any) -> None:
-        envelope = Envelope[Any](source=SOURCE, type=type_, subject=contract_no, data=data)
-        await self.outbox.stage(session, topic=SELECTION_EVENTS, key=contract_no, value=envelope)
+    def _unit_of_work(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return unit_of_work(self.sessionmaker, self.outbox)
+
+    async def _stage(self, session: AsyncSession, type_: str, data: BaseModel) -> None:
+        await self.outbox.stage_event(session, SELECTION_EVENTS, type_, data)
 
     async def record_selection(
         self, user: User, contract_no: str, entry: domain.SelectionInput, today: date
     ) -> WriteResult:
         now = datetime.now(UTC)
-        async with self.sessionmaker() as session, session.begin():
+        async with self._unit_of_work() as session:
             contract = await _locked_contract(session, user, contract_no)
             row = await session.get(SelectionRecord, contract_no)
             decision = domain.decide_selection(
@@ -393,7 +394,6 @@ class Handlers:
             )
             await self._stage(
                 session,
-                contract_no,
                 SELECTION_RECORDED,
                 SelectionRecorded(
                     contract_no=contract_no,
@@ -410,13 +410,12 @@ class Handlers:
                 ),
             )
             data = {"selection": views.selection_view(row)}
-        self.outbox.notify()
         return WriteResult(contract_no, seq, True, data)
 
     async def update_memo(self, user: User, contract_no: str, text: str) -> WriteResult:
         now = datetime.now(UTC)
         cleaned = domain.validate_memo(text)
-        async with self.sessionmaker() as session, session.begin():
+        async with self._unit_of_work() as session:
             contract = await _locked_contract(session, user, contract_no)
             latest = (
                 await session.execute(
@@ -442,7 +441,6 @@ class Handlers:
             session.add(_log(contract, seq, "memo", {"chars": len(cleaned)}, user, now))
             await self._stage(
                 session,
-                contract_no,
                 MEMO_UPDATED,
                 MemoUpdated(
                     contract_no=contract_no,
@@ -453,14 +451,13 @@ class Handlers:
                     updated_at=now,
                 ),
             )
-        self.outbox.notify()
         return WriteResult(contract_no, seq, True, _memo_data(entry))
 
     async def change_assignment(
         self, user: User, contract_no: str, store_code: str, staff_code: str
     ) -> WriteResult:
         now = datetime.now(UTC)
-        async with self.sessionmaker() as session, session.begin():
+        async with self._unit_of_work() as session:
             contract = await _locked_contract(session, user, contract_no)
             stores = await dealer_stores(session, contract.dealer_code)
             staff = await dealer_staff(session, contract.dealer_code, self.staff_directory)
@@ -493,7 +490,6 @@ class Handlers:
             )
             await self._stage(
                 session,
-                contract_no,
                 ASSIGNMENT_CHANGED,
                 AssignmentChanged(
                     contract_no=contract_no,
@@ -508,5 +504,4 @@ class Handlers:
                     tfc_version=contract.version,
                 ),
             )
-        self.outbox.notify()
         return WriteResult(contract_no, seq, True, _assignment_data(contract, from_store))

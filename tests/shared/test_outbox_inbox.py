@@ -10,9 +10,18 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import Column, MetaData, String, Table, func, select
 
 from shared.db import make_engine, make_sessionmaker
+from shared.events import (
+    MEMO_UPDATED,
+    REQUEST_STATUS_CHANGED,
+    MemoUpdated,
+    Party,
+    RequestStatusChanged,
+    utcnow,
+)
 from shared.messaging import ensure_topics, make_producer
-from shared.outbox import Inbox, Outbox
+from shared.outbox import Inbox, Outbox, unit_of_work
 from shared.settings import CommonSettings
+from shared.topics import REQUEST_STATUS, SELECTION_EVENTS
 from tests.support import read_topic
 
 
@@ -158,4 +167,59 @@ async def test_inbox_records_each_event_once(any_database: Callable[[str], Await
     async with sessionmaker() as session:
         count = (await session.execute(select(func.count()).select_from(things))).scalar_one()
     assert count == 3
+    await engine.dispose()
+
+
+async def test_unit_of_work_stages_enveloped_events_and_wakes_the_relay_only_after_a_commit(
+    any_database: Callable[[str], Awaitable[str]],
+) -> None:
+    metadata, things, outbox, _ = _tables()
+    outbox.service = "selection"
+    engine = make_engine(await any_database("uow"))
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    sessionmaker = make_sessionmaker(engine)
+    author = Party(user_id="d1s1-staff1", name="佐藤 健一", role="staff")
+    memo = MemoUpdated(
+        contract_no="0010000001",
+        dealer_code="D001",
+        seq=1,
+        text="来店予定",
+        author=author,
+        updated_at=utcnow(),
+    )
+    status = RequestStatusChanged.model_construct(request_id="r-1", contract_no="0010000001")
+
+    try:
+        async with unit_of_work(sessionmaker, outbox) as session:
+            await session.execute(things.insert().values(id="rolled-back"))
+            await outbox.stage_event(session, SELECTION_EVENTS, MEMO_UPDATED, memo)
+            raise RuntimeError("the change fails")
+    except RuntimeError:
+        pass
+    assert not outbox._wake.is_set()  # nothing committed: nothing to send
+
+    async with unit_of_work(sessionmaker, outbox) as session:
+        await session.execute(things.insert().values(id="t1"))
+        await outbox.stage_event(session, SELECTION_EVENTS, MEMO_UPDATED, memo)
+        await outbox.stage_event(session, REQUEST_STATUS, REQUEST_STATUS_CHANGED, status)
+        assert not outbox._wake.is_set()  # not before the commit
+    assert outbox._wake.is_set()
+
+    async with sessionmaker() as session:
+        rows = (await session.execute(select(outbox.table).order_by(outbox.table.c.id))).all()
+        kept = (await session.execute(select(things.c.id))).scalars().all()
+    assert kept == ["t1"]
+    assert [(r.topic, r.key) for r in rows] == [(SELECTION_EVENTS, "0010000001"), (REQUEST_STATUS, "r-1")]
+    first, second = (json.loads(r.value) for r in rows)
+    assert (first["source"], first["type"], first["subject"]) == (
+        "jpass/selection",
+        MEMO_UPDATED,
+        "0010000001",
+    )
+    assert first["data"]["text"] == "来店予定"
+    assert (second["subject"], second["data"]["request_id"]) == (
+        "r-1",
+        "r-1",
+    )  # keyed by request, not contract
     await engine.dispose()
