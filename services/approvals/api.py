@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, EmailStr, Field
 
-from services.approvals import domain, queries
+from services.approvals import domain, queries, views
 from services.approvals.use_cases import ActResult, Approvals, FlowView
 from shared.identity import CurrentUser, User, require_role
 from shared.refusal import Refusal
@@ -46,7 +46,7 @@ class CorrectionBody(ActionBody):
 
 async def perform(
     request: Request, user: User, request_id: str, action: str, body: ActionBody
-) -> dict[str, Any]:
+) -> views.RequestActed:
     result = await approvals_of(request).act(
         user,
         request_id,
@@ -59,14 +59,11 @@ async def perform(
     return await respond(request, user, result)
 
 
-async def respond(request: Request, user: User, result: ActResult) -> dict[str, Any]:
+async def respond(request: Request, user: User, result: ActResult) -> views.RequestActed:
     async with approvals_of(request).sessionmaker() as session:
         history = await queries.history_of(session, result.request.request_id)
-    body = queries.detail(result.request, history, user)
-    recipient = result.send_back_recipient
-    body["send_back_recipient"] = recipient.model_dump(mode="json") if recipient else None
-    body["notice"] = NO_EMAIL_NOTICE if result.recipient_unreachable else None
-    return body
+    notice = NO_EMAIL_NOTICE if result.recipient_unreachable else None
+    return views.acted(result.request, history, user, result.send_back_recipient, notice)
 
 
 # --------------------------------------------------------------------------------------------
@@ -76,14 +73,14 @@ HqUser = Annotated[User, Depends(require_role("hq"))]
 
 
 @router.get("/approval-flow")
-async def get_approval_flow(request: Request, user: HqUser) -> dict[str, Any]:
-    return (await approvals_of(request).get_flow(user.dealer_code)).as_dict()
+async def get_approval_flow(request: Request, user: HqUser) -> views.ApprovalFlow:
+    return views.approval_flow(await approvals_of(request).get_flow(user.dealer_code))
 
 
 @router.put("/approval-flow")
-async def put_approval_flow(request: Request, user: HqUser, body: FlowBody) -> dict[str, Any]:
+async def put_approval_flow(request: Request, user: HqUser, body: FlowBody) -> views.ApprovalFlow:
     view = FlowView(body.store_approval, body.hq_approval, [str(e) for e in body.hq_approver_emails])
-    return (await approvals_of(request).put_flow(user, view)).as_dict()
+    return views.approval_flow(await approvals_of(request).put_flow(user, view))
 
 
 # --------------------------------------------------------------------------------------------
@@ -102,7 +99,7 @@ async def list_requests(
     reception_no: str = "",
     updated_from: str | None = None,
     updated_to: str | None = None,
-) -> dict[str, Any]:
+) -> views.RequestList:
     unknown = [s for s in status or [] if s not in domain.STATUS_LABELS]
     if unknown:
         raise Refusal(
@@ -133,36 +130,42 @@ async def list_requests(
     async with approvals_of(request).sessionmaker() as session:
         rows, counts = await queries.list_requests(session, user, filters)
         type_counts = await queries.count_types(session, user, tab)
-    return {"items": [queries.list_item(r) for r in rows], "counts": counts, "type_counts": type_counts}
+    return views.RequestList(items=views.list_items(rows), counts=counts, type_counts=type_counts)
 
 
 @router.get("/requests/{request_id}")
-async def get_request(request: Request, user: CurrentUser, request_id: str) -> dict[str, Any]:
+async def get_request(request: Request, user: CurrentUser, request_id: str) -> views.RequestDetail:
     async with approvals_of(request).sessionmaker() as session:
         req = await queries.get_request(session, user, request_id)
         if req is None:
             raise domain.not_found()
         history = await queries.history_of(session, request_id)
-    return queries.detail(req, history, user)
+    return views.detail(req, history, user)
 
 
 @router.post("/requests/{request_id}/approve")
-async def approve(request: Request, user: CurrentUser, request_id: str, body: ActionBody) -> dict[str, Any]:
+async def approve(
+    request: Request, user: CurrentUser, request_id: str, body: ActionBody
+) -> views.RequestActed:
     return await perform(request, user, request_id, "approve", body)
 
 
 @router.post("/requests/{request_id}/send-back")
-async def send_back(request: Request, user: CurrentUser, request_id: str, body: ActionBody) -> dict[str, Any]:
+async def send_back(
+    request: Request, user: CurrentUser, request_id: str, body: ActionBody
+) -> views.RequestActed:
     return await perform(request, user, request_id, "send_back", body)
 
 
 @router.post("/requests/{request_id}/withdraw")
-async def withdraw(request: Request, user: CurrentUser, request_id: str, body: ActionBody) -> dict[str, Any]:
+async def withdraw(
+    request: Request, user: CurrentUser, request_id: str, body: ActionBody
+) -> views.RequestActed:
     return await perform(request, user, request_id, "withdraw", body)
 
 
 @router.put("/requests/{request_id}")
 async def correct(
     request: Request, user: CurrentUser, request_id: str, body: CorrectionBody
-) -> dict[str, Any]:
+) -> views.RequestActed:
     return await perform(request, user, request_id, "correct", body)

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import EmailStr as _EmailStr
 from pydantic import TypeAdapter, ValidationError
 
-from services.approvals import domain, queries
+from services.approvals import domain, queries, views
 from services.approvals.api import INVALID_RECEPTION_NO, approvals_of
 from services.approvals.use_cases import FlowView
 from shared.events import PROGRAM_LABELS
@@ -173,7 +173,7 @@ async def progress_list(request: Request, user: CurrentUser) -> Response:
             "tab": tab,
             "filters": filters,
             "form": params,
-            "items": [queries.list_item(r) for r in rows],
+            "items": views.list_items(rows),
             "counts": counts,
             "type_counts": type_counts,
             "error": error,
@@ -209,7 +209,7 @@ async def request_page(
         if req is None:
             raise domain.not_found()
         history = await queries.history_of(session, request_id)
-    data = queries.detail(req, history, user)
+    data = views.detail(req, history, user)
     return render(
         request,
         "request.html",
@@ -217,15 +217,15 @@ async def request_page(
             "user": user,
             "r": data,
             # what was typed over what is stored (fields a correction cannot change stay on the page)
-            "payload": typed_over_stored(data["payload"], entered),
-            "dealer_note": (entered or {}).get("dealer_note", data["dealer_note"]),
-            "allowed": set(data["allowed_actions"]),
+            "payload": typed_over_stored(data.payload, entered),
+            "dealer_note": (entered or {}).get("dealer_note", data.dealer_note),
+            "allowed": set(data.allowed_actions),
             # after an action (its flash message is shown by the layout): whom to tell next
             "acted": flash(request) is not None,
             "error": error,
             "field_errors": field_errors or {},
             "note": note,
-            "is_hq_step": user.role == "hq" and "approve" in data["allowed_actions"],
+            "is_hq_step": user.role == "hq" and "approve" in data.allowed_actions,
             # read-only review first; 訂正 is an explicit mode (?mode=correct, kept by the form's `mode`)
             "correcting": correcting or request.query_params.get("mode") == "correct",
         },

@@ -1,21 +1,18 @@
-"""Read side: the progress list (進捗一覧) and a request's page data, always within the user's scope."""
+"""Read side: the progress list (進捗一覧) and a request with its history, always within the user's scope."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.approvals import domain
 from services.approvals.db import HistoryEntry, Request
-from services.approvals.use_cases import TOKYO, aware, normalise_name, request_flow
-from shared.events import SubmittedContract
+from services.approvals.use_cases import TOKYO, normalise_name
 from shared.identity import User
 from shared.requests import REQUEST_TYPE_LABELS
-from shared.rules import REFINANCE_RESULT_LABELS
 
 MAX_ITEMS = 500
 
@@ -124,99 +121,3 @@ async def get_request(session: AsyncSession, user: User, request_id: str) -> Req
 async def history_of(session: AsyncSession, request_id: str) -> list[HistoryEntry]:
     stmt = select(HistoryEntry).where(HistoryEntry.request_id == request_id).order_by(HistoryEntry.id)
     return list((await session.execute(stmt)).scalars().all())
-
-
-def iso(dt: datetime | None) -> str | None:
-    dt = aware(dt)
-    return dt.isoformat() if dt else None
-
-
-def actor_of(user: User, req: Request) -> domain.Actor:
-    return domain.Actor(role=user.role, is_submitter=req.submitter.get("user_id") == user.user_id)
-
-
-def list_item(req: Request) -> dict[str, Any]:
-    return {
-        "request_id": req.request_id,
-        "reception_no": req.reception_no,
-        "type": req.type,
-        "type_label": REQUEST_TYPE_LABELS.get(req.type, req.type),
-        "status": req.status,
-        "status_label": domain.STATUS_LABELS[req.status],
-        "status_color": domain.status_colour(req.status),
-        "version": req.version,
-        "contract_no": req.contract_no,
-        "contractor_name": req.contractor_name,
-        "dealer_code": req.dealer_code,
-        "store_code": req.store_code,
-        "store_name": req.store_name,
-        "submitter": req.submitter,
-        "submitted_at": iso(req.submitted_at),
-        "requested_at": iso(req.requested_at),
-        "updated_at": iso(req.updated_at),
-    }
-
-
-def history_item(h: HistoryEntry) -> dict[str, Any]:
-    return {
-        "version": h.version,
-        "at": iso(h.at),
-        "actor": h.actor,
-        "role": h.actor_role,
-        "role_label": domain.ACTOR_ROLE_LABELS.get(h.actor_role, h.actor_role),
-        "action": h.action,
-        "action_label": domain.ACTION_LABELS.get(h.action, h.action),
-        "from_status": h.from_status,
-        "from_status_label": domain.STATUS_LABELS.get(h.from_status or "", None),
-        "to_status": h.to_status,
-        "to_status_label": domain.STATUS_LABELS[h.to_status],
-        "changes": h.changes or {},
-        "note": h.note,
-    }
-
-
-def send_back_item(stored: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The latest send-back as shown: reason, sender (None = TFC) and who that is in words."""
-    if not stored:
-        return None
-    sender = stored.get("sender")
-    if sender is None:
-        sender_label = domain.ACTOR_ROLE_LABELS["tfc"]
-    else:
-        role = domain.ACTOR_ROLE_LABELS.get(sender.get("role", ""), sender.get("role", ""))
-        sender_label = f"{sender.get('name', '')}（{role}）"
-    return {
-        "reason": stored.get("reason"),
-        "sender": sender,
-        "sender_label": sender_label,
-        "at": stored.get("at"),
-    }
-
-
-def contract_item(req: Request) -> dict[str, Any]:
-    """The contract beside the request: the facts its submission carried; for a request submitted before
-    submissions carried them, the 最終回年月日 an 早期完済受付's payload holds (else None: not known)."""
-    facts: dict[str, Any] = {key: None for key in ("contractor_name_kana", *SubmittedContract.model_fields)}
-    facts.update(req.contract_facts or {})
-    facts["final_payment_date"] = facts["final_payment_date"] or (req.payload or {}).get("final_payment_date")
-    facts["recorded"] = req.contract_facts is not None
-    return facts
-
-
-def detail(req: Request, history: list[HistoryEntry], user: User) -> dict[str, Any]:
-    return {
-        **list_item(req),
-        "program": req.program,
-        "contract": contract_item(req),
-        "payload": req.payload,
-        "result": req.result,
-        "result_label": REFINANCE_RESULT_LABELS.get(req.result or "", None),
-        "payoff_amount": req.payoff_amount,
-        "dealer_note": req.dealer_note,
-        "tfc_message": req.tfc_message,
-        "last_send_back": send_back_item(req.last_send_back),
-        "approvers": req.approvers or [],
-        "flow": {"store_step": req.store_step, "hq_step": req.hq_step},
-        "allowed_actions": domain.allowed_actions(req.status, actor_of(user, req), request_flow(req)),
-        "history": [history_item(h) for h in history],
-    }

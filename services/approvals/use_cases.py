@@ -104,13 +104,6 @@ class FlowView:
     hq_approval: bool = False
     hq_approver_emails: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "store_approval": self.store_approval,
-            "hq_approval": self.hq_approval,
-            "hq_approver_emails": list(self.hq_approver_emails),
-        }
-
 
 @dataclass
 class ActResult:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from services.returns import use_cases
+from services.returns import use_cases, views
 from services.returns.domain import ReturnForm, check_eligibility
-from services.returns.printing import render_input_pdf
 from shared.identity import CurrentUser
 
 router = APIRouter(prefix="/api/v1/returns", tags=["returns"])
@@ -35,28 +34,13 @@ class ReturnBody(BaseModel):
         return ReturnForm(**self.model_dump(exclude={"contract_no"}))
 
 
-def submission_json(s: Any, status: Any) -> dict[str, Any]:
-    return {
-        "request_id": s.request_id,
-        "contract_no": s.contract_no,
-        "contract": s.contract,
-        "submitter": s.submitter,
-        "payload": s.payload,
-        "submitted_at": s.submitted_at.isoformat(),
-        "needs_extra_tfc_procedure": s.needs_extra_tfc_procedure,
-        "status": status.status if status else None,
-        "status_label": status.status_label if status else None,
-        "reception_no": status.reception_no if status else None,
-    }
-
-
-@router.post("", status_code=202, responses={202: {"content": {"application/json": {}}}})
+@router.post("", status_code=202)
 async def submit(
     request: Request,
     user: CurrentUser,
     body: ReturnBody,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> JSONResponse:
+) -> views.Accepted:
     """Submit a result → 202 `{request_id}`; the same `Idempotency-Key` again returns the same id."""
     request_id, replayed = await use_cases.submit_return(
         request.app.state.runtime,
@@ -66,47 +50,37 @@ async def submit(
         now=request.app.state.clock(),
         idempotency_key=idempotency_key,
     )
-    return JSONResponse({"request_id": request_id, "replayed": replayed}, status_code=202)
+    return views.Accepted(request_id=request_id, replayed=replayed)
 
 
 @router.get("/eligibility")
-async def eligibility(request: Request, user: CurrentUser, contract_no: str) -> dict[str, Any]:
+async def eligibility(request: Request, user: CurrentUser, contract_no: str) -> views.Eligibility:
     """May the user submit a return for the contract now? `{eligible, code, detail, contract}`."""
     async with request.app.state.runtime.sessionmaker() as session:
         view = await use_cases.load_contract(session, contract_no)
     refusal = check_eligibility(view.facts if view else None, user)
     if refusal is not None and refusal.kind == "not_found":
         raise refusal
-    return {
-        "contract_no": contract_no,
-        "eligible": refusal is None,
-        "code": refusal.code if refusal else None,
-        "detail": refusal.message if refusal else None,
-        "contract": view.summary() if view else None,
-    }
+    return views.eligibility(contract_no, view, refusal)
 
 
 @router.get("/{request_id}")
-async def submitted(request: Request, user: CurrentUser, request_id: str) -> dict[str, Any]:
+async def submitted(request: Request, user: CurrentUser, request_id: str) -> views.Submitted:
     """What was submitted, with the latest status approvals reported (None until it has)."""
     async with request.app.state.runtime.sessionmaker() as session:
         s = await use_cases.get_submission(session, user, request_id)
         status = await use_cases.request_status(session, request_id)
-    return submission_json(s, status)
+    return views.submitted(s, status)
 
 
-@router.get("/{request_id}/print.pdf", response_class=Response)
+@router.get(
+    "/{request_id}/print.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "入力内容印刷 (A4)"}},
+)
 async def print_pdf(request: Request, user: CurrentUser, request_id: str) -> Response:
     """入力内容印刷: the input as a PDF (Japanese font embedded)."""
     async with request.app.state.runtime.sessionmaker() as session:
         s = await use_cases.get_submission(session, user, request_id)
         status = await use_cases.request_status(session, request_id)
-    return pdf_response(s, status.reception_no if status else None)
-
-
-def pdf_response(s: Any, reception_no: str | None) -> Response:
-    return Response(
-        render_input_pdf(s, reception_no),
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="vehicle-return-{s.contract_no}.pdf"'},
-    )
+    return views.pdf_response(s, status.reception_no if status else None)

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.returns import use_cases
-from services.returns.api import pdf_response
 from services.returns.domain import (
     EXTRA_TFC_PROCEDURE_NOTICE,
     NOTIFY_LABEL,
@@ -25,6 +24,7 @@ from services.returns.domain import (
 )
 from services.returns.printing import input_sections
 from services.returns.use_cases import ContractView
+from services.returns.views import pdf_response
 from shared.identity import CurrentUser, User
 from shared.refusal import Refusal
 from shared.requests import NOT_RETURNED_REASONS

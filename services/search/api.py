@@ -48,25 +48,12 @@ async def search_contracts(
     months_to: str | None = Query(None, description="車検前の月数 まで"),
     sort: str = Query("final_date", description="final_date | staff_code"),
     after: str | None = Query(None, description="consistency token <contract_no>@<seq>"),
-) -> dict[str, Any]:
+) -> views.ContractList:
     criteria = validated(request)
     await read_your_writes(request, user, after)
     async with request.app.state.runtime.sessionmaker() as session:
         total, rows = await queries.search(session, user, criteria, today)
-    return {
-        "total": total,
-        "truncated": total > queries.MAX_ROWS,
-        "max_rows": queries.MAX_ROWS,
-        "message": too_many_message() if total > queries.MAX_ROWS else None,
-        "items": [views.row(c, today) for c in rows],
-    }
-
-
-def too_many_message() -> str:
-    return (
-        f"表示できる件数は{queries.MAX_ROWS}件までです。検索条件を絞るか、"
-        "本部または店長機にて顧客リスト（csv）出力のうえ、ご確認ください。"
-    )
+    return views.contract_list(total, rows, today)
 
 
 EXPORT_BUSY = "ただいま顧客リスト（CSV）出力が混み合っています。しばらくしてから再度お試しください。"
@@ -115,12 +102,12 @@ async def contract_detail(
     today: Today,
     contract_no: str,
     after: str | None = Query(None, description="consistency token <contract_no>@<seq>"),
-) -> dict[str, Any]:
+) -> views.ContractDetail:
     await read_your_writes(request, user, after)
     return await load_detail(request, user, contract_no, today)
 
 
-async def load_detail(request: Request, user: Any, contract_no: str, today: date) -> dict[str, Any]:
+async def load_detail(request: Request, user: Any, contract_no: str, today: date) -> views.ContractDetail:
     async with request.app.state.runtime.sessionmaker() as session:
         c = await queries.get_contract(session, user, contract_no)
         if c is None:
@@ -137,7 +124,7 @@ async def load_detail(request: Request, user: Any, contract_no: str, today: date
 @router.get(
     "/dashboard", summary="ダッシュボード（本部：販売会社全体・店舗別、店長：自店舗）", tags=["dashboard"]
 )
-async def dashboard(request: Request, user: CurrentUser, today: Today) -> dict[str, Any]:
+async def dashboard(request: Request, user: CurrentUser, today: Today) -> views.Dashboard:
     if user.role not in views.DASHBOARD_ROLES:
         raise Refusal("forbidden", "dashboard_forbidden", views.DASHBOARD_FORBIDDEN)
     async with request.app.state.runtime.sessionmaker() as session:
@@ -150,17 +137,19 @@ class SavedSearchIn(BaseModel):
 
 
 @router.get("/saved-searches", summary="保存した検索条件の一覧（本人のみ）", tags=["saved-searches"])
-async def list_saved_searches(request: Request, user: CurrentUser) -> dict[str, Any]:
+async def list_saved_searches(request: Request, user: CurrentUser) -> views.SavedSearchList:
     async with request.app.state.runtime.sessionmaker() as session:
-        return {"items": [v.as_json() for v in await saved.list_for(session, user)]}
+        return views.SavedSearchList(
+            items=[views.saved_search(v) for v in await saved.list_for(session, user)]
+        )
 
 
 @router.post(
     "/saved-searches", status_code=201, summary="検索条件を名前を付けて保存", tags=["saved-searches"]
 )
-async def create_saved_search(request: Request, user: CurrentUser, body: SavedSearchIn) -> dict[str, Any]:
+async def create_saved_search(request: Request, user: CurrentUser, body: SavedSearchIn) -> views.SavedSearch:
     async with request.app.state.runtime.sessionmaker() as session, session.begin():
-        return (await saved.save(session, user, body.name, body.params)).as_json()
+        return views.saved_search(await saved.save(session, user, body.name, body.params))
 
 
 @router.delete(

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.search import dashboard, queries, rules, saved, views
-from services.search.api import SEARCH_PARAMS, too_many_message
 from services.search.deps import Today, read_your_writes
 from shared.events import PROGRAM_LABELS
 from shared.identity import CurrentUser
@@ -28,7 +27,7 @@ async def top(request: Request, user: CurrentUser) -> Response:
 
 @router.get("/contracts", response_class=HTMLResponse)
 async def contract_list(request: Request, user: CurrentUser, today: Today) -> Response:
-    form = {k: request.query_params.get(k, "") for k in SEARCH_PARAMS}
+    form = {k: request.query_params.get(k, "") for k in saved.SEARCH_PARAMS}
     form["mode"] = form["mode"] or "general"
     validation = rules.validate_search(form, hide_done_by_default=True)
     hiding = validation.criteria is not None and validation.criteria.hide_done
@@ -39,7 +38,7 @@ async def contract_list(request: Request, user: CurrentUser, today: Today) -> Re
         "rows": [],
         "total": None,
         "max_rows": queries.MAX_ROWS,
-        "too_many_message": too_many_message(),
+        "too_many_message": views.too_many_message(),
         "legend": rules.COLOUR_LEGEND,
         "mark_legend": rules.REPLACEMENT_MARK_LEGEND,
         "hiding_done": hiding,
@@ -69,7 +68,7 @@ async def contract_list(request: Request, user: CurrentUser, today: Today) -> Re
         if validation.criteria is None:
             return templates.TemplateResponse(request, "contracts.html", context, status_code=422)
         total, contracts = await queries.search(session, user, validation.criteria, today)
-    context.update(total=total, rows=[views.row(c, today) for c in contracts])
+    context.update(total=total, rows=views.rows(contracts, today))
     return templates.TemplateResponse(request, "contracts.html", context)
 
 
@@ -101,27 +100,22 @@ async def dashboard_page(request: Request, user: CurrentUser, today: Today) -> R
         raise Refusal("forbidden", "dashboard_forbidden", views.DASHBOARD_FORBIDDEN)
     async with request.app.state.runtime.sessionmaker() as session:
         d = await views.load_dashboard(session, user, today)
-    selections = d["selections"]
-    groups = selections["by_store"] if user.role == "hq" else selections["by_staff"]
-    staff_groups = selections["by_staff"]
-    returns_by_status = d["returns_in_progress"]["by_status"]
-    replacement = [(g["label"], g["replacement_rate"], g["replacement_rate_label"]) for g in groups]
+    groups = d.selections.by_store if user.role == "hq" else d.selections.by_staff
+    replacement = [(g.label, g.replacement_rate, g.replacement_rate_label) for g in groups]
     replacement_staff = [
-        (g["label"], g["replacement_rate"], g["replacement_rate_label"]) for g in staff_groups
+        (g.label, g.replacement_rate, g.replacement_rate_label) for g in d.selections.by_staff
     ]
     replacement_panel = replacement + replacement_staff  # the two charts of one panel line up
     charts = {
         "replacement": dashboard.bar_chart(replacement, max_value=1.0, panel=replacement_panel),
         "replacement_staff": dashboard.bar_chart(replacement_staff, max_value=1.0, panel=replacement_panel),
         "on_time": dashboard.bar_chart(
-            [(g["label"], g["on_time_rate"], g["on_time_rate_label"]) for g in groups], max_value=1.0
+            [(g.label, g.on_time_rate, g.on_time_rate_label) for g in groups], max_value=1.0
         ),
         "returns": dashboard.bar_chart(
-            [(r["status_label"], r["count"], f"{r['count']}件") for r in returns_by_status]
+            [(r.status_label, r.count, f"{r.count}件") for r in d.returns_in_progress.by_status]
         ),
-        "steps": dashboard.bar_chart(
-            [(s["label"], s["median_seconds"], s["median_label"]) for s in d["approval_steps"]]
-        ),
+        "steps": dashboard.bar_chart([(s.label, s.median_seconds, s.median_label) for s in d.approval_steps]),
     }
     return templates.TemplateResponse(
         request,

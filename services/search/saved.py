@@ -131,16 +131,6 @@ class SavedView:
     href: str
     updated_at: str
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "params": self.params,
-            "description": self.description,
-            "href": self.href,
-            "updated_at": self.updated_at,
-        }
-
 
 def view(s: SavedSearch) -> SavedView:
     params = json.loads(s.params)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field
 from services.selection import domain, use_cases, views
 from services.selection.confirmation_pdf import render_confirmation
 from services.selection.deps import HandlersDep, Today
-from services.selection.use_cases import WriteResult
 from shared.identity import CurrentUser
 
 router = APIRouter(prefix="/api/v1/contracts", tags=["selection"])
@@ -44,39 +43,31 @@ class AssignmentBody(BaseModel):
     staff_code: str
 
 
-def written(result: WriteResult) -> dict[str, Any]:
-    return {
-        "contract_no": result.contract_no,
-        "changed": result.changed,
-        "seq": result.seq,
-        "consistency_token": result.token,
-        **result.data,
-    }
-
-
 @router.get("/{contract_no}/selection")
 async def get_selection(
     request: Request, user: CurrentUser, today: Today, contract_no: str
-) -> dict[str, Any]:
+) -> views.ContractSelection:
     async with request.app.state.runtime.sessionmaker() as session:
         contract = await use_cases.get_contract(session, user, contract_no)
         row = await use_cases.get_selection(session, contract_no)
         lock = await use_cases.category_lock(session, contract_no)
-    return {"contract": views.contract_summary(contract, today, lock), "selection": views.selection_view(row)}
+    return views.ContractSelection(
+        contract=views.contract_summary(contract, today, lock), selection=views.selection_view(row)
+    )
 
 
 @router.put("/{contract_no}/selection")
 async def put_selection(
     user: CurrentUser, today: Today, commands: HandlersDep, contract_no: str, body: SelectionBody
-) -> dict[str, Any]:
+) -> views.SelectionWritten:
     entry = domain.SelectionInput(
         body.category, body.replacement, body.replacement_model, body.confirmation_received_on
     )
-    return written(await commands.record_selection(user, contract_no, entry, today))
+    return views.selection_written(await commands.record_selection(user, contract_no, entry, today))
 
 
 @router.get("/{contract_no}/memo")
-async def get_memo(request: Request, user: CurrentUser, contract_no: str) -> dict[str, Any]:
+async def get_memo(request: Request, user: CurrentUser, contract_no: str) -> views.MemoView:
     async with request.app.state.runtime.sessionmaker() as session:
         contract = await use_cases.get_contract(session, user, contract_no)
         history = await use_cases.memo_history(session, contract_no)
@@ -86,8 +77,8 @@ async def get_memo(request: Request, user: CurrentUser, contract_no: str) -> dic
 @router.put("/{contract_no}/memo")
 async def put_memo(
     user: CurrentUser, commands: HandlersDep, contract_no: str, body: MemoBody
-) -> dict[str, Any]:
-    return written(await commands.update_memo(user, contract_no, body.text))
+) -> views.MemoWritten:
+    return views.memo_written(await commands.update_memo(user, contract_no, body.text))
 
 
 @router.get(
@@ -112,7 +103,7 @@ async def confirmation_pdf(request: Request, user: CurrentUser, today: Today, co
 @router.post("/{contract_no}/refinance-simulation")
 async def refinance_simulation(
     request: Request, user: CurrentUser, today: Today, contract_no: str, body: RefinanceBody
-) -> dict[str, Any]:
+) -> views.PlanView:
     async with request.app.state.runtime.sessionmaker() as session:
         _, plan = await use_cases.refinance_plan(
             session, user, contract_no, body.months, body.annual_rate, today
@@ -123,27 +114,17 @@ async def refinance_simulation(
 @router.get("/{contract_no}/assignment")
 async def get_assignment(
     request: Request, user: CurrentUser, commands: HandlersDep, contract_no: str
-) -> dict[str, Any]:
+) -> views.AssignmentView:
     async with request.app.state.runtime.sessionmaker() as session:
         contract = await use_cases.get_contract(session, user, contract_no)
         stores = await use_cases.dealer_stores(session, contract.dealer_code)
-        staff = views.staff_view(
-            await use_cases.dealer_staff(session, contract.dealer_code, commands.staff_directory)
-        )
-    return {
-        "contract_no": contract_no,
-        "store_code": contract.store_code,
-        "store_name": contract.store_name,
-        "staff_code": contract.staff_code,
-        "seq": contract.seq,
-        "stores": [{"store_code": code, "store_name": name} for code, name in stores.items()],
-        "staff": staff,  # per store: staff_code, name, label ("010101 佐藤 健一")
-        "staff_codes": {store: [s["staff_code"] for s in people] for store, people in staff.items()},
-    }
+        staff = await use_cases.dealer_staff(session, contract.dealer_code, commands.staff_directory)
+    return views.assignment_view(contract, stores, staff)
 
 
 @router.put("/{contract_no}/assignment")
 async def put_assignment(
     user: CurrentUser, commands: HandlersDep, contract_no: str, body: AssignmentBody
-) -> dict[str, Any]:
-    return written(await commands.change_assignment(user, contract_no, body.store_code, body.staff_code))
+) -> views.AssignmentWritten:
+    result = await commands.change_assignment(user, contract_no, body.store_code, body.staff_code)
+    return views.assignment_written(result)

@@ -4,21 +4,18 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.selection import request_forms as forms
+from services.selection import views
 from services.selection.deps import Today
 from services.selection.intake import IntakeDep
 from shared.identity import CurrentUser
 
 router = APIRouter(prefix="/api/v1/contracts", tags=["selection"])
-SUBMITTED: dict[int | str, dict[str, Any]] = {
-    202: {"description": "`{request_id, replayed}`: approvals creates the request from the event"}
-}
 
 
 class ContactsBody(BaseModel):
@@ -54,11 +51,10 @@ class EarlyPayoffBody(ContactsBody):
     )
 
 
-def _accepted(request_id: str, replayed: bool) -> JSONResponse:
-    return JSONResponse({"request_id": request_id, "replayed": replayed}, status_code=202)
+SUBMITTED = "`{request_id, replayed}`: approvals creates the request from the event"
 
 
-@router.post("/{contract_no}/refinance-application", status_code=202, responses=SUBMITTED)
+@router.post("/{contract_no}/refinance-application", status_code=202, response_description=SUBMITTED)
 async def refinance_application(
     request: Request,
     user: CurrentUser,
@@ -67,7 +63,7 @@ async def refinance_application(
     contract_no: str,
     body: RefinanceApplicationBody,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> JSONResponse:
+) -> views.Accepted:
     """Submit a 再分割審査申込 → 202 `{request_id}`; the same `Idempotency-Key` again returns the same id."""
     form = forms.RefinanceApplicationForm(body.contacts(), body.consent_obtained_on)
     request_id, replayed = await intake.refinance_application(
@@ -80,10 +76,10 @@ async def refinance_application(
         now=request.app.state.now(),
         idempotency_key=idempotency_key,
     )
-    return _accepted(request_id, replayed)
+    return views.Accepted(request_id=request_id, replayed=replayed)
 
 
-@router.post("/{contract_no}/early-payoff-request", status_code=202, responses=SUBMITTED)
+@router.post("/{contract_no}/early-payoff-request", status_code=202, response_description=SUBMITTED)
 async def early_payoff_request(
     request: Request,
     user: CurrentUser,
@@ -92,39 +88,28 @@ async def early_payoff_request(
     contract_no: str,
     body: EarlyPayoffBody,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> JSONResponse:
+) -> views.Accepted:
     """Submit an 早期完済受付 → 202 `{request_id}`; the same `Idempotency-Key` again returns the same id."""
     form = forms.EarlyPayoffForm(body.contacts(), body.desired_payoff_date, body.payment_method)
     request_id, replayed = await intake.early_payoff(
         user, contract_no, form, today=today, now=request.app.state.now(), idempotency_key=idempotency_key
     )
-    return _accepted(request_id, replayed)
-
-
-async def _eligibility(
-    intake: Any, user: CurrentUser, contract_no: str, request_type: str, today: Today
-) -> dict[str, Any]:
-    _, refusal = await intake.start(user, contract_no, request_type, today)
-    return {
-        "contract_no": contract_no,
-        "type": request_type,
-        "eligible": refusal is None,
-        "code": refusal.code if refusal else None,
-        "detail": refusal.message if refusal else None,
-    }
+    return views.Accepted(request_id=request_id, replayed=replayed)
 
 
 @router.get("/{contract_no}/refinance-application")
 async def refinance_application_eligibility(
     user: CurrentUser, today: Today, intake: IntakeDep, contract_no: str
-) -> dict[str, Any]:
+) -> views.Eligibility:
     """May the user submit a 再分割審査申込 now? `{eligible, code, detail}` (404 outside the scope)."""
-    return await _eligibility(intake, user, contract_no, forms.REFINANCE_APPLICATION, today)
+    _, refusal = await intake.start(user, contract_no, forms.REFINANCE_APPLICATION, today)
+    return views.eligibility(contract_no, forms.REFINANCE_APPLICATION, refusal)
 
 
 @router.get("/{contract_no}/early-payoff-request")
 async def early_payoff_eligibility(
     user: CurrentUser, today: Today, intake: IntakeDep, contract_no: str
-) -> dict[str, Any]:
+) -> views.Eligibility:
     """May the user submit an 早期完済受付 now? `{eligible, code, detail}` (404 outside the scope)."""
-    return await _eligibility(intake, user, contract_no, forms.EARLY_PAYOFF, today)
+    _, refusal = await intake.start(user, contract_no, forms.EARLY_PAYOFF, today)
+    return views.eligibility(contract_no, forms.EARLY_PAYOFF, refusal)

@@ -75,13 +75,13 @@ async def input_form(request: Request, user: CurrentUser, today: Today, contract
     ctx = await _contract_context(request, user, contract_no, today)
     current = ctx["selection"]
     form = {
-        "category": current["category"] if current else "",
-        "replacement": current["replacement"] if current else "",
+        "category": current.category if current else "",
+        "replacement": current.replacement if current else "",
         "replacement_model": "",
         "replacement_model_other": "",
-        "confirmation_received_on": current["confirmation_received_on"] if current else "",
+        "confirmation_received_on": current.confirmation_received_on if current else "",
     }
-    model = current["replacement_model"] if current else None
+    model = current.replacement_model if current else None
     if model:
         if model in labels.ALL_REPLACEMENT_MODELS:
             form["replacement_model"] = model
@@ -144,10 +144,10 @@ async def early_payoff(
     """早期完済確認画面: go on to the early-payoff acceptance now, or back to the list for later. Only for a
     contract whose recorded category is 早期完済; any other gets what is recorded and where to change it."""
     ctx = await _contract_context(request, user, contract_no, today)
-    token = after or f"{contract_no}@{ctx['c']['seq']}"
+    token = after or f"{contract_no}@{ctx['c'].seq}"
     refusal: Refusal | None = None
     try:
-        domain.check_early_payoff_recorded(ctx["selection"]["category"] if ctx["selection"] else None)
+        domain.check_early_payoff_recorded(ctx["selection"].category if ctx["selection"] else None)
     except Refusal as e:
         refusal = e
     return templates.TemplateResponse(
@@ -181,7 +181,7 @@ async def _memo_page(
             "user": user,
             "c": views.contract_summary(contract, today),
             "memo": memo,
-            "draft": memo["text"] if draft is None else draft,
+            "draft": memo.text if draft is None else draft,
             "error": error,
         },
         status_code=http_status(error) if error else 200,
@@ -218,7 +218,7 @@ def _default_rate_percent(rate: float) -> str:
 @router.get("/contracts/{contract_no}/refinance", response_class=HTMLResponse)
 async def refinance_form(request: Request, user: CurrentUser, today: Today, contract_no: str) -> Response:
     ctx = await _contract_context(request, user, contract_no, today)
-    form = {"months": "60", "rate_percent": _default_rate_percent(ctx["c"]["annual_rate"])}
+    form = {"months": "60", "rate_percent": _default_rate_percent(ctx["c"].annual_rate)}
     return templates.TemplateResponse(
         request, "refinance.html", {**ctx, "form": form, "plan": None, "error": None}
     )

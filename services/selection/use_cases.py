@@ -317,7 +317,7 @@ def _memo_data(entry: MemoEntry | None) -> dict[str, Any]:
     if entry is None:
         return {"text": "", "author": None, "updated_at": None}
     view = views.memo_entry_view(entry)
-    return {"text": view["text"], "author": view["author"], "updated_at": view["created_at"]}
+    return {"text": view.text, "author": view.author, "updated_at": view.created_at}
 
 
 def _assignment_data(contract: Contract, from_store_code: str | None = None) -> dict[str, Any]:
