@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, EmailStr, Field
 
 from services.approvals import domain, queries, views
-from services.approvals.use_cases import ActResult, Approvals, FlowView
+from services.approvals.deps import approvals_of
+from services.approvals.use_cases import ActResult, FlowView
 from shared.identity import CurrentUser, User, require_role
 from shared.refusal import Refusal
 from shared.requests import REQUEST_TYPE_LABELS
@@ -18,11 +19,6 @@ router = APIRouter(prefix="/api/v1", tags=["approvals"])
 NO_EMAIL_NOTICE = (
     "差戻し先のメールアドレスが登録されていないため、メールは送信されません。別途ご連絡ください。"
 )
-INVALID_RECEPTION_NO = "受付番号は「2612-000123」の形式（半角数字とハイフン）で入力してください。"
-
-
-def approvals_of(request: Request) -> Approvals:
-    return request.app.state.approvals
 
 
 class FlowBody(BaseModel):
@@ -109,7 +105,7 @@ async def list_requests(
         raise Refusal("invalid", "invalid_type", f"申込内容の指定が正しくありません（{type}）。")
     wanted_no = domain.normalise_reception_no(reception_no)
     if wanted_no and not domain.is_reception_no(wanted_no):
-        raise Refusal("invalid", "invalid_reception_no", INVALID_RECEPTION_NO)
+        raise Refusal("invalid", "invalid_reception_no", domain.INVALID_RECEPTION_NO)
     try:
         filters = queries.ListFilters(
             tab=tab,

@@ -48,6 +48,9 @@ SUBMITTER_REMINDER_STATUSES = frozenset(
 HQ_REMINDER_STATUSES = frozenset({"hq_pending"})
 
 
+INVALID_RECEPTION_NO = "受付番号は「2612-000123」の形式（半角数字とハイフン）で入力してください。"
+
+
 def status_colour(status: str) -> str:
     return STATUS_COLOURS.get(status, "")
 

@@ -12,7 +12,7 @@ from pydantic import EmailStr as _EmailStr
 from pydantic import TypeAdapter, ValidationError
 
 from services.approvals import domain, queries, views
-from services.approvals.api import INVALID_RECEPTION_NO, approvals_of
+from services.approvals.deps import approvals_of
 from services.approvals.use_cases import FlowView
 from shared.events import PROGRAM_LABELS
 from shared.identity import CurrentUser, User
@@ -143,7 +143,7 @@ async def progress_list(request: Request, user: CurrentUser) -> Response:
     reception_no = domain.normalise_reception_no(params.get("reception_no", ""))
     reception_no_error = None
     if reception_no and not domain.is_reception_no(reception_no):
-        reception_no_error = INVALID_RECEPTION_NO
+        reception_no_error = domain.INVALID_RECEPTION_NO
     filters = queries.ListFilters(
         tab=tab,
         type=params.get("type", ""),
