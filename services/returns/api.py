@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from services.returns import use_cases, views
+from services.returns import queries, use_cases, views
 from services.returns.domain import ReturnForm, check_eligibility
 from shared.identity import CurrentUser
 
@@ -57,7 +57,7 @@ async def submit(
 async def eligibility(request: Request, user: CurrentUser, contract_no: str) -> views.Eligibility:
     """May the user submit a return for the contract now? `{eligible, code, detail, contract}`."""
     async with request.app.state.runtime.sessionmaker() as session:
-        view = await use_cases.load_contract(session, contract_no)
+        view = await queries.load_contract(session, contract_no)
     refusal = check_eligibility(view.facts if view else None, user)
     if refusal is not None and refusal.kind == "not_found":
         raise refusal
@@ -68,8 +68,8 @@ async def eligibility(request: Request, user: CurrentUser, contract_no: str) -> 
 async def submitted(request: Request, user: CurrentUser, request_id: str) -> views.Submitted:
     """What was submitted, with the latest status approvals reported (None until it has)."""
     async with request.app.state.runtime.sessionmaker() as session:
-        s = await use_cases.get_submission(session, user, request_id)
-        status = await use_cases.request_status(session, request_id)
+        s = await queries.get_submission(session, user, request_id)
+        status = await queries.request_status(session, request_id)
     return views.submitted(s, status)
 
 
@@ -81,6 +81,6 @@ async def submitted(request: Request, user: CurrentUser, request_id: str) -> vie
 async def print_pdf(request: Request, user: CurrentUser, request_id: str) -> Response:
     """入力内容印刷: the input as a PDF (Japanese font embedded)."""
     async with request.app.state.runtime.sessionmaker() as session:
-        s = await use_cases.get_submission(session, user, request_id)
-        status = await use_cases.request_status(session, request_id)
+        s = await queries.get_submission(session, user, request_id)
+        status = await queries.request_status(session, request_id)
     return views.pdf_response(s, status.reception_no if status else None)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.returns.db import Contract, ContractSelection, OpenReturn, RequestStatus
 from services.returns.domain import CLOSED_STATUSES
-from services.returns.use_cases import tfc_ownership
+from services.returns.queries import tfc_ownership
 from shared import rules
 from shared.events import (
     ASSIGNMENT_CHANGED,

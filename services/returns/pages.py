@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.returns import use_cases
+from services.returns import queries, use_cases
 from services.returns.domain import (
     EXTRA_TFC_PROCEDURE_NOTICE,
     NOTIFY_LABEL,
@@ -23,7 +23,7 @@ from services.returns.domain import (
     validate_form,
 )
 from services.returns.printing import input_sections
-from services.returns.use_cases import ContractView
+from services.returns.queries import ContractView
 from services.returns.views import pdf_response
 from shared.identity import CurrentUser, User
 from shared.refusal import Refusal
@@ -59,7 +59,7 @@ def _render(request: Request, name: str, context: dict[str, Any], status_code: i
 
 async def _contract(request: Request, user: User, contract_no: str) -> ContractView:
     async with request.app.state.runtime.sessionmaker() as session:
-        return await use_cases.contract_in_scope(session, user, contract_no)
+        return await queries.contract_in_scope(session, user, contract_no)
 
 
 def _form_from(data: Any) -> tuple[ReturnForm, dict[str, Any]]:
@@ -105,7 +105,7 @@ async def new_form(request: Request, user: CurrentUser, contract_no: str) -> Res
     if refusal := check_eligibility(view.facts, user):
         return _render(request, "refused.html", {"user": user, "c": view.summary(), "refusal": refusal})
     async with request.app.state.runtime.sessionmaker() as session:
-        contacts = await use_cases.last_contacts(session, user)
+        contacts = await queries.last_contacts(session, user)
     values = {
         **dict.fromkeys(FORM_FIELDS, ""),
         **contacts,
@@ -192,9 +192,9 @@ async def submit(request: Request, user: CurrentUser, contract_no: str) -> Respo
 async def _submitted(request: Request, user: User, request_id: str, *, sent: bool) -> Response:
     runtime = request.app.state.runtime
     async with runtime.sessionmaker() as session:
-        s = await use_cases.get_submission(session, user, request_id)
+        s = await queries.get_submission(session, user, request_id)
     wait_s = request.app.state.settings.status_wait_s if sent else 0.0
-    status = await use_cases.wait_for_status(runtime, request_id, wait_s)
+    status = await queries.wait_for_status(runtime, request_id, wait_s)
     return _render(
         request,
         "submitted.html",
@@ -225,6 +225,6 @@ async def submitted_input(request: Request, user: CurrentUser, request_id: str) 
 @router.get("/returns/{request_id}/print.pdf", response_class=Response)
 async def print_pdf(request: Request, user: CurrentUser, request_id: str) -> Response:
     async with request.app.state.runtime.sessionmaker() as session:
-        s = await use_cases.get_submission(session, user, request_id)
-        status = await use_cases.request_status(session, request_id)
+        s = await queries.get_submission(session, user, request_id)
+        status = await queries.request_status(session, request_id)
     return pdf_response(s, status.reception_no if status else None)

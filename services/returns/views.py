@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from services.returns.db import RequestStatus, Submission
 from services.returns.printing import render_input_pdf
-from services.returns.use_cases import ContractView
+from services.returns.queries import ContractView
 from shared.refusal import Refusal
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from services.selection import domain, use_cases, views
+from services.selection import domain, queries, views
 from services.selection.confirmation_pdf import render_confirmation
 from services.selection.deps import HandlersDep, Today
 from shared.identity import CurrentUser
@@ -48,9 +48,9 @@ async def get_selection(
     request: Request, user: CurrentUser, today: Today, contract_no: str
 ) -> views.ContractSelection:
     async with request.app.state.runtime.sessionmaker() as session:
-        contract = await use_cases.get_contract(session, user, contract_no)
-        row = await use_cases.get_selection(session, contract_no)
-        lock = await use_cases.category_lock(session, contract_no)
+        contract = await queries.get_contract(session, user, contract_no)
+        row = await queries.get_selection(session, contract_no)
+        lock = await queries.category_lock(session, contract_no)
     return views.ContractSelection(
         contract=views.contract_summary(contract, today, lock), selection=views.selection_view(row)
     )
@@ -69,8 +69,8 @@ async def put_selection(
 @router.get("/{contract_no}/memo")
 async def get_memo(request: Request, user: CurrentUser, contract_no: str) -> views.MemoView:
     async with request.app.state.runtime.sessionmaker() as session:
-        contract = await use_cases.get_contract(session, user, contract_no)
-        history = await use_cases.memo_history(session, contract_no)
+        contract = await queries.get_contract(session, user, contract_no)
+        history = await queries.memo_history(session, contract_no)
     return views.memo_view(contract, history)
 
 
@@ -88,7 +88,7 @@ async def put_memo(
 )
 async def confirmation_pdf(request: Request, user: CurrentUser, today: Today, contract_no: str) -> Response:
     async with request.app.state.runtime.sessionmaker() as session:
-        contract = await use_cases.get_contract(session, user, contract_no)
+        contract = await queries.get_contract(session, user, contract_no)
     pdf = render_confirmation(views.confirmation_form(contract, today))
     return Response(
         pdf,
@@ -105,7 +105,7 @@ async def refinance_simulation(
     request: Request, user: CurrentUser, today: Today, contract_no: str, body: RefinanceBody
 ) -> views.PlanView:
     async with request.app.state.runtime.sessionmaker() as session:
-        _, plan = await use_cases.refinance_plan(
+        _, plan = await queries.refinance_plan(
             session, user, contract_no, body.months, body.annual_rate, today
         )
     return views.plan_view(contract_no, plan)
@@ -116,9 +116,9 @@ async def get_assignment(
     request: Request, user: CurrentUser, commands: HandlersDep, contract_no: str
 ) -> views.AssignmentView:
     async with request.app.state.runtime.sessionmaker() as session:
-        contract = await use_cases.get_contract(session, user, contract_no)
-        stores = await use_cases.dealer_stores(session, contract.dealer_code)
-        staff = await use_cases.dealer_staff(session, contract.dealer_code, commands.staff_directory)
+        contract = await queries.get_contract(session, user, contract_no)
+        stores = await queries.dealer_stores(session, contract.dealer_code)
+        staff = await queries.dealer_staff(session, contract.dealer_code, commands.staff_directory)
     return views.assignment_view(contract, stores, staff)
 
 

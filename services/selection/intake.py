@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.selection import domain, use_cases
+from services.selection import domain, queries, use_cases
 from services.selection import request_forms as forms
 from services.selection.db import Contract, ContractRequest, RequestSubmission, SelectionRecord
 from shared import rules
@@ -127,7 +127,7 @@ class Intake:
             )
             if refusal is not None:
                 raise refusal
-            checked_months, rate = domain.validate_refinance(months, annual_rate, use_cases.contract_rate(c))
+            checked_months, rate = domain.validate_refinance(months, annual_rate, queries.contract_rate(c))
             plan = domain.simulate_refinance(c.final_payment_amount, checked_months, rate)
             return forms.validate_refinance_application(form, plan, role=user.role, today=today)
 
@@ -178,7 +178,7 @@ class Intake:
                     return earlier, True
                 contract = await use_cases._locked_contract(session, user, contract_no)
                 row = await session.get(SelectionRecord, contract_no)
-                facts = await use_cases.request_facts(session, contract_no)
+                facts = await queries.request_facts(session, contract_no)
                 payload = build(contract, row, facts)
                 request_id = str(uuid.uuid4())
                 session.add(
@@ -289,9 +289,9 @@ class Intake:
     ) -> tuple[Contract, Refusal | None]:
         """The contract (404 outside the scope) and why the request cannot be started now, if so."""
         async with self.sessionmaker() as session:
-            contract = await use_cases.get_contract(session, user, contract_no)
+            contract = await queries.get_contract(session, user, contract_no)
             row = await session.get(SelectionRecord, contract_no)
-            facts = await use_cases.request_facts(session, contract_no)
+            facts = await queries.request_facts(session, contract_no)
         category = row.category if row else None
         check = (
             forms.refinance_application_refusal

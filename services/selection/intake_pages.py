@@ -15,7 +15,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.selection import labels, use_cases, views
+from services.selection import labels, queries, views
 from services.selection import request_forms as forms
 from services.selection.db import ContractRequest
 from services.selection.deps import Today
@@ -98,7 +98,7 @@ async def _form_page(
         try:
             months, rate = _months_and_rate(values)
             async with request.app.state.runtime.sessionmaker() as session:
-                _, simulated = await use_cases.refinance_plan(session, user, contract_no, months, rate, today)
+                _, simulated = await queries.refinance_plan(session, user, contract_no, months, rate, today)
             plan = views.plan_view(contract_no, simulated)
         except Refusal as e:
             plan_error = e
@@ -151,7 +151,7 @@ async def _confirm(request: Request, user: User, today: Any, contract_no: str, r
         if request_type == forms.REFINANCE_APPLICATION:
             months, rate = _months_and_rate(values)
             async with request.app.state.runtime.sessionmaker() as session:
-                _, plan = await use_cases.refinance_plan(session, user, contract_no, months, rate, today)
+                _, plan = await queries.refinance_plan(session, user, contract_no, months, rate, today)
             payload = forms.validate_refinance_application(
                 _form(values, request_type), plan, role=user.role, today=today
             )

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.selection import domain, labels, use_cases, views
+from services.selection import domain, labels, queries, views
 from services.selection.deps import HandlersDep, Today
 from shared.identity import CurrentUser, User
 from shared.refusal import Refusal
@@ -43,10 +43,10 @@ def detail_url(contract_no: str, token: str) -> str:
 
 async def _contract_context(request: Request, user: User, contract_no: str, today: date) -> dict[str, Any]:
     async with request.app.state.runtime.sessionmaker() as session:
-        contract = await use_cases.get_contract(session, user, contract_no)
-        row = await use_cases.get_selection(session, contract_no)
-        lock = await use_cases.category_lock(session, contract_no)
-        freed = await use_cases.category_freed(session, contract_no)
+        contract = await queries.get_contract(session, user, contract_no)
+        row = await queries.get_selection(session, contract_no)
+        lock = await queries.category_lock(session, contract_no)
+        freed = await queries.category_freed(session, contract_no)
     return {
         "user": user,
         "today": today.isoformat(),
@@ -171,8 +171,8 @@ async def _memo_page(
     error: Refusal | None,
 ) -> Response:
     async with request.app.state.runtime.sessionmaker() as session:
-        contract = await use_cases.get_contract(session, user, contract_no)
-        history = await use_cases.memo_history(session, contract_no)
+        contract = await queries.get_contract(session, user, contract_no)
+        history = await queries.memo_history(session, contract_no)
     memo = views.memo_view(contract, history)
     return templates.TemplateResponse(
         request,
@@ -245,7 +245,7 @@ async def refinance_submit(request: Request, user: CurrentUser, today: Today, co
         if rate is not None and not rate.is_finite():
             raise Refusal("invalid", "invalid_number", labels.MSG_INVALID_NUMBER, field="annual_rate")
         async with request.app.state.runtime.sessionmaker() as session:
-            _, result = await use_cases.refinance_plan(session, user, contract_no, months, rate, today)
+            _, result = await queries.refinance_plan(session, user, contract_no, months, rate, today)
         plan = views.plan_view(contract_no, result)
     except Refusal as e:
         if e.kind == "not_found":
@@ -273,9 +273,9 @@ async def _assignment_page(
 ) -> Response:
     directory = request.app.state.handlers.staff_directory
     async with request.app.state.runtime.sessionmaker() as session:
-        contract = await use_cases.get_contract(session, user, contract_no)
-        stores = await use_cases.dealer_stores(session, contract.dealer_code)
-        staff = await use_cases.dealer_staff(session, contract.dealer_code, directory)
+        contract = await queries.get_contract(session, user, contract_no)
+        stores = await queries.dealer_stores(session, contract.dealer_code)
+        staff = await queries.dealer_staff(session, contract.dealer_code, directory)
     allowed = user.role == "hq" or (user.role == "store_manager" and user.store_code == contract.store_code)
     form = form or {"store_code": contract.store_code, "staff_code": contract.staff_code}
     return templates.TemplateResponse(
@@ -307,7 +307,7 @@ async def assignment_submit(
     raw = await request.form()
     form = {"store_code": str(raw.get("store_code", "")), "staff_code": str(raw.get("staff_code", ""))}
     async with request.app.state.runtime.sessionmaker() as session:
-        from_store = (await use_cases.get_contract(session, user, contract_no)).store_name
+        from_store = (await queries.get_contract(session, user, contract_no)).store_name
     try:
         result = await commands.change_assignment(user, contract_no, form["store_code"], form["staff_code"])
     except Refusal as e:

@@ -19,8 +19,9 @@ from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.selection import domain, labels, views
+from services.selection import domain, views
 from services.selection.db import ChangeLog, Contract, ContractRequest, MemoEntry, SelectionRecord
+from services.selection.queries import dealer_staff, dealer_stores, not_found, request_facts
 from shared import rules
 from shared.db import is_postgresql
 from shared.events import (
@@ -38,7 +39,6 @@ from shared.events import (
 from shared.identity import User
 from shared.messaging import PoisonMessage
 from shared.outbox import Outbox, unit_of_work
-from shared.refusal import Refusal
 from shared.topics import SELECTION_EVENTS
 
 
@@ -62,21 +62,8 @@ class WriteResult:
         return consistency_token(self.contract_no, self.seq)
 
 
-def not_found() -> Refusal:
-    return Refusal("not_found", "contract_not_found", labels.MSG_CONTRACT_NOT_FOUND)
-
-
 # ---------------------------------------------------------------------------------------------
-# Reading
-
-
-async def get_contract(session: AsyncSession, user: User, contract_no: str) -> Contract:
-    """The contract if it is in the user's scope; otherwise 404 (another dealer's or store's contract
-    is indistinguishable from a missing one)."""
-    contract = await session.get(Contract, contract_no)
-    if contract is None or not user.sees_store(contract.dealer_code, contract.store_code):
-        raise not_found()
-    return contract
+# The row lock of every write
 
 
 async def _lock_contract_row(session: AsyncSession, contract_no: str) -> Contract | None:
@@ -107,80 +94,6 @@ def selection_of(row: SelectionRecord | None) -> domain.Selection | None:
         confirmation_received_on=row.confirmation_received_on,
         late=row.late,
     )
-
-
-async def get_selection(session: AsyncSession, contract_no: str) -> SelectionRecord | None:
-    return await session.get(SelectionRecord, contract_no)
-
-
-async def memo_history(session: AsyncSession, contract_no: str) -> list[MemoEntry]:
-    stmt = select(MemoEntry).where(MemoEntry.contract_no == contract_no).order_by(MemoEntry.seq.desc())
-    return list((await session.execute(stmt)).scalars().all())
-
-
-async def dealer_stores(session: AsyncSession, dealer_code: str) -> dict[str, str]:
-    """The dealer's stores as seen in its contracts (TFC's and reassigned ones): code → name."""
-    stores: dict[str, str] = {}
-    for code_col, name_col in (
-        (Contract.tfc_store_code, Contract.tfc_store_name),
-        (Contract.store_code, Contract.store_name),
-    ):
-        stmt = select(code_col, name_col).where(Contract.dealer_code == dealer_code).distinct()
-        for code, name in (await session.execute(stmt)).all():
-            stores.setdefault(code, name)
-    return dict(sorted(stores.items()))
-
-
-async def dealer_staff(
-    session: AsyncSession, dealer_code: str, directory: Iterable[domain.StaffMember]
-) -> dict[str, list[domain.StaffMember]]:
-    """The staff directory of the dealer per store (店舗・スタッフ変更 picks from it): the identity provider's
-    users and the (store, staff) codes TFC's feed carries. Reassignments made here add nothing."""
-    stmt = (
-        select(Contract.tfc_store_code, Contract.tfc_staff_code)
-        .where(Contract.dealer_code == dealer_code)
-        .distinct()
-    )
-    feed = [(store, staff) for store, staff in (await session.execute(stmt)).all()]
-    return domain.store_staff(dealer_code, directory, feed)
-
-
-async def request_facts(session: AsyncSession, contract_no: str) -> list[rules.RequestFact]:
-    stmt = select(ContractRequest).where(ContractRequest.contract_no == contract_no)
-    rows = (await session.scalars(stmt)).all()
-    return [rules.RequestFact(r.request_id, r.type, r.status, r.result) for r in rows]
-
-
-async def category_lock(session: AsyncSession, contract_no: str) -> rules.Refusal | None:
-    """Why the category cannot leave its current value now (an open or completed request), if so."""
-    row = await session.get(SelectionRecord, contract_no)
-    return rules.category_lock(await request_facts(session, contract_no), row.category if row else None)
-
-
-async def category_freed(session: AsyncSession, contract_no: str) -> bool:
-    """A declined 再分割審査申込 lets 再分割 change even inside the last month (SPEC §9.2)."""
-    row = await session.get(SelectionRecord, contract_no)
-    facts = await request_facts(session, contract_no)
-    return rules.declined_frees_category(facts, row.category if row else None)
-
-
-def contract_rate(c: Contract) -> Decimal:
-    return Decimal(c.annual_rate).quantize(Decimal("0.000001"))
-
-
-async def refinance_plan(
-    session: AsyncSession,
-    user: User,
-    contract_no: str,
-    months: int | None,
-    annual_rate: Decimal | None,
-    today: date,
-) -> tuple[Contract, domain.RefinancePlan]:
-    """再分割シミュレーション (changes nothing): in scope, inside the window, valid terms."""
-    contract = await get_contract(session, user, contract_no)
-    domain.check_refinance_window(contract.final_payment_date, today)
-    months, rate = domain.validate_refinance(months, annual_rate, contract_rate(contract))
-    return contract, domain.simulate_refinance(contract.final_payment_amount, months, rate)
 
 
 # ---------------------------------------------------------------------------------------------

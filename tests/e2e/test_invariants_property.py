@@ -32,6 +32,7 @@ from services.search import consumers as search_consumers
 from services.search import db as search_db
 from services.selection import db as selection_db
 from services.selection import domain as selection_domain
+from services.selection import queries as selection_queries
 from services.selection import use_cases as selection_handlers
 from shared import rules
 from shared.db import make_engine, make_sessionmaker
@@ -173,7 +174,7 @@ async def run_selection(sessions: Maker, history: list[Step]) -> Streams:
         elif kind == "submit":
             async with sessions() as session:
                 row = await session.get(selection_db.SelectionRecord, NO)
-                facts = await selection_handlers.request_facts(session, NO)
+                facts = await selection_queries.request_facts(session, NO)
             if row is None or row.category != "vehicle_return":
                 continue
             if rules.may_submit_request(facts, "vehicle_return") is not None:
@@ -257,7 +258,7 @@ async def what_each_says(sel: Maker, search: Maker, ret: Maker) -> dict[str, tup
     async with sel() as session:
         c = await session.get(selection_db.Contract, NO)
         row = await session.get(selection_db.SelectionRecord, NO)
-        facts = await selection_handlers.request_facts(session, NO)
+        facts = await selection_queries.request_facts(session, NO)
         assert c is not None
         selection = (
             c.store_code,
