@@ -26,7 +26,7 @@ EXTRAS = {
         "intake.py",
         "intake_api.py",
         "intake_pages.py",
-    },  # fmt: skip
+    },
     "returns": {"printing.py"},
     "approvals": {"deps.py"},
     "mailer": {"labels.py", "render.py", "sender.py"},
