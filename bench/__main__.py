@@ -15,6 +15,11 @@ Sizes by environment (defaults keep a run under about ten minutes on a 2-core ma
   BENCH_RETURNS_SECONDS    seconds per intake phase under wrk (default 8)
   BENCH_RETURNS_N          submissions per intake phase when wrk is missing (httpx client; default 600)
   BENCH_PROFILE            1 (default) = py-spy profiles of the services during the load
+  BENCH_SOLO_N             actions of each type done alone for the CPU per action type (default 30; 0: none)
+  BENCH_CAPACITY_STEPS     staff users per capacity step, e.g. 10,25,50,100 (default: no capacity curve)
+  BENCH_CAPACITY_STEP_S    seconds of rush per capacity step (default 30)
+  BENCH_BASELINE_REF       a git ref: the load (and the capacity steps) also run against a checkout of it,
+                           first, and the report gives working tree / ref (bench/ab.py)
   BENCH_ONLY               comma-separated subset of: search, returns, load
 """
 
@@ -29,7 +34,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import load, returns_bench, search_bench
+from bench import ab, capacity, load, returns_bench, search_bench
 from bench.common import ROOT, Section, postgres_server, section_markdown
 
 OUT = Path(ROOT) / "artifacts" / "bench"
@@ -75,10 +80,36 @@ async def run_all(only: set[str]) -> list[Section]:
         seconds = float(os.environ.get("BENCH_RETURNS_SECONDS", 8))
         await measured(returns_bench.main(env_int("BENCH_RETURNS_N", 600), 16, 40, seconds))
     if "load" in only:
-        args = load.parser().parse_args([])
-        if os.environ.get("BENCH_PROFILE", "1") == "1":
-            args.profile_dir = str(OUT / "profiles")
-        await measured(load.run(args))
+        sections += await run_load(os.environ.get("BENCH_BASELINE_REF", ""))
+    return sections
+
+
+async def run_load(ref: str) -> list[Section]:
+    """The rush (and the capacity steps): against the ref first when there is one, then the working tree."""
+    args = load.parser().parse_args([])
+    profile = os.environ.get("BENCH_PROFILE", "1") == "1"
+    baseline = None
+    if ref:
+        name = ab.describe(ref)
+        with ab.worktree(ref) as root:
+            args.profile_dir = str(OUT / "profiles-baseline") if profile else ""
+            baseline = await load.run(args, root=root, label=f"baseline {name}")
+    args.profile_dir = str(OUT / "profiles") if profile else ""
+    current = await load.run(args)
+    sections = list(current.sections)
+    if baseline is not None:
+        sections += baseline.sections
+        sections.append(ab.section(current, baseline, name))
+    if current.steps:
+        path = capacity.write_svg(
+            OUT / "capacity.svg",
+            current.steps,
+            f"The month-end rush at growing numbers of staff users ({args.contracts:,} contracts, "
+            f"{args.capacity_step_s:.0f} s per step, {os.cpu_count()} CPUs)",
+            baseline.steps if baseline else None,
+            f"baseline {name}" if baseline else "",
+        )
+        print(f"capacity curve: {path}", flush=True)
     return sections
 
 
