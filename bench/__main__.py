@@ -20,7 +20,7 @@ Sizes by environment (defaults keep a run under about ten minutes on a 2-core ma
   BENCH_CAPACITY_STEP_S    seconds of rush per capacity step (default 30)
   BENCH_BASELINE_REF       a git ref: the load (and the capacity steps) also run against a checkout of it,
                            first, and the report gives working tree / ref (bench/ab.py)
-  BENCH_ONLY               comma-separated subset of: search, returns, load
+  BENCH_ONLY               comma-separated subset of: search, returns, request, load
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import ab, capacity, load, returns_bench, search_bench
+from bench import ab, capacity, load, request_cost, returns_bench, search_bench
 from bench.common import ROOT, Section, postgres_server, section_markdown
 
 OUT = Path(ROOT) / "artifacts" / "bench"
@@ -79,9 +79,28 @@ async def run_all(only: set[str]) -> list[Section]:
     if "returns" in only:
         seconds = float(os.environ.get("BENCH_RETURNS_SECONDS", 8))
         await measured(returns_bench.main(env_int("BENCH_RETURNS_N", 600), 16, 40, seconds))
+    ref = os.environ.get("BENCH_BASELINE_REF", "")
+    if "request" in only:
+        await measured(run_request_cost(ref))
     if "load" in only:
-        sections += await run_load(os.environ.get("BENCH_BASELINE_REF", ""))
+        sections += await run_load(ref)
     return sections
+
+
+async def run_request_cost(ref: str) -> Section:
+    """Search's fixed cost per request, idle: the ref's first when there is one, then the working tree's."""
+    profile = str(OUT / "profiles") if os.environ.get("BENCH_PROFILE", "1") == "1" else ""
+    if not ref:
+        return request_cost.section(
+            (await request_cost.measure([request_cost.Variant("working tree")], profile=profile))[0]
+        )
+    with ab.worktree(ref) as root:
+        variants = [
+            request_cost.Variant("working tree"),
+            request_cost.Variant(f"baseline {ab.describe(ref)}", root),
+        ]
+        current, baseline = await request_cost.measure(variants, profile=profile)
+    return request_cost.section(current, baseline)
 
 
 async def run_load(ref: str) -> list[Section]:
@@ -114,7 +133,7 @@ async def run_load(ref: str) -> list[Section]:
 
 
 def main() -> int:
-    only = set(os.environ.get("BENCH_ONLY", "search,returns,load").split(","))
+    only = set(os.environ.get("BENCH_ONLY", "search,returns,request,load").split(","))
     started = time.monotonic()
     with postgres_server():  # DATABASE_URL, the server at 127.0.0.1:5432, or an embedded one for this run
         sections = asyncio.run(run_all(only))

@@ -208,8 +208,11 @@ async def seed(url: str, total: int, today: date) -> None:
 class Service:
     """Tansu on a free port + the search service under uvicorn on another."""
 
-    def __init__(self, database_url: str, today: date, root: str | None = None) -> None:
+    def __init__(
+        self, database_url: str, today: date, root: str | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.root = root or str(Path(__file__).resolve().parent.parent)  # another checkout: bench/ab.py
+        self.extra_env = env or {}
         self.database_url = database_url
         self.today = today
         self.port = free_port()
@@ -235,6 +238,7 @@ class Service:
             "JPASS_TODAY": self.today.isoformat(),
             "JPASS_JWKS_JSON": TEST_JWKS_JSON,
             "PYTHONPATH": self.root,
+            **self.extra_env,
         }
         cmd = [
             sys.executable,
