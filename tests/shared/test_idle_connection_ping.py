@@ -6,7 +6,7 @@ is not pinged (a ping is three round trips), so its loss reaches the caller once
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -16,14 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.db import async_url, make_engine, ping_connections_idle_for
 from shared.web import database_unreachable
-from tests.support import create_pg_database, drop_pg_database, pg_admin_url, pg_dsn
+from tests.support import pg_admin_url, pg_dsn
 
 
 @pytest.fixture
-async def url() -> AsyncIterator[str]:
-    made = await create_pg_database("t_ping")
-    yield made
-    await drop_pg_database(made)
+async def url(pg_database: Callable[[str], Awaitable[str]]) -> str:
+    return await pg_database("ping")
 
 
 async def backend_of(engine: AsyncEngine) -> int:
