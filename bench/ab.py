@@ -87,7 +87,13 @@ def section(current: LoadRun, baseline: LoadRun, name: str) -> Section:
     base = cost.by_part(cost.per_action_ms(then.cpu.seconds, then.actions))
     for part in ("total", *cost.PARTS):
         label = "J-PASS" if part == "total" else part
-        out.add(f"{label}: CPU per user action, over the rush", cur[part], "ms", name, base[part])
+        out.add(
+            f"{label}: CPU per user action, over the rush",
+            cur[part],
+            "ms",
+            baseline_name=name,
+            baseline=base[part],
+        )
     counts = {e["name"]: e["requests"] for e in now.stats["entries"]}
     if current.solo and baseline.solo:
         common = current.solo.costs.keys() & baseline.solo.costs.keys()
@@ -97,22 +103,23 @@ def section(current: LoadRun, baseline: LoadRun, name: str) -> Section:
                 f"{unit}: CPU per action, alone",
                 cost.by_part(current.solo.costs[unit])["total"],
                 "ms",
-                name,
-                cost.by_part(baseline.solo.costs[unit])["total"],
+                baseline_name=name,
+                baseline=cost.by_part(baseline.solo.costs[unit])["total"],
                 target="ratio<=0.5" if rank < 5 else None,
                 note=f"{counts.get(current.solo.counts_as[unit], 0)} in the rush",
             )
     before = {e["name"]: e for e in then.stats["entries"]}
     for e in now.stats["entries"]:
         if e["name"] in before:
-            out.add(f"{e['name']}: p95 in the rush", e["p95_ms"], "ms", name, before[e["name"]]["p95_ms"])
+            then_p95 = before[e["name"]]["p95_ms"]
+            out.add(f"{e['name']}: p95 in the rush", e["p95_ms"], "ms", baseline_name=name, baseline=then_p95)
     if current.steps and baseline.steps:
         out.add(
             "capacity knee (staff users at p95 ≤ 1 s, 0 errors)",
             knee_users(current.steps),
             "",
-            name,
-            knee_users(baseline.steps),
+            baseline_name=name,
+            baseline=knee_users(baseline.steps),
             target="ratio>=2",
             note=f"working tree: {capacity.knee(current.steps).text()}; "
             f"{name}: {capacity.knee(baseline.steps).text()}",
