@@ -44,8 +44,8 @@ def env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
-def profile_markdown(profiles: dict[str, dict]) -> str:
-    lines = ["#### Where the services spend their CPU during the rush (py-spy)", ""]
+def profile_markdown(profiles: dict[str, dict], title: str = "") -> str:
+    lines = [f"#### Where the services spend their CPU during the rush (py-spy){title}", ""]
     for name, p in profiles.items():
         if "error" in p:
             lines.append(f"- {name}: py-spy failed: {p['error']}")
@@ -147,8 +147,15 @@ def main() -> int:
         f"Targets: {sum(f.met is True for f in figures)} met, {len(missed)} missed.\n"
     )
     body = "\n".join(section_markdown(s) for s in sections)
-    profiles = [s.details.get("profiles") for s in sections if s.details.get("profiles")]
-    markdown = header + "\n" + body + "".join("\n" + profile_markdown(p) for p in profiles)
+    profiles = [
+        (s.details["profiles"], s.title.partition(" — ")[2]) for s in sections if s.details.get("profiles")
+    ]
+    markdown = (
+        header
+        + "\n"
+        + body
+        + "".join("\n" + profile_markdown(p, f" — {label}" if label else "") for p, label in profiles)
+    )
     report = {
         "generated_at": datetime.now(UTC).isoformat(),
         "cpus": os.cpu_count(),
