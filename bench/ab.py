@@ -14,9 +14,10 @@ import contextlib
 import math
 import subprocess
 import tempfile
+import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bench import capacity, cost
 from bench.common import ROOT, Section
@@ -31,10 +32,26 @@ def _git(*args: str, cwd: str = ROOT) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
+def dependencies(pyproject: str, constraints: str) -> tuple[Any, ...]:
+    """What decides the packages installed: pyproject's dependencies and extras, and the constraints."""
+    project = tomllib.loads(pyproject).get("project", {})
+    pins = sorted(
+        line.strip() for line in constraints.splitlines() if line.strip() and not line.startswith("#")
+    )
+    return project.get("dependencies", []), project.get("optional-dependencies", {}), pins
+
+
 def dependency_changes(ref: str) -> list[str]:
-    """The dependency files that differ between the ref and the working tree (empty: same packages)."""
-    changed = _git("diff", "--name-only", ref, "--", *DEPENDENCY_FILES).split()
-    return [name for name in changed if name in DEPENDENCY_FILES]
+    """What differs in the dependencies between the ref and the working tree (empty: the same packages;
+    the rest of pyproject.toml, the linters' settings say, may differ)."""
+    ours = dependencies(*(Path(ROOT, name).read_text() for name in DEPENDENCY_FILES))
+    theirs = dependencies(*(_git("show", f"{ref}:{name}") for name in DEPENDENCY_FILES))
+    parts = (
+        "pyproject.toml [project] dependencies",
+        "pyproject.toml optional dependencies",
+        "constraints.txt",
+    )
+    return [part for part, a, b in zip(parts, ours, theirs, strict=True) if a != b]
 
 
 @contextlib.contextmanager

@@ -101,3 +101,17 @@ def test_the_svg_draws_every_action_the_limit_and_the_knee_as_text(tmp_path: Pat
         "staff users",
     ):
         assert expected in text, expected
+
+
+def test_a_ref_with_other_linter_settings_has_the_same_dependencies_but_not_with_another_pin() -> None:
+    from bench.ab import dependencies
+
+    pyproject = (
+        '[project]\ndependencies = ["fastapi==1"]\n[project.optional-dependencies]\nbench = ["locust==2"]\n'
+    )
+    linted = pyproject + '[tool.importlinter]\nroot_packages = ["shared"]\n'
+    assert dependencies(pyproject, "a==1\nb==2\n") == dependencies(linted, "# pins\nb==2\na==1\n")
+    assert dependencies(pyproject, "a==1\n") != dependencies(
+        pyproject.replace("fastapi==1", "fastapi==2"), "a==1\n"
+    )
+    assert dependencies(pyproject, "a==1\n") != dependencies(pyproject, "a==1.1\n")
