@@ -15,7 +15,7 @@ Sizes by environment (defaults keep a run under about ten minutes on a 2-core ma
   BENCH_RETURNS_SECONDS    seconds per intake phase under wrk (default 8)
   BENCH_RETURNS_N          submissions per intake phase when wrk is missing (httpx client; default 600)
   BENCH_PROFILE            1 (default) = py-spy profiles of the services during the load
-  BENCH_SOLO_N             actions of each type done alone for the CPU per action type (default 30; 0: none)
+  BENCH_SOLO_N             actions of each type done alone for the CPU per action type (default 40; 0: none)
   BENCH_CAPACITY_STEPS     staff users per capacity step, e.g. 10,25,50,100 (default: no capacity curve)
   BENCH_CAPACITY_STEP_S    seconds of rush per capacity step (default 30)
   BENCH_BASELINE_REF       a git ref: the load (and the capacity steps) also run against a checkout of it,

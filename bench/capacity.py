@@ -34,6 +34,8 @@ class Step:
     actions: dict[str, tuple[float, float]] = field(default_factory=dict)  # name → (p50, p95) ms
     hops: dict[str, tuple[float, float]] = field(default_factory=dict)  # event hop → (p50, p95) ms
     bare_round_trip: tuple[float, float] = (math.nan, math.nan)  # produce → consume (p50, p95) ms
+    busiest: tuple[str, float] = ("", math.nan)  # the J-PASS part (bench.cost.PARTS) using most cores
+    load_average: str = ""  # the machine's 1-minute load average before → after (it is shared)
 
     @property
     def passed(self) -> bool:
@@ -91,6 +93,8 @@ def markdown(steps: Sequence[Step]) -> str:
             "cores busy: J-PASS / whole machine",
             [f"{s.cores_busy:.2f} / {s.machine_cores_busy:.2f}" for s in steps],
         ),
+        ("busiest J-PASS process (cores)", [f"{s.busiest[0]} {s.busiest[1]:.2f}" for s in steps]),
+        ("load average of the machine", [s.load_average for s in steps]),
         (
             "bare produce → consume p50 / p95",
             [f"{_ms(s.bare_round_trip[0])} / {_ms(s.bare_round_trip[1])}" for s in steps],

@@ -73,6 +73,11 @@ def solo_cost_ms(
     }
 
 
+def mean_rates(first: Mapping[str, float], second: Mapping[str, float]) -> dict[str, float]:
+    """The mean of two idle measurements, group by group (a group missing from one counts 0 there)."""
+    return {g: (first.get(g, 0.0) + second.get(g, 0.0)) / 2 for g in sorted(set(first) | set(second))}
+
+
 @dataclass(frozen=True)
 class Reconciliation:
     predicted_s: float  # solo costs × the rush's counts + idle use over the rush

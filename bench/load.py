@@ -721,6 +721,8 @@ async def rush(rig: Rig, staff_users: int, duration_s: float, profile_dir: str |
 def capacity_step(result: RushResult, idle_per_s: dict[str, float]) -> capacity.Step:
     stats = result.stats
     idle_s = cost.by_part(idle_per_s)["total"] * result.cpu.elapsed
+    cores = cost.by_part({g: s / result.cpu.elapsed for g, s in result.cpu.seconds.items()})
+    busiest = max(cost.PARTS, key=lambda part: cores[part])
     return capacity.Step(
         staff_users=result.staff_users,
         p50_ms=stats["total"]["p50_ms"],
@@ -734,6 +736,8 @@ def capacity_step(result: RushResult, idle_per_s: dict[str, float]) -> capacity.
         actions={e["name"]: (e["p50_ms"], e["p95_ms"]) for e in stats["entries"]},
         hops={name: (pct(v, 50), pct(v, 95)) for name, v in result.lags.items()},
         bare_round_trip=(pct(result.round_trips, 50), pct(result.round_trips, 95)),
+        busiest=(busiest, cores[busiest]),
+        load_average=result.load_average,
     )
 
 
@@ -851,9 +855,10 @@ def cost_section(
         )
         section.notes.append(
             f"**Per action type, alone** ({solo.n} of each one after the other on the quiet system, before "
-            f"the rush; less J-PASS's idle use, {1000 * idle:.0f} ms of CPU a second — consumers polling the "
-            "broker, relays polling their outboxes; the actions' events consumed before the counters are "
-            "read again):\n\n" + cost.solo_markdown(solo.costs)
+            "the rush; the actions' events consumed before the counters are read again; less the idle use "
+            "measured just before and after each batch — idle, J-PASS uses "
+            f"{1000 * idle:.0f} ms of CPU a second: consumers polling the broker, relays their outboxes):\n\n"
+            + cost.solo_markdown(solo.costs)
         )
         section.notes.append(
             "Check: the solo costs × the rush's counts + the idle use over the rush = "
@@ -961,7 +966,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--solo-n",
         type=int,
-        default=int(os.environ.get("BENCH_SOLO_N", 30)),
+        default=int(os.environ.get("BENCH_SOLO_N", 40)),
         help="actions of each type done alone before the rush, for the CPU per action type (0: none)",
     )
     p.add_argument(

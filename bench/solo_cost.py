@@ -23,11 +23,12 @@ from typing import Any
 import httpx
 
 from bench.common import CpuUse
-from bench.cost import solo_cost_ms
+from bench.cost import mean_rates, solo_cost_ms
 from bench.load_scenario import HQ_SEARCHES, STAFF_SEARCHES
 
 READ_SETTLE_S = 0.3
 WRITE_SETTLE_S = 1.0
+IDLE_WINDOW_S = 1.5
 
 
 @dataclass
@@ -183,14 +184,26 @@ def units(actions: _Actions) -> list[Unit]:
     ]
 
 
+async def idle_rate(cpu: CpuUse, seconds: float) -> dict[str, float]:
+    """CPU seconds a second of each group over `seconds` of nothing asked of the system."""
+    before, started = await asyncio.to_thread(cpu.sample), time.monotonic()
+    await asyncio.sleep(seconds)
+    used = CpuUse.used(before, await asyncio.to_thread(cpu.sample))
+    elapsed = time.monotonic() - started
+    return {group: s / elapsed for group, s in used.items()}
+
+
 async def measure(
     base_url: str, plan: dict[str, Any], today: date, cpu: CpuUse, idle_per_s: dict[str, float], n: int
 ) -> SoloCosts:
-    """Every unit's batch of `n` (the approvals act on the batch's own returns), less `idle_per_s`."""
+    """Every unit's batch of `n` (the approvals act on the batch's own returns), each between two idle
+    windows of IDLE_WINDOW_S whose mean rate is taken off: the processes' idle use drifts on a shared
+    machine (a single idle measurement before all the units moved cheap reads' costs by half)."""
     n = min(n, len(plan["calibration_returns"]))
     result = SoloCosts(n, idle_per_s)
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         actions = _Actions(client, plan, today)
+        idle_before = await idle_rate(cpu, IDLE_WINDOW_S)
         for name, counts_as, one, settle_s in units(actions):
             before, started = await asyncio.to_thread(cpu.sample), time.monotonic()
             done = 0
@@ -201,9 +214,11 @@ async def measure(
             except Exception as e:  # reported; the unit's cost is left out (a later unit may need it)
                 result.failures.append(f"{name}: {type(e).__name__}: {e}"[:300])
             await asyncio.sleep(settle_s)
-            after = await asyncio.to_thread(cpu.sample)
+            after, elapsed = await asyncio.to_thread(cpu.sample), time.monotonic() - started
+            idle_after = await idle_rate(cpu, IDLE_WINDOW_S)
             if done == n:
-                used = CpuUse.used(before, after)
-                result.costs[name] = solo_cost_ms(used, result.idle_per_s, time.monotonic() - started, n)
+                idle = mean_rates(idle_before, idle_after)
+                result.costs[name] = solo_cost_ms(CpuUse.used(before, after), idle, elapsed, n)
                 result.counts_as[name] = counts_as
+            idle_before = idle_after
     return result

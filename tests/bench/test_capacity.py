@@ -26,6 +26,7 @@ def step(users: int, p95: float, errors: int = 0) -> Step:
         actions={"search: name": (p95 / 5, p95), "record selection (車両返却)": (p95 / 6, p95 / 2)},
         hops={"selection → search detail": (40.0, p95 / 3)},
         bare_round_trip=(8.0, 30.0),
+        busiest=("search", users / 150),
     )
 
 
@@ -74,6 +75,7 @@ def test_the_table_has_a_column_per_step_and_a_row_per_action_and_hop() -> None:
     lines = text.splitlines()
     assert lines[0] == "| | 10 staff users | 25 staff users |"
     assert "| passed (p95 ≤ 1 s, 0 errors) | ✅ | ❌ |" in lines
+    assert "| busiest J-PASS process (cores) | search 0.07 | search 0.17 |" in lines
     assert "| lag: selection → search detail p50 / p95 | 40 / 67 | 40 / 400 |" in lines
     assert "| record selection (車両返却) p50 / p95 | 33 / 100 | 200 / 600 |" in lines
 

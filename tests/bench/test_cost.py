@@ -7,7 +7,15 @@ import math
 import pytest
 
 from bench.common import CpuUse, postgres_database
-from bench.cost import by_part, per_action_ms, postgres_group, reconcile, rush_markdown, solo_cost_ms
+from bench.cost import (
+    by_part,
+    mean_rates,
+    per_action_ms,
+    postgres_group,
+    reconcile,
+    rush_markdown,
+    solo_cost_ms,
+)
 
 
 @pytest.mark.parametrize(
@@ -97,3 +105,11 @@ def test_the_rush_table_puts_jpass_first_and_marks_what_is_not_jpass() -> None:
     assert "| **0.30** | **6.0** |" in lines[2]  # 3 s over 10 s; 3,000 ms over 500 actions
     assert lines[3] == "| search | 0.20 | 4.0 |"
     assert lines[-1] == "| *locust, py-spy* (not J-PASS) | 0.40 | 8.0 |"
+
+
+def test_idle_is_the_mean_of_the_windows_before_and_after_a_batch() -> None:
+    assert mean_rates({"search": 0.04, "broker": 0.2}, {"search": 0.02, "mailer": 0.1}) == {
+        "broker": 0.1,
+        "mailer": 0.05,
+        "search": pytest.approx(0.03),
+    }
