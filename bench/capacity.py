@@ -144,7 +144,7 @@ def _draw(
     top: int,
 ) -> None:
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator
 
     users = [s.staff_users for s in steps]
     fig = Figure(figsize=(11, 4.6))
@@ -185,6 +185,7 @@ def _draw(
     plain = FuncFormatter(lambda value, _: f"{value:,.0f}")
     for axes in (left, right):
         axes.yaxis.set_major_formatter(plain)
+        axes.yaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
         axes.yaxis.set_minor_formatter(plain)
         axes.tick_params(axis="y", which="minor", labelsize=6)
         axes.grid(True, which="both", lw=0.3, alpha=0.5)
