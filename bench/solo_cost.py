@@ -23,12 +23,14 @@ from typing import Any
 import httpx
 
 from bench.common import CpuUse
-from bench.cost import mean_rates, solo_cost_ms
+from bench.cost import by_part, mean_rates, solo_cost_ms
 from bench.load_scenario import HQ_SEARCHES, STAFF_SEARCHES
 
 READ_SETTLE_S = 0.3
 WRITE_SETTLE_S = 1.0
 IDLE_WINDOW_S = 1.5
+SETTLE_LIMIT_S = 15.0
+QUIET_MARGIN = 1.25
 
 
 @dataclass
@@ -193,12 +195,27 @@ async def idle_rate(cpu: CpuUse, seconds: float) -> dict[str, float]:
     return {group: s / elapsed for group, s in used.items()}
 
 
+async def settle(
+    cpu: CpuUse, quiet_per_s: float, window_s: float = 0.5, limit_s: float = SETTLE_LIMIT_S
+) -> None:
+    """Wait until J-PASS's processes are back to about their idle use (within QUIET_MARGIN of `quiet_per_s`
+    CPU seconds a second over `window_s`), at most `limit_s`: an action's events (a TFC answer, mails)
+    can keep them busy for seconds on a loaded machine, and what spills into the next idle window would
+    be taken off the next action's cost."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        rate = by_part(await idle_rate(cpu, window_s))["total"]
+        if rate <= quiet_per_s * QUIET_MARGIN:
+            return
+
+
 async def measure(
     base_url: str, plan: dict[str, Any], today: date, cpu: CpuUse, idle_per_s: dict[str, float], n: int
 ) -> SoloCosts:
-    """Every unit's batch of `n` (the approvals act on the batch's own returns), each between two idle
-    windows of IDLE_WINDOW_S whose mean rate is taken off: the processes' idle use drifts on a shared
-    machine (a single idle measurement before all the units moved cheap reads' costs by half)."""
+    """Every unit's batch of `n` (the approvals act on the batch's own returns) and its settling (until
+    J-PASS is about as quiet as `idle_per_s`), each between two idle windows of IDLE_WINDOW_S whose mean
+    rate is taken off: the processes' idle use drifts on a shared machine (a single idle measurement
+    before all the units moved cheap reads' costs by half)."""
     n = min(n, len(plan["calibration_returns"]))
     result = SoloCosts(n, idle_per_s)
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
@@ -214,6 +231,7 @@ async def measure(
             except Exception as e:  # reported; the unit's cost is left out (a later unit may need it)
                 result.failures.append(f"{name}: {type(e).__name__}: {e}"[:300])
             await asyncio.sleep(settle_s)
+            await settle(cpu, by_part(idle_per_s)["total"])
             after, elapsed = await asyncio.to_thread(cpu.sample), time.monotonic() - started
             idle_after = await idle_rate(cpu, IDLE_WINDOW_S)
             if done == n:
