@@ -15,7 +15,12 @@ Sizes by environment (defaults keep a run under about ten minutes on a 2-core ma
   BENCH_RETURNS_SECONDS    seconds per intake phase under wrk (default 8)
   BENCH_RETURNS_N          submissions per intake phase when wrk is missing (httpx client; default 600)
   BENCH_PROFILE            1 (default) = py-spy profiles of the services during the load
-  BENCH_ONLY               comma-separated subset of: search, returns, load
+  BENCH_SOLO_N             actions of each type done alone for the CPU per action type (default 40; 0: none)
+  BENCH_CAPACITY_STEPS     staff users per capacity step, e.g. 10,25,50,100 (default: no capacity curve)
+  BENCH_CAPACITY_STEP_S    seconds of rush per capacity step (default 30)
+  BENCH_BASELINE_REF       a git ref: the load (and the capacity steps) also run against a checkout of it,
+                           first, and the report gives working tree / ref (bench/ab.py)
+  BENCH_ONLY               comma-separated subset of: search, returns, request, load
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import load, returns_bench, search_bench
+from bench import ab, capacity, load, request_cost, returns_bench, search_bench
 from bench.common import ROOT, Section, postgres_server, section_markdown
 
 OUT = Path(ROOT) / "artifacts" / "bench"
@@ -39,8 +44,8 @@ def env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
-def profile_markdown(profiles: dict[str, dict]) -> str:
-    lines = ["#### Where the services spend their CPU during the rush (py-spy)", ""]
+def profile_markdown(profiles: dict[str, dict], title: str = "") -> str:
+    lines = [f"#### Where the services spend their CPU during the rush (py-spy){title}", ""]
     for name, p in profiles.items():
         if "error" in p:
             lines.append(f"- {name}: py-spy failed: {p['error']}")
@@ -74,16 +79,61 @@ async def run_all(only: set[str]) -> list[Section]:
     if "returns" in only:
         seconds = float(os.environ.get("BENCH_RETURNS_SECONDS", 8))
         await measured(returns_bench.main(env_int("BENCH_RETURNS_N", 600), 16, 40, seconds))
+    ref = os.environ.get("BENCH_BASELINE_REF", "")
+    if "request" in only:
+        await measured(run_request_cost(ref))
     if "load" in only:
-        args = load.parser().parse_args([])
-        if os.environ.get("BENCH_PROFILE", "1") == "1":
-            args.profile_dir = str(OUT / "profiles")
-        await measured(load.run(args))
+        sections += await run_load(ref)
+    return sections
+
+
+async def run_request_cost(ref: str) -> Section:
+    """Search's fixed cost per request, idle: the ref's first when there is one, then the working tree's."""
+    profile = str(OUT / "profiles") if os.environ.get("BENCH_PROFILE", "1") == "1" else ""
+    if not ref:
+        return request_cost.section(
+            (await request_cost.measure([request_cost.Variant("working tree")], profile=profile))[0]
+        )
+    with ab.worktree(ref) as root:
+        variants = [
+            request_cost.Variant("working tree"),
+            request_cost.Variant(f"baseline {ab.describe(ref)}", root),
+        ]
+        current, baseline = await request_cost.measure(variants, profile=profile)
+    return request_cost.section(current, baseline)
+
+
+async def run_load(ref: str) -> list[Section]:
+    """The rush (and the capacity steps): against the ref first when there is one, then the working tree."""
+    args = load.parser().parse_args([])
+    profile = os.environ.get("BENCH_PROFILE", "1") == "1"
+    baseline = None
+    if ref:
+        name = ab.describe(ref)
+        with ab.worktree(ref) as root:
+            args.profile_dir = str(OUT / "profiles-baseline") if profile else ""
+            baseline = await load.run(args, root=root, label=f"baseline {name}")
+    args.profile_dir = str(OUT / "profiles") if profile else ""
+    current = await load.run(args)
+    sections = list(current.sections)
+    if baseline is not None:
+        sections += baseline.sections
+        sections.append(ab.section(current, baseline, name))
+    if current.steps:
+        path = capacity.write_svg(
+            OUT / "capacity.svg",
+            current.steps,
+            f"The month-end rush at growing numbers of staff users ({args.contracts:,} contracts, "
+            f"{args.capacity_step_s:.0f} s per step, {os.cpu_count()} CPUs)",
+            baseline.steps if baseline else None,
+            f"baseline {name}" if baseline else "",
+        )
+        print(f"capacity curve: {path}", flush=True)
     return sections
 
 
 def main() -> int:
-    only = set(os.environ.get("BENCH_ONLY", "search,returns,load").split(","))
+    only = set(os.environ.get("BENCH_ONLY", "search,returns,request,load").split(","))
     started = time.monotonic()
     with postgres_server():  # DATABASE_URL, the server at 127.0.0.1:5432, or an embedded one for this run
         sections = asyncio.run(run_all(only))
@@ -97,8 +147,15 @@ def main() -> int:
         f"Targets: {sum(f.met is True for f in figures)} met, {len(missed)} missed.\n"
     )
     body = "\n".join(section_markdown(s) for s in sections)
-    profiles = [s.details.get("profiles") for s in sections if s.details.get("profiles")]
-    markdown = header + "\n" + body + "".join("\n" + profile_markdown(p) for p in profiles)
+    profiles = [
+        (s.details["profiles"], s.title.partition(" — ")[2]) for s in sections if s.details.get("profiles")
+    ]
+    markdown = (
+        header
+        + "\n"
+        + body
+        + "".join("\n" + profile_markdown(p, f" — {label}" if label else "") for p, label in profiles)
+    )
     report = {
         "generated_at": datetime.now(UTC).isoformat(),
         "cpus": os.cpu_count(),

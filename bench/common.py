@@ -13,7 +13,7 @@ import os
 import resource
 import socket
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,25 +25,46 @@ from tests.support import create_pg_database, drop_pg_database
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def postgres_database(command: str) -> str | None:
+    """The database a PostgreSQL backend serves, from its process title (`postgres: USER DATABASE
+    HOST(PORT) STATE`, after `CLUSTER:` when
+    cluster_name is set); None for the server's own processes (checkpointer, walwriter, autovacuum …)."""
+    words = command.split()
+    if not words or words[0] != "postgres:":
+        return None
+    words = words[2:] if len(words) > 1 and words[1].endswith(":") else words[1:]  # `15/main:`: cluster_name
+    if len(words) >= 3 and ("(" in words[2] or words[2] == "[local]"):
+        return words[1]
+    return None
+
+
 class CpuUse:
     """Where the cores went during a phase: cores busy on average (CPU seconds / wall seconds) per
     group of processes: the named ones (`groups`: name → pid or pids), this process, PostgreSQL,
     Tansu, the load clients (locust, wrk), py-spy, and everything else on the machine. A child of this
     process that ends during the phase counts as `ended_children` (getrusage: wrk, locust); any other
-    process that ends during the phase counts 0."""
+    process that ends during the phase counts 0.
+
+    `classify` (optional) names the group of any other process first (None: the rules above): the
+    month-end rush puts each PostgreSQL backend in the group of the database it serves. `seconds` keeps
+    the CPU seconds per group and `elapsed` the wall seconds (`cores` is their ratio, rounded)."""
 
     def __init__(
         self,
         groups: Mapping[str, int | Iterable[int]],
         this_process: str = "bench (this process)",
         ended_children: str = "ended child processes",
+        classify: Callable[[int, str, str], str | None] | None = None,
     ):
         self.by_pid = {
             pid: name for name, pids in groups.items() for pid in ([pids] if isinstance(pids, int) else pids)
         }
         self.this_process = this_process
         self.ended_children = ended_children
+        self.classify = classify
         self.cores: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+        self.elapsed = 0.0
 
     def _group(self, info: dict[str, Any]) -> str:
         if info["pid"] in self.by_pid:
@@ -51,6 +72,8 @@ class CpuUse:
         if info["pid"] == os.getpid():
             return self.this_process
         name, command = info["name"] or "", " ".join(info["cmdline"] or [])
+        if self.classify is not None and (group := self.classify(info["pid"], name, command)) is not None:
+            return group
         if name.startswith("postgres"):
             return "postgres"
         if name.startswith("tansu"):
@@ -63,7 +86,8 @@ class CpuUse:
             return "wrk (load client)"
         return "other"
 
-    def _sample(self) -> dict[int, tuple[str, float]]:
+    def sample(self) -> dict[int, tuple[str, float]]:
+        """Every process now: pid → (its group, its CPU seconds so far)."""
         out: dict[int, tuple[str, float]] = {}
         for proc in psutil.process_iter(["pid", "name", "cmdline", "cpu_times"]):
             times = proc.info["cpu_times"]
@@ -72,23 +96,32 @@ class CpuUse:
         return out
 
     @staticmethod
+    def used(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+        """CPU seconds per group between two samples (a process that started between them: all of its)."""
+        used: dict[str, float] = {}
+        for pid, (group, seconds) in after.items():
+            used[group] = used.get(group, 0.0) + max(0.0, seconds - before.get(pid, (group, 0.0))[1])
+        return used
+
+    @staticmethod
     def _ended_children() -> float:
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         return usage.ru_utime + usage.ru_stime
 
     def __enter__(self) -> CpuUse:
-        self.started, self.before = time.monotonic(), self._sample()
+        self.started, self.before = time.monotonic(), self.sample()
         self.children_before = self._ended_children()
         return self
 
     def __exit__(self, *_: object) -> None:
-        after, elapsed = self._sample(), time.monotonic() - self.started
+        after, elapsed = self.sample(), time.monotonic() - self.started
         used: dict[str, float] = dict.fromkeys([*self.by_pid.values(), self.this_process], 0.0)
-        for pid, (group, seconds) in after.items():
-            used[group] = used.get(group, 0.0) + max(0.0, seconds - self.before.get(pid, (group, 0.0))[1])
+        for group, seconds in self.used(self.before, after).items():
+            used[group] = used.get(group, 0.0) + seconds
         ended = self._ended_children() - self.children_before
         if ended > 0.005 * elapsed:
             used[self.ended_children] = ended
+        self.seconds, self.elapsed = used, elapsed
         self.cores = {k: round(v / elapsed, 2) for k, v in used.items()}
 
     def text(self) -> str:

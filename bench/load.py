@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -40,9 +42,10 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import make_url
 
-from bench import load_data
-from bench.common import ROOT, CpuUse, Section, databases, pct, postgres_server
+from bench import capacity, cost, load_data, solo_cost
+from bench.common import ROOT, CpuUse, Section, databases, pct, postgres_database, postgres_server
 from bench.load_scenario import HQ_SEARCHES, STAFF_SEARCHES
 from bench.profiling import Profiler
 from bench.system import SERVICES, System
@@ -60,20 +63,6 @@ TABLES = {"search": "contracts", "selection": "contracts", "returns": "contracts
 
 # --------------------------------------------------------------------------------------------
 # databases and the contract book
-
-
-def migrate(urls: dict[str, str]) -> None:
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}.migrate"],
-            cwd=ROOT,
-            env={**os.environ, "JPASS_DATABASE_URL": url},
-        )
-        for name, url in urls.items()
-    ]
-    for proc in procs:
-        if proc.wait() != 0:
-            raise RuntimeError("migration failed")
 
 
 async def copy_rows(service: str, url: str, rows: list[dict[str, Any]]) -> float:
@@ -238,6 +227,15 @@ def detail_sql(user: User, contract_no: str) -> tuple[str, str]:
 
 
 SAMPLE_GAP_S = 0.25
+# PostgreSQL backends of the benchmark's own connections during a rush (probes, raw-SQL baseline): their
+# CPU is the benchmark's, not the services' (bench.cost)
+BENCH_BACKENDS: set[int] = set()
+
+
+async def bench_connect(url: str) -> asyncpg.Connection:
+    conn = await asyncpg.connect(pg_dsn(url))
+    BENCH_BACKENDS.add(conn.get_server_pid())
+    return conn
 
 
 async def raw_sql_sampler(
@@ -250,7 +248,7 @@ async def raw_sql_sampler(
     staff = [u for u in users.values() if u.role == "staff"]
     hq = [u for u in users.values() if u.role == "hq"]
     rng = random.Random(7)
-    conn = await asyncpg.connect(pg_dsn(url))
+    conn = await bench_connect(url)
     try:
         while not stop.is_set():
             kind = rng.random()
@@ -277,8 +275,12 @@ async def raw_sql_sampler(
         await conn.close()
 
 
-async def produce_consume_sampler(bootstrap: str, stop: asyncio.Event, out: list[float]) -> None:
-    """A bare produce → consume round trip on the same broker (a topic of its own), during the load."""
+async def produce_consume_sampler(
+    bootstrap: str, stop: asyncio.Event, out: list[tuple[float, float]]
+) -> None:
+    """A bare produce → consume round trip on the same broker (a topic of its own) every 200 ms, for as
+    long as the system runs (a consumer group takes seconds to join: too long to start one per rush).
+    `out` gets (time.monotonic() at the start, milliseconds); a rush takes those of its own minutes."""
     topic = f"bench.roundtrip.{uuid.uuid4().hex[:6]}"
     await ensure_topics(CommonSettings(kafka_bootstrap_servers=bootstrap), [topic])
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
@@ -303,7 +305,7 @@ async def produce_consume_sampler(bootstrap: str, stop: asyncio.Event, out: list
                 for records in (await consumer.getmany(timeout_ms=50)).values():
                     found = found or any(r.value == marker for r in records)
             if found:
-                out.append((time.perf_counter() - started) * 1000)
+                out.append((time.monotonic(), (time.perf_counter() - started) * 1000))
             await asyncio.sleep(0.2)
     finally:
         await consumer.stop()
@@ -333,8 +335,8 @@ async def lag_probe(
     submit → approvals' request (進捗一覧). Writes through the gateway like a user; reads the read models'
     rows directly, every 2 ms. One probe at a time, about one a second, beside the locust users."""
     tokens = plan["tokens"]
-    conns = {name: await asyncpg.connect(pg_dsn(urls[name])) for name in ("search", "returns", "approvals")}
-    returns_left = list(plan["probe_returns"])
+    conns = {name: await bench_connect(urls[name]) for name in ("search", "returns", "approvals")}
+    returns_left = plan["probe_returns"]  # each taken once, over every rush on this system
     rng = random.Random(3)
     turn = 0
     try:
@@ -431,7 +433,7 @@ async def dead_lettered(bootstrap: str) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# the run
+# the system under the rush
 
 
 def build_plan(
@@ -444,19 +446,32 @@ def build_plan(
             by_store[s["store_code"]].append(s["contract_no"])
         if len(detail[s["store_code"]]) < 50:
             detail[s["store_code"]].append(s["contract_no"])
-    returns_pool, selection_pool, probe_returns, probe_selection = {}, {}, [], []
+    returns_pool: dict[str, list[str]] = {}
+    selection_pool: dict[str, list[str]] = {}
+    probe_returns: list[str] = []
+    probe_selection: list[str] = []
+    calibration_returns: list[str] = []
+    calibration_selection: list[str] = []
     for store, nos in by_store.items():
-        # the probe's own contracts (live ones: built by the consumers), then the users'
+        # the probe's own contracts (live ones: built by the consumers), then the solo costs', then the users'
         if len(nos) >= 10:
             probe_selection.append(nos.pop(0))
             probe_returns.extend(nos.pop(0) for _ in range(4))
+        if len(nos) >= 4:
+            calibration_returns.append(nos.pop(0))
+            calibration_selection.append(nos.pop(0))
         half = len(nos) // 2
         returns_pool[store] = list(reversed(nos[:half]))  # popped from the end: live first
         selection_pool[store] = nos[half:] or nos
+    kept = probe_selection + probe_returns + calibration_returns + calibration_selection
+    store_of = {s["contract_no"]: s["store_code"] for s in book}
     return {
         "think_s": [args.think_min, args.think_max],
         "probe_returns": probe_returns,
         "probe_selection": probe_selection,
+        "calibration_returns": calibration_returns,
+        "calibration_selection": calibration_selection,
+        "store_of": {no: store_of[no] for no in kept},
         "host": system.base_url,
         "today": today.isoformat(),
         "duration_s": args.duration,
@@ -505,27 +520,83 @@ async def run_locust(plan: dict[str, Any], workdir: Path) -> dict[str, Any]:
     return json.loads(out_path.read_text())
 
 
-async def run(args: argparse.Namespace) -> Section:
+@dataclass
+class Rig:
+    """A system ready for rushes: the databases with the book, the Procfile's processes running (from
+    `root`), the approval flow set, TFC answering. Several rushes may run on it one after the other."""
+
+    label: str
+    system: System
+    urls: dict[str, str]
+    plan: dict[str, Any]
+    today: date
+    tfc_stats: dict[str, int]
+    round_trips: list[tuple[float, float]]  # bare produce → consume: (when, ms), all along
+    details: dict[str, Any] = field(default_factory=dict)
+    idle_per_s: dict[str, float] = field(default_factory=dict)  # CPU seconds a second per group, idle
+
+    async def measure_idle(self, seconds: float = 5.0) -> None:
+        """What every process uses with no user at all (consumers and relays polling, the baselines'
+        round trips), per second: subtracted from the solo costs, shown beside the rush's."""
+        cpu = self.cpu_use()
+        before, started = await asyncio.to_thread(cpu.sample), time.monotonic()
+        await asyncio.sleep(seconds)
+        used = CpuUse.used(before, await asyncio.to_thread(cpu.sample))
+        elapsed = time.monotonic() - started
+        self.idle_per_s = {group: s / elapsed for group, s in used.items()}
+
+    def cpu_use(self) -> CpuUse:
+        """CPU per process: the system's by pid, each PostgreSQL backend in its database's group."""
+        databases = {make_url(url).database: service for service, url in self.urls.items()}
+
+        def classify(pid: int, name: str, command: str) -> str | None:
+            if not name.startswith("postgres"):
+                return None
+            if pid in BENCH_BACKENDS:
+                return "PostgreSQL (the benchmark's probes and baselines)"
+            database = postgres_database(command)
+            if database in databases:
+                return cost.postgres_group(databases[database])
+            return "PostgreSQL (server processes, other databases)"
+
+        return CpuUse(self.system.pids, "bench process (probes, baselines)", "locust, py-spy", classify)
+
+
+def migrate(urls: dict[str, str], root: str = ROOT) -> None:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}.migrate"],
+            cwd=root,
+            env={**os.environ, "JPASS_DATABASE_URL": url, **({"PYTHONPATH": root} if root != ROOT else {})},
+        )
+        for name, url in urls.items()
+    ]
+    for proc in procs:
+        if proc.wait() != 0:
+            raise RuntimeError("migration failed")
+
+
+@contextlib.asynccontextmanager
+async def prepared(
+    args: argparse.Namespace, root: str = ROOT, label: str = "working tree"
+) -> AsyncIterator[Rig]:
     today = rules.tokyo_today()
-    section = Section("load", f"End-to-end month-end rush ({args.contracts:,} contracts, 50 stores)")
     live_n = min(args.live, args.contracts)
-    print(
-        f"load: {args.contracts:,} contracts ({live_n:,} through {TFC_CONTRACTS}), "
-        f"{args.staff_users} staff + 5 managers + 2 hq for {args.duration}s",
-        flush=True,
-    )
+    print(f"load ({label}): {args.contracts:,} contracts ({live_n:,} through {TFC_CONTRACTS})", flush=True)
     book = list(load_data.snapshots(args.contracts, today))
     live, bulk = book[:live_n], book[live_n:]
     async with databases("bench_load", list(SERVICES)) as urls:
-        await asyncio.to_thread(migrate, urls)
+        await asyncio.to_thread(migrate, urls, root)
         copy_s = await bulk_load(urls, bulk) if bulk else {}
         print(
             f"  copied {len(bulk):,} contracts into search/selection/returns: "
             + ", ".join(f"{k} {v:.1f}s" for k, v in copy_s.items()),
             flush=True,
         )
-        system = System(urls)
+        system = System(urls, root=root)
         await asyncio.to_thread(system.start)
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = []
         try:
             feed_s = await feed_live(system, urls, live, args.contracts)
             checked = await check_bulk_rows(urls, live)
@@ -535,73 +606,295 @@ async def run(args: argparse.Namespace) -> Section:
                 flush=True,
             )
             await set_flow(system)
-            plan = build_plan(system, book, today, args)
             STORE_OF.update({s["contract_no"]: s["store_code"] for s in book})
-            stop = asyncio.Event()
-            raw_sql: dict[str, list[float]] = {}
-            round_trips: list[float] = []
             tfc_stats = {"completed": 0}
-            lags: dict[str, list[float]] = {}
-            probe_errors: list[str] = []
-            background = [
-                asyncio.create_task(lag_probe(system, urls, plan, stop, lags, probe_errors)),
+            round_trips: list[tuple[float, float]] = []
+            tasks = [
                 asyncio.create_task(tfc(system.bootstrap, stop, tfc_stats)),
-                asyncio.create_task(raw_sql_sampler(urls["search"], today, plan, stop, raw_sql)),
                 asyncio.create_task(produce_consume_sampler(system.bootstrap, stop, round_trips)),
             ]
-            profiler = Profiler(args.profile_dir, system.pids) if args.profile_dir else None
-            with tempfile.TemporaryDirectory() as workdir:
-                if profiler:
-                    profiler.start(
-                        ["search", "selection", "returns1", "approvals"],
-                        args.duration * 0.6,
-                        delay_s=args.duration * 0.25,
-                    )
-                with CpuUse(system.pids, "bench process (probes, baselines)", "locust, py-spy") as cpu:
-                    stats = await run_locust(plan, Path(workdir))
-            await asyncio.sleep(3)  # let TFC finish what is in flight
+            rig = Rig(
+                label,
+                system,
+                urls,
+                build_plan(system, book, today, args),
+                today,
+                tfc_stats,
+                round_trips,
+                {
+                    "contracts": args.contracts,
+                    "live_contracts": live_n,
+                    "bulk_copy_s": {k: round(v, 1) for k, v in copy_s.items()},
+                    "live_feed_s": round(feed_s, 1),
+                },
+            )
+            await asyncio.sleep(3)  # the round-trip sampler's consumer joins its group
+            await rig.measure_idle()
+            yield rig
+        finally:
             stop.set()
-            for task in background:
+            for task in tasks:
                 with contextlib.suppress(Exception):
                     await task
-            dlq = await dead_lettered(system.bootstrap)
-            if profiler:
-                section.details["profiles"] = profiler.collect()
-        finally:
             await asyncio.to_thread(system.stop)
-    figures(section, stats, raw_sql, round_trips, lags, probe_errors, tfc_stats, dlq)
-    section.details.update(
-        contracts=args.contracts,
-        live_contracts=live_n,
-        stores=50,
-        staff_users=args.staff_users,
-        duration_s=round(stats["duration_s"], 1),
-        bulk_copy_s={k: round(v, 1) for k, v in copy_s.items()},
-        live_feed_s=round(feed_s, 1),
-        tfc_completed=tfc_stats["completed"],
-        dead_lettered=dlq,
-        cpus=os.cpu_count(),
+
+
+@dataclass
+class RushResult:
+    staff_users: int
+    stats: dict[str, Any]  # locust's summary (bench/locust_run.py)
+    raw_sql: dict[str, list[float]]
+    round_trips: list[float]
+    lags: dict[str, list[float]]
+    probe_errors: list[str]
+    dead_lettered: int  # during this rush
+    tfc_completed: int  # during this rush
+    cpu: CpuUse
+    load_average: str  # 1-minute load average before → after
+    profiles: dict[str, Any] | None = None
+
+    @property
+    def actions(self) -> int:
+        return int(self.stats["total"]["requests"])
+
+    @property
+    def errors(self) -> int:
+        return int(self.stats["total"]["failures"]) + len(self.probe_errors) + self.dead_lettered
+
+    def jpass_cpu_s(self) -> float:
+        return sum(s for g, s in self.cpu.seconds.items() if cost.part_of(g) is not None)
+
+
+async def rush(rig: Rig, staff_users: int, duration_s: float, profile_dir: str | None = None) -> RushResult:
+    """The month-end rush on the rig for `duration_s` with `staff_users` staff users (+ 5 managers, 2 hq),
+    the lag probe and the baselines beside it, CPU per process over it."""
+    print(f"  rush ({rig.label}): {staff_users} staff + 5 managers + 2 hq for {duration_s:.0f}s", flush=True)
+    plan = {
+        **rig.plan,
+        "staff_users": staff_users,
+        "duration_s": duration_s,
+        "spawn_rate": max(20, staff_users // 2),  # every user within about 2 s
+    }
+    system, load_before = rig.system, os.getloadavg()[0]
+    dlq_before, tfc_before = await dead_lettered(system.bootstrap), rig.tfc_stats["completed"]
+    stop = asyncio.Event()
+    raw_sql: dict[str, list[float]] = {}
+    lags: dict[str, list[float]] = {}
+    probe_errors: list[str] = []
+    background = [
+        asyncio.create_task(lag_probe(system, rig.urls, plan, stop, lags, probe_errors)),
+        asyncio.create_task(raw_sql_sampler(rig.urls["search"], rig.today, plan, stop, raw_sql)),
+    ]
+    started = time.monotonic()
+    profiler = Profiler(profile_dir, system.pids) if profile_dir else None
+    with tempfile.TemporaryDirectory() as workdir:
+        if profiler:
+            profiler.start(
+                ["search", "selection", "returns1", "approvals"], duration_s * 0.6, delay_s=duration_s * 0.25
+            )
+        with rig.cpu_use() as cpu:
+            stats = await run_locust(plan, Path(workdir))
+    ended = time.monotonic()
+    await asyncio.sleep(3)  # let TFC and the probes finish what is in flight
+    stop.set()
+    for task in background:
+        with contextlib.suppress(Exception):
+            await task
+    used = set(stats.get("used_returns", []))
+    for pool in rig.plan["return_pool"].values():  # the next rush on this system takes other contracts
+        pool[:] = [no for no in pool if no not in used]
+    return RushResult(
+        staff_users,
+        stats,
+        raw_sql,
+        [ms for when, ms in rig.round_trips if started <= when <= ended],
+        lags,
+        probe_errors,
+        await dead_lettered(system.bootstrap) - dlq_before,
+        rig.tfc_stats["completed"] - tfc_before,
+        cpu,
+        f"{load_before:.1f} → {os.getloadavg()[0]:.1f}",
+        profiler.collect() if profiler else None,
     )
-    section.details["cores_busy"] = cpu.cores
+
+
+def capacity_step(result: RushResult, idle_per_s: dict[str, float]) -> capacity.Step:
+    stats = result.stats
+    idle_s = cost.by_part(idle_per_s)["total"] * result.cpu.elapsed
+    cores = cost.by_part({g: s / result.cpu.elapsed for g, s in result.cpu.seconds.items()})
+    busiest = max(cost.PARTS, key=lambda part: cores[part])
+    return capacity.Step(
+        staff_users=result.staff_users,
+        p50_ms=stats["total"]["p50_ms"],
+        p95_ms=stats["total"]["p95_ms"],
+        errors=result.errors,
+        actions_per_s=result.actions / stats["duration_s"],
+        cpu_ms_per_action=1000 * result.jpass_cpu_s() / max(1, result.actions),
+        cpu_ms_per_action_beyond_idle=1000 * (result.jpass_cpu_s() - idle_s) / max(1, result.actions),
+        cores_busy=result.jpass_cpu_s() / result.cpu.elapsed,
+        machine_cores_busy=sum(result.cpu.seconds.values()) / result.cpu.elapsed,
+        actions={e["name"]: (e["p50_ms"], e["p95_ms"]) for e in stats["entries"]},
+        hops={name: (pct(v, 50), pct(v, 95)) for name, v in result.lags.items()},
+        bare_round_trip=(pct(result.round_trips, 50), pct(result.round_trips, 95)),
+        busiest=(busiest, cores[busiest]),
+        load_average=result.load_average,
+    )
+
+
+@dataclass
+class LoadRun:
+    """Everything one side of the benchmark measured on one system."""
+
+    label: str
+    rig_details: dict[str, Any]
+    idle_per_s: dict[str, float]
+    main: RushResult
+    solo: solo_cost.SoloCosts | None
+    steps: list[capacity.Step]
+    sections: list[Section]
+
+
+async def run(args: argparse.Namespace, root: str = ROOT, label: str = "working tree") -> LoadRun:
+    """One system: the solo costs per action type, the rush, then the capacity steps (if any)."""
+    async with prepared(args, root, label) as rig:
+        solo = None
+        if args.solo_n > 0:
+            solo = await solo_cost.measure(
+                rig.system.base_url, rig.plan, rig.today, rig.cpu_use(), rig.idle_per_s, args.solo_n
+            )
+        main = await rush(rig, args.staff_users, args.duration, args.profile_dir or None)
+        steps: list[capacity.Step] = []
+        for users in capacity.parse_steps(args.capacity_steps):
+            steps.append(capacity_step(await rush(rig, users, args.capacity_step_s), rig.idle_per_s))
+            if not steps[-1].passed:
+                break
+        details, idle_per_s = dict(rig.details), rig.idle_per_s
+    suffix = "" if label == "working tree" else f" — {label}"
+    sections = [load_section(details, main, suffix), cost_section(main, solo, idle_per_s, suffix)]
+    if steps:
+        sections.append(capacity_section(steps, args.capacity_step_s, suffix))
+    return LoadRun(label, details, idle_per_s, main, solo, steps, sections)
+
+
+# --------------------------------------------------------------------------------------------
+# the report
+
+
+def load_section(details: dict[str, Any], main: RushResult, suffix: str = "") -> Section:
+    section = Section(
+        "load", f"End-to-end month-end rush ({details['contracts']:,} contracts, 50 stores){suffix}"
+    )
+    figures(section, main)
+    section.details.update(
+        details,
+        stores=50,
+        staff_users=main.staff_users,
+        duration_s=round(main.stats["duration_s"], 1),
+        tfc_completed=main.tfc_completed,
+        dead_lettered=main.dead_lettered,
+        cpus=os.cpu_count(),
+        load_average_during_rush=main.load_average,
+    )
+    section.details["cores_busy"] = main.cpu.cores
     section.notes.append(
         f"Cores busy on average during the rush (CPU seconds / wall seconds; the machine has "
-        f"{os.cpu_count()}): {cpu.text()}. The probes and the raw-SQL and produce → consume baselines run "
-        "in the bench process; py-spy, while it samples, is counted only if still running at the end."
+        f"{os.cpu_count()}): {main.cpu.text()}. The probes and the raw-SQL and produce → consume baselines "
+        "run in the bench process; py-spy, while it samples, is counted only if still running at the end."
     )
-    section.details["locust"] = stats
+    section.details["locust"] = main.stats
+    if main.profiles:
+        section.details["profiles"] = main.profiles
     return section
 
 
-def figures(
-    section: Section,
-    stats: dict[str, Any],
-    raw_sql: dict[str, list[float]],
-    round_trips: list[float],
-    lags: dict[str, list[float]],
-    probe_errors: list[str],
-    tfc_stats: dict[str, int],
-    dlq: int,
-) -> None:
+def cost_section(
+    main: RushResult, solo: solo_cost.SoloCosts | None, idle_per_s: dict[str, float], suffix: str = ""
+) -> Section:
+    section = Section("cost", f"CPU per user action{suffix}")
+    seconds, actions = main.cpu.seconds, main.actions
+    per_part = cost.by_part(cost.per_action_ms(seconds, actions))
+    idle = cost.by_part(idle_per_s)["total"]
+    section.add(
+        "J-PASS CPU per user action, over the rush",
+        per_part["total"],
+        "ms",
+        note=", ".join(f"{p} {per_part[p]:.1f}" for p in cost.PARTS),
+    )
+    section.add(
+        "J-PASS CPU per user action beyond its idle use, over the rush",
+        per_part["total"] - 1000 * idle * main.cpu.elapsed / actions,
+        "ms",
+        note=f"idle, J-PASS uses {idle:.2f} cores: "
+        + ", ".join(f"{p} {v:.2f}" for p, v in cost.by_part(idle_per_s).items() if p != "total"),
+    )
+    counts = {e["name"]: e["requests"] for e in main.stats["entries"]}
+    if solo is not None:
+        for unit in cost.top_actions(counts, solo.costs, solo.counts_as, n=len(solo.costs)):
+            parts = cost.by_part(solo.costs[unit])
+            top = sorted(cost.PARTS, key=lambda p: -parts[p])[:3]
+            section.add(
+                f"{unit}: CPU per action, alone",
+                parts["total"],
+                "ms",
+                note=f"{counts.get(solo.counts_as[unit], 0)} in the rush; "
+                + ", ".join(f"{p} {parts[p]:.1f}" for p in top),
+            )
+    section.notes.append(
+        f"**Per process, over the rush** ({actions} user actions in {main.cpu.elapsed:.0f} s, "
+        f"{main.staff_users} staff users; load average {main.load_average}):\n\n"
+        + cost.rush_markdown(seconds, main.cpu.elapsed, actions)
+    )
+    if solo is not None:
+        found = cost.reconcile(
+            {u: cost.by_part(g)["total"] for u, g in solo.costs.items()},
+            solo.counts_as,
+            counts,
+            main.jpass_cpu_s(),
+            idle,
+            main.cpu.elapsed,
+        )
+        section.notes.append(
+            f"**Per action type, alone** ({solo.n} of each one after the other on the quiet system, before "
+            "the rush; the actions' events consumed before the counters are read again; less the idle use "
+            "measured just before and after each batch — idle, J-PASS uses "
+            f"{1000 * idle:.0f} ms of CPU a second: consumers polling the broker, relays their outboxes):\n\n"
+            + cost.solo_markdown(solo.costs)
+        )
+        section.notes.append(
+            "Check: the solo costs × the rush's counts + the idle use over the rush = "
+            f"{found.predicted_s:.1f} s of CPU; J-PASS's processes used {found.measured_s:.1f} s during the "
+            "rush "
+            f"({found.ratio:.2f}× the prediction: what concurrency costs or saves beyond the actions alone)."
+            + (f" Failed solo units: {'; '.join(solo.failures)}." if solo.failures else "")
+        )
+        section.details["solo_costs_ms"] = solo.costs
+    section.details["idle_cpu_per_s"] = idle_per_s
+    section.details["rush_cpu_s"] = seconds
+    section.details["rush_elapsed_s"] = main.cpu.elapsed
+    section.details["rush_actions"] = actions
+    return section
+
+
+def capacity_section(steps: list[capacity.Step], step_s: float, suffix: str = "") -> Section:
+    found = capacity.knee(steps)
+    section = Section("capacity", f"Capacity: the rush at growing numbers of staff users{suffix}")
+    for step in steps:
+        section.add(
+            f"{step.staff_users} staff users: p95 over all user actions",
+            step.p95_ms,
+            "ms",
+            target=f"value<={capacity.P95_LIMIT_MS:.0f}",
+            note=f"p50 {step.p50_ms:.0f} ms, {step.errors} errors, {step.actions_per_s:.1f} actions/s, "
+            f"J-PASS {step.cpu_ms_per_action:.1f} CPU ms per action, {step.cores_busy:.2f} cores",
+        )
+    section.details.update(step_s=step_s, knee=found.text())
+    section.details["steps"] = [vars(s) for s in steps]
+    section.notes.append(f"Knee (p95 ≤ 1 s and 0 errors): **{found.text()}**.\n\n" + capacity.markdown(steps))
+    return section
+
+
+def figures(section: Section, result: RushResult) -> None:
+    stats, raw_sql, round_trips, lags = result.stats, result.raw_sql, result.round_trips, result.lags
     entries = {e["name"]: e for e in stats["entries"]}
     rt50, rt95 = pct(round_trips, 50), pct(round_trips, 95)
     for name, values in lags.items():
@@ -638,18 +931,17 @@ def figures(
         )
     section.add(
         "errors (failed requests, refused probes)",
-        stats["total"]["failures"] + len(probe_errors),
+        stats["total"]["failures"] + len(result.probe_errors),
         "",
         target="value<=0",
-        note="; ".join(probe_errors[:3]),
+        note="; ".join(result.probe_errors[:3]),
     )
-    section.add("dead-lettered messages", dlq, "", target="value<=0")
-    actions = sum(e["requests"] for n, e in entries.items() if not n.startswith(("poll: ", "lag: ")))
+    section.add("dead-lettered messages", result.dead_lettered, "", target="value<=0")
     section.add(
-        "throughput (user actions, polls excluded)",
-        actions / stats["duration_s"],
+        "throughput (user actions)",
+        result.actions / stats["duration_s"],
         "req/s",
-        note=f"{tfc_stats['completed']} requests completed by TFC",
+        note=f"{result.tfc_completed} requests completed by TFC",
     )
 
 
@@ -671,6 +963,20 @@ def parser() -> argparse.ArgumentParser:
         default=os.environ.get("BENCH_PROFILE_DIR", ""),
         help="py-spy profiles of the services during the load go here",
     )
+    p.add_argument(
+        "--solo-n",
+        type=int,
+        default=int(os.environ.get("BENCH_SOLO_N", 40)),
+        help="actions of each type done alone before the rush, for the CPU per action type (0: none)",
+    )
+    p.add_argument(
+        "--capacity-steps",
+        default=os.environ.get("BENCH_CAPACITY_STEPS", ""),
+        help="staff users of each capacity step, e.g. 10,25,50,100 (none by default)",
+    )
+    p.add_argument(
+        "--capacity-step-s", type=float, default=float(os.environ.get("BENCH_CAPACITY_STEP_S", 30))
+    )
     return p
 
 
@@ -678,8 +984,9 @@ def main() -> None:
     from bench.common import section_markdown
 
     with postgres_server():
-        section = asyncio.run(run(parser().parse_args()))
-    print(section_markdown(section))
+        result = asyncio.run(run(parser().parse_args()))
+    for section in result.sections:
+        print(section_markdown(section))
 
 
 if __name__ == "__main__":

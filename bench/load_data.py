@@ -146,6 +146,7 @@ def search_row(s: dict[str, Any], now: datetime) -> dict[str, Any]:
         tfc_store_code=s["store_code"],
         tfc_store_name=s["store_name"],
         tfc_staff_code=s["staff_code"],
+        tfc_owner_since=s["version"],  # a first snapshot: TFC's owner since this version
         search_name=rules.search_name(name, kana),
         search_plate=rules.normalise_plate(s["registration_no"]),
         search_model=rules.normalise_name(s["model"]),
@@ -166,6 +167,10 @@ def search_row(s: dict[str, Any], now: datetime) -> dict[str, Any]:
         memo_author=None,
         memo_updated_at=None,
         assignment_seq=None,
+        assigned_store_code=None,
+        assigned_store_name=None,
+        assigned_staff_code=None,
+        assignment_basis_version=None,
         transfer_seq=None,
         transferred_in=False,
         request_id=None,
@@ -173,6 +178,8 @@ def search_row(s: dict[str, Any], now: datetime) -> dict[str, Any]:
         request_status=None,
         request_status_label=None,
         request_updated_at=None,
+        request_reception_no=None,
+        request_result=None,
         handling_status=rules.handling_status(s["status"], None, None),
         completed=rules.is_completed(s["status"], None),
     )
@@ -227,6 +234,8 @@ def selection_row(s: dict[str, Any], now: datetime) -> dict[str, Any]:
         tfc_store_name=s["store_name"],
         tfc_staff_code=s["staff_code"],
         reassigned=False,
+        tfc_owner_since=s["version"],
+        reassign_basis_version=None,
         annual_rate=Decimal(str(s["annual_rate"])),
         seq=0,
         updated_at=now,
@@ -241,6 +250,7 @@ def returns_row(s: dict[str, Any], now: datetime) -> dict[str, Any]:
         tfc_store_code=s["store_code"],
         tfc_store_name=s["store_name"],
         tfc_staff_code=s["staff_code"],
+        tfc_owner_since=s["version"],
     )
     return row
 

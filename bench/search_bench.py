@@ -110,6 +110,7 @@ def contract_rows(total: int, today: date, seed: int = 7) -> Iterator[dict[str, 
                 "tfc_store_code": store_code,
                 "tfc_store_name": f"{store_code}店",
                 "tfc_staff_code": staff,
+                "tfc_owner_since": 1,
                 "contractor_name": name,
                 "contractor_name_kana": kana,
                 "contractor_postal_code": "100-0001",
@@ -147,6 +148,10 @@ def contract_rows(total: int, today: date, seed: int = 7) -> Iterator[dict[str, 
                 "memo_author": None,
                 "memo_updated_at": None,
                 "assignment_seq": None,
+                "assigned_store_code": None,
+                "assigned_store_name": None,
+                "assigned_staff_code": None,
+                "assignment_basis_version": None,
                 "transfer_seq": None,
                 "transferred_in": False,
                 "request_id": f"r{n}" if request_status else None,
@@ -154,6 +159,8 @@ def contract_rows(total: int, today: date, seed: int = 7) -> Iterator[dict[str, 
                 "request_status": request_status,
                 "request_status_label": None,
                 "request_updated_at": None,
+                "request_reception_no": None,
+                "request_result": None,
                 "handling_status": handling,
                 "completed": handling == "completed",
             }
@@ -201,7 +208,11 @@ async def seed(url: str, total: int, today: date) -> None:
 class Service:
     """Tansu on a free port + the search service under uvicorn on another."""
 
-    def __init__(self, database_url: str, today: date) -> None:
+    def __init__(
+        self, database_url: str, today: date, root: str | None = None, env: dict[str, str] | None = None
+    ) -> None:
+        self.root = root or str(Path(__file__).resolve().parent.parent)  # another checkout: bench/ab.py
+        self.extra_env = env or {}
         self.database_url = database_url
         self.today = today
         self.port = free_port()
@@ -226,6 +237,8 @@ class Service:
             "JPASS_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
             "JPASS_TODAY": self.today.isoformat(),
             "JPASS_JWKS_JSON": TEST_JWKS_JSON,
+            "PYTHONPATH": self.root,
+            **self.extra_env,
         }
         cmd = [
             sys.executable,
@@ -240,7 +253,7 @@ class Service:
             "--log-level",
             "warning",
         ]
-        self.procs.append(subprocess.Popen(cmd, env=env, cwd=Path(__file__).resolve().parent.parent))
+        self.procs.append(subprocess.Popen(cmd, env=env, cwd=self.root))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

@@ -25,9 +25,9 @@ _VAR = re.compile(r"\$\{(\w+)(?::([-?])([^}]*))?\}")
 _ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
 
 
-def procfile() -> dict[str, str]:
+def procfile(root: str = ROOT) -> dict[str, str]:
     out = {}
-    for line in (Path(ROOT) / "Procfile").read_text().splitlines():
+    for line in (Path(root) / "Procfile").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             name, command = line.split(":", 1)
             out[name.strip()] = command.strip()
@@ -54,9 +54,14 @@ def expand(command: str, env: dict[str, str]) -> tuple[list[str], dict[str, str]
 
 
 class System:
-    """Start with `start()`, stop with `stop()`; `pids[name]` for the profiler."""
+    """Start with `start()`, stop with `stop()`; `pids[name]` for the profiler. `root`: the checkout whose
+    Procfile, gateway configuration and code run (another one for an A/B run, bench/ab.py: its code
+    comes first on the path, before this virtualenv's editable install of the working tree)."""
 
-    def __init__(self, database_urls: dict[str, str], extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, database_urls: dict[str, str], extra_env: dict[str, str] | None = None, root: str = ROOT
+    ) -> None:
+        self.root = root
         ports = (
             "GATEWAY",
             "BROKER",
@@ -76,7 +81,7 @@ class System:
         env.update(
             PATH=f"{bin_dir}:{env['PATH']}",
             JPASS_AUTO_CREATE_SCHEMA="false",  # migrated before (as `make run`)
-            JPASS_CADDYFILE=str(Path(ROOT) / "deploy/Caddyfile"),
+            JPASS_CADDYFILE=str(Path(root) / "deploy/Caddyfile"),
             JPASS_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{self.ports['BROKER']}",
             JPASS_KAFKA_SESSION_TIMEOUT_MS="3000",
             JPASS_KAFKA_HEARTBEAT_INTERVAL_MS="500",
@@ -93,6 +98,8 @@ class System:
         )
         # the Procfile hands each service its JPASS_<SERVICE>_DATABASE_URL as JPASS_DATABASE_URL
         env.update({service_url_variable(name): url for name, url in database_urls.items()})
+        if root != ROOT:
+            env["PYTHONPATH"] = root
         env.pop("JPASS_CONSUMER_GROUP_SUFFIX", None)  # the deployed group names (the test suite sets one)
         env.update(extra_env or {})
         self.env = env
@@ -114,9 +121,11 @@ class System:
 
     def start_process(self, name: str) -> subprocess.Popen[bytes]:
         """Start the Procfile's process `name` (again: after `kill`) with the system's environment."""
-        argv, env = expand(procfile()[name], self.env)
+        argv, env = expand(procfile(self.root)[name], self.env)
         with open(self.logdir / f"{name}.log", "ab") as log:
-            self.procs[name] = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            self.procs[name] = subprocess.Popen(
+                argv, env=env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT
+            )
         if name == "broker":
             wait_for_port(self.ports["BROKER"])
         return self.procs[name]
@@ -128,7 +137,7 @@ class System:
         proc.wait()
 
     def start(self, timeout_s: float = 120) -> None:
-        commands = procfile()
+        commands = procfile(self.root)
         for name in ["broker"] + [n for n in commands if n != "broker"]:
             self.start_process(name)
         deadline = time.monotonic() + timeout_s

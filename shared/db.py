@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -35,7 +36,40 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_use_lifo=True)
+    ping_connections_idle_for(engine, PING_AFTER_IDLE_S)
+    return engine
+
+
+# A pooled connection idle longer than this is pinged before use (docs/decisions.md: not every checkout —
+# asyncpg's ping is BEGIN, a statement and ROLLBACK, three round trips, half of a primary-key lookup's).
+PING_AFTER_IDLE_S = 5.0
+
+
+def ping_connections_idle_for(engine: AsyncEngine, seconds: float) -> None:
+    """Pessimistic disconnect handling for the connections that need it: one that sat in the pool longer
+    than `seconds` (through a database restart, say) is pinged on checkout; a dead one invalidates the
+    pool and the checkout gets a new connection (SQLAlchemy retries it). A connection checked in moments
+    ago — under load, the most recently used one (the pool is LIFO) — is used at once: should the server
+    have gone meanwhile, the statement fails, SQLAlchemy invalidates the pool, the request answers 503
+    and a consumer retries (shared.messaging.is_transient)."""
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _ping_when_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in_at = record.info.get("checked_in_at")
+        if checked_in_at is None or time.monotonic() - checked_in_at < seconds:
+            return  # new, or back in the pool only moments ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as e:
+            if dialect.is_disconnect(e, dbapi_connection, None):
+                raise exc.InvalidatePoolError() from e
+            raise
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
